@@ -1,0 +1,102 @@
+"""The command line: a thin layer that wires the stages together (`python -m pipeline --help`).
+
+Each handler imports its stage lazily, so `status` on a cached gallery never imports torch.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from .errors import GalleryError
+
+DEFAULT_CONFIG = "config/gallery.yaml"
+
+
+def _add_config(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", "-c", default=os.environ.get("GALLERY_CONFIG", DEFAULT_CONFIG),
+                   metavar="PATH", help=f"the gallery manifest (default: {DEFAULT_CONFIG})")
+
+
+def _add_quiet(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--quiet", "-q", action="store_true",
+                   help="no progress bars (one line per step: good for CI logs)")
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from .manifest import load_gallery
+    from .sources import resolve_sources
+
+    gallery = load_gallery(Path(args.config), check_files=False)
+    if not args.no_fetch:
+        resolve_sources(gallery, quiet=args.quiet)
+    gallery = load_gallery(Path(args.config), check_files=not args.no_fetch)
+    n = len(gallery.cells())
+    print(f"{args.config}: valid: {len(gallery.contents)} contents x {len(gallery.styles)} styles, "
+          f"{n} cells to render ({len(gallery.exclude)} excluded)")
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from .schema import schema_json
+
+    text = schema_json()
+    if args.output:
+        from .fsutil import write_text_atomic
+        write_text_atomic(args.output, text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m pipeline",
+        description="Build a static neural-style-transfer gallery from a YAML manifest.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("validate", help="check the manifest and fetch missing images",
+                       description="Check the manifest (every problem, with file, line and entry) "
+                                   "and fetch images that are missing but have a url.")
+    _add_config(p)
+    _add_quiet(p)
+    p.add_argument("--no-fetch", action="store_true",
+                   help="check the manifest only: do not look for or download image files")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("schema", help="print the manifest's JSON Schema",
+                       description="Print the JSON Schema of the manifest (for editor completion).")
+    p.add_argument("--output", "-o", metavar="PATH", help="write it to PATH instead of stdout")
+    p.set_defaults(func=cmd_schema)
+
+    for register in _stage_registrars():
+        register(sub)
+    return parser
+
+
+def _stage_registrars():
+    """Subcommands that belong to later stages register themselves (each module owns its CLI)."""
+    import importlib
+
+    for name in ("render_cli", "plan_cli", "site_cli"):
+        try:
+            mod = importlib.import_module(f".{name}", __package__)
+        except ModuleNotFoundError as e:
+            if e.name != f"{__package__}.{name}":
+                raise
+            continue
+        yield mod.register
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except GalleryError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("interrupted: finished cells are kept; run the command again to continue", file=sys.stderr)
+        return 130

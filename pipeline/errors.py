@@ -1,0 +1,19 @@
+"""The one exception type the CLI turns into a clear message and a non-zero exit (no traceback)."""
+from __future__ import annotations
+
+
+class GalleryError(Exception):
+    """A problem the user can fix; `str()` is the whole message, naming file, entry and fix."""
+
+    exit_code = 1
+
+
+class ManifestError(GalleryError):
+    """The manifest is invalid: every problem found, one per line, in `problems`."""
+
+    exit_code = 2
+
+    def __init__(self, problems: list[str]):
+        self.problems = list(problems)
+        n = len(self.problems)
+        super().__init__("\n".join(self.problems) + f"\n{n} problem{'s' if n != 1 else ''} found; nothing was written.")

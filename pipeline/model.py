@@ -1,0 +1,70 @@
+"""The gallery model: plain, validated objects that every later stage reads (never YAML)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from .params import RenderParams
+
+
+@dataclass(frozen=True)
+class ImageEntry:
+    """One content or style image of the manifest, its file already resolved to an absolute path."""
+
+    id: str
+    role: Literal["content", "style"]
+    title: str
+    file: Path
+    credit: str = ""
+    link: str = ""
+    url: str = ""
+    sha256: str = ""
+    render: dict[str, Any] = field(default_factory=dict)  # per-entry overrides (styles)
+    line: int = 0  # line of the entry in the manifest, for messages
+
+
+@dataclass(frozen=True)
+class SiteSettings:
+    title: str = "Style Transfer Gallery"
+    description: str = ""
+    base_url: str = ""  # absolute root for social-card links; empty means relative links only
+    output: Path = Path("site")
+    budget_mb: float = 800.0  # warn when the whole site is larger
+    max_file_mb: float = 50.0  # fail when one file is larger (GitHub Pages refuses > 100 MB)
+
+
+@dataclass(frozen=True)
+class Gallery:
+    """The whole manifest, validated. Paths are absolute."""
+
+    path: Path  # the manifest file
+    site: SiteSettings
+    render: dict[str, Any]  # gallery-wide render defaults, as written
+    contents: tuple[ImageEntry, ...]
+    styles: tuple[ImageEntry, ...]
+    exclude: frozenset[tuple[str, str]] = frozenset()
+    cache: Path = Path("renders")
+
+    @property
+    def root(self) -> Path:
+        return self.path.parent
+
+    @property
+    def lock_path(self) -> Path:
+        return self.path.with_suffix(".lock.json")
+
+    def content(self, id: str) -> ImageEntry:
+        return next(e for e in self.contents if e.id == id)
+
+    def style(self, id: str) -> ImageEntry:
+        return next(e for e in self.styles if e.id == id)
+
+    def cell_params(self, content: ImageEntry, style: ImageEntry) -> RenderParams:
+        """Effective parameters of one cell: built-in defaults < gallery `render:` < entry overrides."""
+        return RenderParams.from_layers(self.render, content.render, style.render)
+
+    def cells(self) -> list[tuple[ImageEntry, ImageEntry]]:
+        """Every (content, style) pair in manifest order, excluded pairs left out."""
+        return [(c, s) for c in self.contents for s in self.styles
+                if (c.id, s.id) not in self.exclude]

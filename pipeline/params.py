@@ -1,0 +1,192 @@
+"""Render parameters: one table that the manifest, the JSON Schema, the CLI and the cache key share.
+
+Torch-free on purpose: the plan and the manifest read it without loading the renderer.
+Every knob a user can set lives in PARAMS; presets fill in the per-level iteration schedule.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Param:
+    """One render knob: its type, default, bounds and a line of help."""
+
+    name: str
+    kind: str  # "int" | "float" | "bool" | "choice" | "str" | "int_list"
+    default: Any
+    help: str
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[str, ...] = ()
+    in_key: bool = True  # False for knobs that change how, not what (device)
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # Iterations per pyramid level, smallest level first. Most work happens where it is cheap.
+    "draft": {"iterations": (60, 40, 30, 20, 10)},
+    "standard": {"iterations": (150, 100, 70, 50, 30)},
+    "high": {"iterations": (300, 200, 150, 100, 80)},
+}
+
+PARAMS: tuple[Param, ...] = (
+    Param("size", "int", 512, "long edge of the render in pixels", minimum=16, maximum=4096),
+    Param("preset", "choice", "standard", "iteration schedule: draft, standard or high",
+          choices=tuple(PRESETS)),
+    Param("iterations", "int_list", None,
+          "iterations per pyramid level, smallest first (overrides the preset's schedule)",
+          minimum=0, maximum=10000),
+    Param("min_size", "int", 128, "long edge of the smallest pyramid level", minimum=16, maximum=4096),
+    Param("content_weight", "float", 1.0, "weight of the content loss (relu4_2)", minimum=0),
+    Param("style_weight", "float", 1.0, "weight of the style loss (Gram matrices)", minimum=0),
+    Param("tv_weight", "float", 0.0, "weight of the total-variation smoothness term", minimum=0),
+    Param("style_scale", "float", 1.0, "scale of the style image relative to the render", minimum=0.05,
+          maximum=8),
+    Param("preserve_colors", "bool", False, "keep the content's colours: transfer luminance only"),
+    Param("init", "choice", "content", "start image: the content image or noise",
+          choices=("content", "noise")),
+    Param("pooling", "choice", "max", "VGG pooling layers: max (original) or avg (smoother)",
+          choices=("max", "avg")),
+    Param("optimizer", "choice", "lbfgs", "L-BFGS (fast, default) or Adam (less memory)",
+          choices=("lbfgs", "adam")),
+    Param("precision", "choice", "auto",
+          "auto (bf16 on CPUs that support it, fp16 on GPUs), fp32, bf16 or fp16",
+          choices=("auto", "fp32", "bf16", "fp16")),
+    Param("seed", "int", 0, "random seed (noise init, tie-breaks)", minimum=0, maximum=2**31 - 1),
+    Param("weights", "str", "caffe-vgg19",
+          "feature weights: caffe-vgg19, torchvision-vgg19 or a path to a .pth state dict"),
+    Param("device", "str", "auto", "auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps",
+          in_key=False),
+)
+
+PARAMS_BY_NAME: dict[str, Param] = {p.name: p for p in PARAMS}
+DEFAULTS: dict[str, Any] = {p.name: p.default for p in PARAMS}
+
+
+class ParamError(ValueError):
+    """A render parameter with a wrong type or out of range; the message says which and why."""
+
+
+def check_value(name: str, value: Any) -> Any:
+    """Return `value` coerced to the parameter's type, or raise ParamError saying what is wrong."""
+    if name not in PARAMS_BY_NAME:
+        raise ParamError(f"unknown render parameter '{name}'")
+    p = PARAMS_BY_NAME[name]
+    if value is None and p.default is None:
+        return None
+    if p.kind == "bool":
+        if not isinstance(value, bool):
+            raise ParamError(f"'{name}' must be true or false, not {value!r}")
+        return value
+    if p.kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ParamError(f"'{name}' must be a whole number, not {value!r}")
+        _check_range(p, value)
+        return value
+    if p.kind == "float":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ParamError(f"'{name}' must be a number, not {value!r}")
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ParamError(f"'{name}' must be a finite number, not {value!r}")
+        _check_range(p, value)
+        return float(value)
+    if p.kind == "choice":
+        if value not in p.choices:
+            raise ParamError(f"'{name}' must be one of {', '.join(p.choices)}, not {value!r}")
+        return value
+    if p.kind == "str":
+        if not isinstance(value, str) or not value:
+            raise ParamError(f"'{name}' must be a non-empty string, not {value!r}")
+        return value
+    if p.kind == "int_list":
+        if not isinstance(value, (list, tuple)) or not value:
+            raise ParamError(f"'{name}' must be a non-empty list of whole numbers, not {value!r}")
+        for v in value:
+            if isinstance(v, bool) or not isinstance(v, int):
+                raise ParamError(f"'{name}' must hold whole numbers only, not {v!r}")
+            _check_range(p, v)
+        if not any(value):
+            raise ParamError(f"'{name}' must have at least one level with iterations above 0")
+        return tuple(value)
+    raise AssertionError(p.kind)
+
+
+def _check_range(p: Param, value: float) -> None:
+    if p.minimum is not None and value < p.minimum:
+        raise ParamError(f"'{p.name}' must be at least {p.minimum:g}, not {value!r}")
+    if p.maximum is not None and value > p.maximum:
+        raise ParamError(f"'{p.name}' must be at most {p.maximum:g}, not {value!r}")
+
+
+@dataclass(frozen=True)
+class RenderParams:
+    """Effective parameters of one render, after defaults, gallery settings and per-style overrides."""
+
+    size: int = DEFAULTS["size"]
+    preset: str = DEFAULTS["preset"]
+    iterations: tuple[int, ...] | None = DEFAULTS["iterations"]
+    min_size: int = DEFAULTS["min_size"]
+    content_weight: float = DEFAULTS["content_weight"]
+    style_weight: float = DEFAULTS["style_weight"]
+    tv_weight: float = DEFAULTS["tv_weight"]
+    style_scale: float = DEFAULTS["style_scale"]
+    preserve_colors: bool = DEFAULTS["preserve_colors"]
+    init: str = DEFAULTS["init"]
+    pooling: str = DEFAULTS["pooling"]
+    optimizer: str = DEFAULTS["optimizer"]
+    precision: str = DEFAULTS["precision"]
+    seed: int = DEFAULTS["seed"]
+    weights: str = DEFAULTS["weights"]
+    device: str = DEFAULTS["device"]
+
+    @classmethod
+    def from_layers(cls, *layers: dict[str, Any]) -> "RenderParams":
+        """Merge mappings left to right (later wins), checking every value."""
+        merged: dict[str, Any] = {}
+        for layer in layers:
+            for k, v in (layer or {}).items():
+                merged[k] = check_value(k, v)
+        return cls(**merged)
+
+    def with_(self, **changes: Any) -> "RenderParams":
+        return replace(self, **{k: check_value(k, v) for k, v in changes.items()})
+
+    def schedule(self) -> tuple[int, ...]:
+        """Iterations per level, smallest first: explicit `iterations`, else the preset's."""
+        if self.iterations is not None:
+            return tuple(self.iterations)
+        return tuple(PRESETS[self.preset]["iterations"])
+
+    def level_sizes(self) -> tuple[int, ...]:
+        """Long edge of each pyramid level: about sqrt(2) apart, ending exactly at `size`.
+
+        The number of levels is the schedule's length; a small `size` collapses the low levels
+        onto `min_size` (or `size` itself when it is smaller), never upscaling past the target.
+        """
+        n = len(self.schedule())
+        lo = min(self.min_size, self.size)
+        sizes = []
+        for i in range(n):
+            steps_from_top = n - 1 - i
+            s = round(self.size / (2 ** 0.5) ** steps_from_top)
+            sizes.append(max(lo, s))
+        return tuple(sizes)
+
+    def effective(self) -> dict[str, Any]:
+        """Every parameter with the preset's schedule filled in: what a render actually uses."""
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d["iterations"] = list(self.schedule())
+        return d
+
+    def key_dict(self) -> dict[str, Any]:
+        """The parameters that determine the pixels (for the cache key): `effective` minus device."""
+        d = self.effective()
+        for p in PARAMS:
+            if not p.in_key:
+                d.pop(p.name, None)
+        return d
+
+
+RENDER_PARAM_NAMES = tuple(f.name for f in fields(RenderParams))
+assert RENDER_PARAM_NAMES == tuple(p.name for p in PARAMS), "PARAMS and RenderParams disagree"

