@@ -9,6 +9,10 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 
+# Bump when the algorithm changes what a render looks like: every cache key changes with it.
+RENDERER_VERSION = 1
+
+
 @dataclass(frozen=True)
 class Param:
     """One render knob: its type, default, bounds and a line of help."""
