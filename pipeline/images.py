@@ -30,20 +30,25 @@ def load_rgb(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> Image.Ima
             w, h = im.size
             if w * h > max_pixels:
                 raise ImageLoadError(
-                    f"{w}x{h} is {w * h / 1e6:.0f} megapixels, over the limit of "
-                    f"{max_pixels / 1e6:.0f}: scale it down first")
+                    f"{w}x{h} is {w * h / 1e6:.0f} megapixels, over the pixel limit of "
+                    f"{max_pixels / 1e6:.0f} megapixels: scale it down first")
             with warnings.catch_warnings():
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
                 im.load()
             return normalise(im)
     except ImageLoadError:
         raise
+    except Image.DecompressionBombError as e:
+        # Pillow refuses huge images at open (over 2x Image.MAX_IMAGE_PIXELS) before our check runs.
+        raise ImageLoadError(f"over the pixel limit of {max_pixels / 1e6:.0f} megapixels ({e}): "
+                             "scale it down first") from None
     except FileNotFoundError:
         raise ImageLoadError("file not found") from None
     except Image.UnidentifiedImageError:
         raise ImageLoadError("not an image Pillow can read (JPEG, PNG, WebP, TIFF, ...)") from None
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError,
-            Image.DecompressionBombWarning) as e:
+    except IsADirectoryError:
+        raise ImageLoadError("is a folder, not an image file") from None
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombWarning) as e:
         raise ImageLoadError(f"cannot be decoded ({e}); the file may be truncated or corrupt") from None
 
 
@@ -55,9 +60,9 @@ def normalise(im: Image.Image) -> Image.Image:
         try:
             src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
             dst = ImageCms.createProfile("sRGB")
-            base = {"RGBA": "RGB", "LA": "L"}.get(im.mode, im.mode)
-            if base != im.mode:
-                im = _flatten_alpha(im).convert(base) if base == "RGB" else _flatten_alpha(im)
+            if im.mode in ("RGBA", "LA"):
+                # littlecms converts colour, not alpha: flatten first, back to the profile's mode.
+                im = _flatten_alpha(im).convert(im.mode[:-1])
             im = ImageCms.profileToProfile(im, src, dst, outputMode="RGB")
         except (ImageCms.PyCMSError, OSError, ValueError):
             pass  # a broken profile: fall back to treating the pixels as sRGB
