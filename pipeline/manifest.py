@@ -1,0 +1,462 @@
+"""Read the YAML manifest into a validated Gallery, reporting every problem with file, line and entry.
+
+Why walk YAML nodes instead of calling yaml.safe_load: nodes keep their line numbers, and
+duplicate keys (which safe_load silently overwrites) stay visible. Validation reads only and
+writes nothing. The key tables below are also what pipeline.schema publishes as JSON Schema.
+
+Paths in a manifest are relative to the manifest's folder. Without `site.output` and `cache`,
+the site goes to `site/` and renders to `renders/` beside the manifest.
+"""
+from __future__ import annotations
+
+import difflib
+import math
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import GalleryError, ManifestError
+from .images import MAX_PIXELS, ImageLoadError, load_rgb
+from .model import Gallery, ImageEntry, SiteSettings
+from .params import PARAMS_BY_NAME, ParamError, check_value
+from .weights import BUILTIN, file_sha256
+
+ID_PATTERN = r"^[a-z0-9-]+$"  # ids become file names and URLs: nothing else may reach the file system
+ID_MAX = 64
+SHA256_PATTERN = r"^[0-9a-fA-F]{64}$"
+_ID_RE, _SHA_RE = re.compile(ID_PATTERN), re.compile(SHA256_PATTERN)
+
+
+@dataclass(frozen=True)
+class Field:
+    """One manifest key: its kind (how it is checked and published), whether required, a line of help."""
+
+    kind: str  # text | nonempty | id | path | url | https | sha256 | positive | site | render | entries | exclude | ref
+    help: str
+    required: bool = False
+
+
+SITE_FIELDS = {
+    "title": Field("nonempty", "title of the gallery, shown on every page"),
+    "description": Field("text", "one or two sentences for the home page and social cards"),
+    "base_url": Field("url", "absolute address the site is published at (for social-card links); "
+                             "leave out for relative links only"),
+    "output": Field("path", "folder the site is written to, relative to the manifest (default: site)"),
+    "budget_mb": Field("positive", "warn when the whole site is larger than this many MB"),
+    "max_file_mb": Field("positive", "fail when one file of the site is larger than this many MB"),
+}
+ENTRY_FIELDS = {
+    "id": Field("id", "short name: lowercase letters, digits and hyphens; unique across contents "
+                      "and styles (it becomes file names and URLs)", required=True),
+    "title": Field("nonempty", "title shown in the gallery (default: the id)"),
+    "credit": Field("text", "author, date and source, shown under the image"),
+    "link": Field("url", "web page about the image (http or https)"),
+    "file": Field("path", "the image file, relative to the manifest", required=True),
+    "url": Field("https", "https address to download the file from when it is missing "
+                          "(needs sha256)"),
+    "sha256": Field("sha256", "sha256 of the file (64 hex digits): required with url, "
+                              "checked whenever given"),
+    "render": Field("render", "render parameters for the cells of this image, over the gallery's"),
+}
+EXCLUDE_FIELDS = {
+    "content": Field("ref", "id of a content image", required=True),
+    "style": Field("ref", "id of a style image", required=True),
+}
+TOP_FIELDS = {
+    "site": Field("site", "the generated site: title, description, base_url, output, size limits"),
+    "render": Field("render", "render parameters for every cell (entries' `render:` override them)"),
+    "cache": Field("path", "folder of the render cache, relative to the manifest (default: renders)"),
+    "contents": Field("entries", "the content images (rows of the gallery)", required=True),
+    "styles": Field("entries", "the style images (columns of the gallery)", required=True),
+    "exclude": Field("exclude", "cells not to render: a list of {content: ID, style: ID}"),
+}
+PARAM_FIELDS = {name: Field("param", p.help) for name, p in PARAMS_BY_NAME.items()}
+
+_MERGE = "tag:yaml.org,2002:merge"
+_ALLOWED_TAGS = {t for t in yaml.SafeLoader.yaml_constructors if t is not None} | {_MERGE}
+
+
+def load_gallery(path: Path, check_files: bool = True) -> Gallery:
+    """Parse and validate the manifest at `path`; raise ManifestError listing every problem.
+
+    check_files: also check each image file (exists, sha256, decodes, under the pixel limit).
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise GalleryError(f"{path}: no such manifest: pass --config PATH "
+                           f"(the demo is config/gallery.yaml)") from None
+    except OSError as e:
+        raise GalleryError(f"{path}: cannot read the manifest: {e.strerror}") from None
+    reader = _Reader(str(path), Path(os.path.abspath(path)), check_files)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise ManifestError([f"{path}:{line}: not UTF-8 text (byte {e.start}): save the file as UTF-8"])
+    gallery = reader.read(text)
+    if reader.problems or gallery is None:
+        raise ManifestError([p for _, p in sorted(reader.problems, key=lambda lp: lp[0])])
+    return gallery
+
+
+class _Reader:
+    """One pass over one manifest: collects problems instead of stopping at the first."""
+
+    def __init__(self, label: str, path: Path, check_files: bool):
+        self.label, self.path, self.root, self.check_files = label, path, path.parent, check_files
+        self.problems: list[tuple[int, str]] = []  # (line, message): sorted by line at the end
+        self.loader: yaml.SafeLoader | None = None
+        self.tainted: set[int] = set()  # nodes holding a refused tag (already reported)
+
+    def problem(self, node_or_line: Any, where: str, message: str) -> None:
+        line = node_or_line if isinstance(node_or_line, int) else node_or_line.start_mark.line + 1
+        self.problems.append((line, f"{self.label}:{line}: {where + ': ' if where else ''}{message}"))
+
+    # ---- parsing -------------------------------------------------------------------------------
+
+    def read(self, text: str) -> Gallery | None:
+        self.loader = yaml.SafeLoader(text)
+        try:
+            root = self.loader.get_single_node()
+        except yaml.MarkedYAMLError as e:
+            mark = e.problem_mark or e.context_mark
+            what = " ".join(s for s in (e.context, e.problem) if s)
+            if e.context_mark and mark and e.context_mark.line != mark.line:
+                what += f" (what started on line {e.context_mark.line + 1})"
+            self.problem(mark.line + 1 if mark else 1, "", f"YAML syntax error: {what} "
+                         "- check the indentation, and quote values that contain ': ' or start with a symbol")
+            return None
+        except yaml.YAMLError as e:  # e.g. a control character: the reader has a position, not a mark
+            pos = getattr(e, "position", 0)
+            self.problem(text[:pos].count("\n") + 1, "", f"YAML error: {e}")
+            return None
+        if root is None:
+            self.problem(1, "", "the manifest is empty: it needs at least `contents:` and `styles:` "
+                                "(see config/gallery.yaml)")
+            return None
+        self.check_tags(root, set())
+        top = self.mapping(root, "", TOP_FIELDS)
+        if top is None:
+            return None
+        site = self.site(top.get("site"))
+        render = self.render(top.get("render"), "")
+        cache = self.path_value(top.get("cache"), "", "cache", "renders")
+        ids: dict[str, tuple[str, int]] = {}
+        contents = self.entries(top.get("contents"), "contents", "content", ids)
+        styles = self.entries(top.get("styles"), "styles", "style", ids)
+        exclude = self.exclude(top.get("exclude"), ids, len(contents) * len(styles))
+        if site is not None and cache is not None:
+            self.check_output(site.output, cache, top.get("site") or root)
+        if self.problems or site is None or cache is None:
+            return None
+        return Gallery(path=self.path, site=site, render=render, contents=tuple(contents),
+                       styles=tuple(styles), exclude=frozenset(exclude), cache=cache)
+
+    def check_tags(self, node: yaml.Node, seen: set[int]) -> bool:
+        """Refuse tags that would construct Python objects (`!!python/object` ...): plain data only."""
+        if id(node) in seen:
+            return id(node) in self.tainted
+        seen.add(id(node))
+        bad = node.tag not in _ALLOWED_TAGS
+        if bad:
+            tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+            self.problem(node, "", f"YAML tag '{tag}' is not allowed: the manifest holds plain "
+                                   "data only (text, numbers, lists, mappings); remove the tag")
+        children = node.value if isinstance(node, yaml.SequenceNode) else \
+            [n for kv in node.value for n in kv] if isinstance(node, yaml.MappingNode) else []
+        for child in children:
+            bad = self.check_tags(child, seen) or bad
+        if bad:
+            self.tainted.add(id(node))
+        return bad
+
+    def mapping(self, node: yaml.Node, where: str, fields: dict[str, Field]) -> dict[str, yaml.Node] | None:
+        """Keys of a mapping node -> value nodes; reports non-mappings, unknown, duplicate and missing keys."""
+        if not isinstance(node, yaml.MappingNode):
+            what = where or "the top level"
+            self.problem(node, where, f"{what} must be a mapping of keys ({', '.join(fields)}), "
+                                      f"not {_describe(node)}")
+            return None
+        own = [kv for kv in node.value if kv[0].tag != _MERGE]
+        if len(own) < len(node.value):  # YAML merge keys (<<: *defaults): own keys win
+            try:
+                self.loader.flatten_mapping(node)
+            except yaml.YAMLError as e:
+                self.problem(node, where, f"'<<' merge: {getattr(e, 'problem', e)}")
+                node.value = own
+        merged = [kv for kv in node.value if kv not in own]
+        seen: dict[str, int] = {}
+        out: dict[str, yaml.Node] = {}
+        for key_node, value in merged + own:
+            if not isinstance(key_node, yaml.ScalarNode):
+                self.problem(key_node, where, "keys must be plain names, not lists or mappings")
+                continue
+            key = key_node.value
+            line = key_node.start_mark.line + 1
+            if key in seen and (key_node, value) in own:
+                self.problem(line, where, f"duplicate key '{key}' (first on line {seen[key]}): "
+                                          "keep one, YAML would silently use the last")
+            elif key not in fields:
+                self.problem(line, where, f"unknown key '{key}'{_suggest(key, fields)}")
+            if (key_node, value) in own:
+                seen.setdefault(key, line)
+            out[key] = value
+        for key, field in fields.items():
+            if field.required and key not in out:
+                self.problem(node, where, f"'{key}' is missing: add it ({field.help})")
+        return {k: v for k, v in out.items() if k in fields}
+
+    def value(self, node: yaml.Node) -> Any:
+        """The Python value of a node (safe constructors only; tags were checked already)."""
+        if id(node) in self.tainted:
+            return _REPORTED
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except yaml.YAMLError as e:
+            return _Invalid(str(getattr(e, "problem", e)))
+
+    # ---- scalars -------------------------------------------------------------------------------
+
+    def scalar(self, node: yaml.Node | None, where: str, key: str, field: Field) -> Any:
+        """Check one value of a simple kind; returns it, or None after reporting a problem."""
+        if node is None:
+            return None
+        if field.kind == "positive":
+            v = self.value(node)
+            if v is _REPORTED:
+                return None
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+                self.problem(node, where, f"'{key}' must be a number above 0, not {_describe(node)}")
+                return None
+            return float(v)
+        # Text kinds use the text as written, so that `title: 1889` or `id: 2001` mean what they say.
+        if not isinstance(node, yaml.ScalarNode):
+            self.problem(node, where, f"'{key}' must be text, not {_describe(node)}")
+            return None
+        text = "" if node.tag == "tag:yaml.org,2002:null" else node.value
+        if field.kind == "text":
+            return text
+        if not text.strip():
+            self.problem(node, where, f"'{key}' is empty: {field.help}")
+            return None
+        message = {
+            "id": (not _ID_RE.match(text) or len(text) > ID_MAX)
+            and f"'id' {text!r} must be 1 to {ID_MAX} lowercase letters, digits or hyphens "
+                f"(it becomes file names and URLs), e.g. {_slug(text)!r}",
+            "url": not re.match(r"^https?://[^\s/]+", text)
+            and f"'{key}' {text!r} must be an http:// or https:// address",
+            "https": not re.match(r"^https://[^\s/]+/\S*$", text)
+            and f"'{key}' {text!r} must be an https:// address of the file (plain http is not allowed)",
+            "sha256": not _SHA_RE.match(text)
+            and f"'{key}' must be 64 hexadecimal digits (run `sha256sum FILE`), not {text!r}",
+        }.get(field.kind)
+        if message:
+            self.problem(node, where, message)
+            return None
+        return text.lower() if field.kind == "sha256" else text
+
+    def path_value(self, node: yaml.Node | None, where: str, key: str, default: str) -> Path | None:
+        text = self.scalar(node, where, key, Field("path", "a folder, relative to the manifest"))
+        if node is not None and text is None:
+            return None
+        return Path(os.path.normpath(self.root / (text or default)))
+
+    # ---- sections ------------------------------------------------------------------------------
+
+    def site(self, node: yaml.Node | None) -> SiteSettings | None:
+        if node is None:
+            return SiteSettings(output=self.root / "site")
+        keys = self.mapping(node, "site", SITE_FIELDS)
+        if keys is None:
+            return None
+        values = {k: self.scalar(v, "site", k, SITE_FIELDS[k]) for k, v in keys.items() if k != "output"}
+        output = self.path_value(keys.get("output"), "site", "output", "site")
+        if output is None or any(v is None for v in values.values()):
+            return None
+        if "base_url" in values:
+            values["base_url"] = values["base_url"].rstrip("/") + "/"
+        return SiteSettings(output=output, **values)
+
+    def render(self, node: yaml.Node | None, prefix: str) -> dict[str, Any]:
+        """A `render:` block: each key a known parameter, each value checked by params.check_value."""
+        if node is None:
+            return {}
+        where = f"{prefix}: render" if prefix else "render"
+        keys = self.mapping(node, where, PARAM_FIELDS)
+        out: dict[str, Any] = {}
+        for key, value_node in (keys or {}).items():
+            value = self.value(value_node)
+            if value is _REPORTED:
+                continue
+            try:
+                if isinstance(value, _Invalid):
+                    raise ParamError(f"'{key}': {value}")
+                out[key] = check_value(key, value)
+            except ParamError as e:
+                self.problem(value_node, where, str(e))
+                continue
+            if key == "weights":
+                out[key] = self.weights(out[key], value_node, where)
+        return out
+
+    def weights(self, name: str, node: yaml.Node, where: str) -> str:
+        """A weights file path is relative to the manifest, like every path in it."""
+        if name in BUILTIN:
+            return name
+        path = Path(os.path.normpath(self.root / Path(name).expanduser()))
+        if self.check_files and not path.is_file():
+            self.problem(node, where, f"'weights' {name!r} is neither {' nor '.join(BUILTIN)} nor an existing "
+                         f".pth file (looked for {path})")
+        return str(path)
+
+    def entries(self, node: yaml.Node | None, key: str, role: str,
+                ids: dict[str, tuple[str, int]]) -> list[ImageEntry]:
+        if node is None:
+            return []  # reported as missing by mapping()
+        if not isinstance(node, yaml.SequenceNode) or not node.value:
+            self.problem(node, key, f"'{key}' must be a non-empty list of images (- id: ..., file: ...), "
+                                    f"not {_describe(node)}")
+            return []
+        out = []
+        for i, item in enumerate(node.value):
+            entry = self.entry(item, key, i, role, ids)
+            if entry is not None:
+                out.append(entry)
+        return out
+
+    def entry(self, node: yaml.Node, key: str, i: int, role: str,
+              ids: dict[str, tuple[str, int]]) -> ImageEntry | None:
+        id_node = _peek(node, "id")
+        raw_id = id_node.value if isinstance(id_node, yaml.ScalarNode) else None
+        where = f"{key}[{i}]" + (f" (id {raw_id!r})" if raw_id else "")
+        keys = self.mapping(node, where, ENTRY_FIELDS)
+        if keys is None:
+            return None
+        before = len(self.problems)
+        v = {k: self.scalar(n, where, k, ENTRY_FIELDS[k]) for k, n in keys.items() if k != "render"}
+        render = self.render(keys.get("render"), where)
+        line = node.start_mark.line + 1
+        if v.get("id"):
+            if v["id"] in ids:
+                other, other_line = ids[v["id"]]
+                self.problem(keys["id"], where, f"duplicate id '{v['id']}' (also in {other}, line "
+                                                f"{other_line}): ids are unique across contents and styles")
+            else:
+                ids[v["id"]] = (key, line)
+        if v.get("url") and "sha256" not in keys:
+            self.problem(keys["url"], where, "'sha256' is missing: an entry with 'url' needs the "
+                                             "file's sha256 (run `sha256sum FILE` on a good copy)")
+        file = Path(os.path.normpath(self.root / v["file"])) if v.get("file") else None
+        if file is not None and self.check_files:
+            self.check_file(file, v["file"], v.get("sha256"), bool(v.get("url")), keys["file"], where)
+        if len(self.problems) > before or not v.get("id") or file is None:
+            return None
+        return ImageEntry(id=v["id"], role=role, title=v.get("title") or v["id"], file=file,
+                          credit=v.get("credit", ""), link=v.get("link", ""), url=v.get("url", ""),
+                          sha256=v.get("sha256", ""), render=render, line=line)
+
+    def check_file(self, file: Path, written: str, sha256: str | None, has_url: bool,
+                   node: yaml.Node, where: str) -> None:
+        """The image file exists, has the pinned sha256, decodes fully and is under the pixel limit."""
+        if not file.exists():
+            fix = ("run `python -m pipeline validate` (without --no-fetch) to fetch it from its url, "
+                   "or copy it there" if has_url else
+                   "copy the image there, or fix the path (it is relative to the manifest)")
+            self.problem(node, where, f"'file' {written!r} not found (looked for {file}): {fix}")
+            return
+        if sha256:
+            try:
+                actual = file_sha256(file)
+            except OSError as e:
+                self.problem(node, where, f"'file' {written!r} cannot be read: {e.strerror}")
+                return
+            if actual != sha256:
+                self.problem(node, where, f"'file' {written!r} has sha256 {actual}, not the "
+                                          f"'sha256' {sha256}: delete the file to fetch it again, "
+                                          "or update 'sha256' if you replaced the image on purpose")
+        try:
+            load_rgb(file, MAX_PIXELS)
+        except ImageLoadError as e:
+            self.problem(node, where, f"'file' {written!r}: {e}")
+
+    def exclude(self, node: yaml.Node | None, ids: dict[str, tuple[str, int]],
+                n_cells: int) -> set[tuple[str, str]]:
+        if node is None:
+            return set()
+        if not isinstance(node, yaml.SequenceNode):
+            self.problem(node, "exclude", f"'exclude' must be a list of {{content: ID, style: ID}}, "
+                                          f"not {_describe(node)}")
+            return set()
+        known = {role: {i for i, (key, _) in ids.items() if key == role + "s"} for role in ("content", "style")}
+        out = set()
+        for i, item in enumerate(node.value):
+            where = f"exclude[{i}]"
+            keys = self.mapping(item, where, EXCLUDE_FIELDS)
+            if keys is None:
+                continue
+            pair = []
+            for role in ("content", "style"):
+                ref = self.scalar(keys.get(role), where, role, Field("nonempty", f"a {role} id"))
+                other = "style" if role == "content" else "content"
+                if ref is not None and known[role] and ref not in known[role]:
+                    hint = (f"'{ref}' is a {other}, not a {role}" if ref in known[other]
+                            else f"no {role} has id '{ref}'{_suggest(ref, known[role])}")
+                    self.problem(keys[role], where, f"'{role}': {hint}")
+                    ref = None
+                pair.append(ref)
+            if None not in pair:
+                out.add(tuple(pair))
+        if n_cells and len(out) >= n_cells:
+            self.problem(node, "exclude", "every cell is excluded: nothing would be rendered")
+        return out
+
+    def check_output(self, output: Path, cache: Path, node: yaml.Node) -> None:
+        """The site folder is rebuilt by the site stage: it must not hold the manifest or the cache."""
+        for name, inside in (("the manifest", self.path), ("the render cache", cache)):
+            if inside == output or output in inside.parents:
+                self.problem(node, "site", f"'output' {output} would contain {name}: "
+                                           "choose a folder of its own (default: site)")
+
+
+class _Invalid(str):
+    """A value YAML could not construct (e.g. a bad timestamp); reported by whoever reads it."""
+
+
+_REPORTED = object()  # the value of a node whose refused tag is already reported
+
+
+def _peek(node: yaml.Node, key: str) -> yaml.Node | None:
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            if isinstance(k, yaml.ScalarNode) and k.value == key:
+                return v
+    return None
+
+
+def _suggest(word: str, choices) -> str:
+    if word in PARAMS_BY_NAME and "render" in choices:
+        return " - render parameters go in a 'render:' block"
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    if close:
+        return f" - did you mean '{close[0]}'?"
+    return f" - allowed: {', '.join(sorted(choices))}" if choices else ""
+
+
+def _describe(node: yaml.Node | None) -> str:
+    if isinstance(node, yaml.MappingNode):
+        return "a mapping"
+    if isinstance(node, yaml.SequenceNode):
+        return "a list" if node.value else "an empty list"
+    if node is None or node.tag == "tag:yaml.org,2002:null":
+        return "empty"
+    return repr(node.value)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"-+", "-", re.sub(r"[^a-z0-9]+", "-", text.lower())).strip("-")[:ID_MAX] or "my-image"

@@ -1,0 +1,196 @@
+"""Put missing image files in place: from a local mirror folder first, else from the entry's url.
+
+Why a mirror: CI, tests and offline machines have no network. GALLERY_MIRROR names folders
+(`:`-separated) searched recursively by file name, then by sha256. Every copy or download is
+size-capped, sha256-verified and renamed into place atomically, so a file that exists is whole
+and is never fetched again.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import IO, Iterable
+
+from . import __version__
+from .errors import GalleryError
+from .fsutil import atomic_writer
+from .model import Gallery, ImageEntry
+from .weights import file_sha256
+
+MIRROR_ENV = "GALLERY_MIRROR"
+MAX_BYTES = 100 * 1024 * 1024  # no gallery image is this large; a bigger answer is not an image
+TIMEOUT_S = 30  # per network read
+TOTAL_TIMEOUT_S = 600  # whole download
+
+
+class SourceError(GalleryError):
+    """An image that could not be fetched; the message names the entry, the url and the fix."""
+
+    offline = False  # the network itself failed: do not try it again for the next image
+
+
+class OfflineError(SourceError):
+    offline = True
+
+
+def mirror_folders() -> list[Path]:
+    return [Path(p).expanduser() for p in os.environ.get(MIRROR_ENV, "").split(os.pathsep) if p]
+
+
+def resolve_sources(gallery: Gallery, quiet: bool = False) -> list[str]:
+    """Fetch every entry whose file is missing; return one line per file fetched.
+
+    Tries all entries before failing, so one run names every missing file. `quiet` silences
+    the progress lines (they are still returned).
+    """
+    mirror = Mirror(mirror_folders())
+    done, failures, offline = [], [], False
+    for entry in gallery.contents + gallery.styles:
+        if entry.file.exists():
+            continue
+        try:
+            how = fetch(entry, mirror, offline)
+        except SourceError as e:
+            failures.append(str(e))
+            offline = offline or e.offline
+            continue
+        line = f"{entry.id}: {how} -> {_show(entry.file)}"
+        done.append(line)
+        if not quiet:
+            print(line, flush=True)
+    if failures:
+        raise SourceError("\n".join(failures))
+    return done
+
+
+def fetch(entry: ImageEntry, mirror: "Mirror", offline: bool = False) -> str:
+    """Copy the entry's file from the mirror or download it; say how, or raise SourceError.
+
+    offline: an earlier download found no network; fail at once instead of waiting again.
+    """
+    src = mirror.find(entry.file.name, entry.sha256)
+    if src is not None:
+        with open(src, "rb") as f:
+            _save_verified(f, entry.file, entry.sha256, f"mirror file {src}")
+        return f"copied from mirror {src}"
+    if not entry.url:
+        raise SourceError(
+            f"{entry.id}: {_show(entry.file)} is missing and the entry has no url: put the image "
+            f"there, or add url and sha256 to entry '{entry.id}' (line {entry.line}), or set "
+            f"{MIRROR_ENV} to a folder that holds {entry.file.name}")
+    try:
+        if offline:
+            raise OfflineError("not tried: the network failed for an earlier image")
+        download(entry.url, entry.file, entry.sha256)
+    except SourceError as e:
+        where = f"folders searched: {', '.join(map(str, mirror.folders))}" if mirror.folders \
+            else f"{MIRROR_ENV} is not set"
+        raise type(e)(
+            f"{entry.id}: cannot download {entry.url}: {e}\n"
+            f"  fix: put the file (sha256 {entry.sha256}) at {_show(entry.file)}, or set "
+            f"{MIRROR_ENV} to a folder that holds {entry.file.name} ({where})") from None
+    return f"downloaded {entry.url}"
+
+
+def download(url: str, dest: Path, sha256: str, timeout: float = TIMEOUT_S,
+             max_bytes: int = MAX_BYTES) -> None:
+    """Stream `url` (https only) to `dest` atomically, refusing oversize answers and sha256 mismatches."""
+    if not url.startswith("https://"):
+        raise SourceError("only https:// urls are downloaded")
+    request = urllib.request.Request(url, headers={"User-Agent": f"style-gallery/{__version__}"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            length = response.headers.get("Content-Length")
+            if length and length.isdigit() and int(length) > max_bytes:
+                raise SourceError(f"the server announces {int(length)} bytes, over the limit of "
+                                  f"{max_bytes} bytes")
+            _save_verified(response, dest, sha256, url, max_bytes, time.monotonic() + TOTAL_TIMEOUT_S)
+    except urllib.error.HTTPError as e:
+        raise SourceError(f"the server answered HTTP {e.code} {e.reason}") from None
+    except urllib.error.URLError as e:
+        reason = e.reason
+        if isinstance(reason, TimeoutError):
+            raise OfflineError(f"no answer within {timeout:g} s (offline?)") from None
+        raise OfflineError(f"no connection ({reason}); offline?") from None
+    except TimeoutError:
+        raise OfflineError(f"no data for {timeout:g} s: the connection timed out") from None
+    except OSError as e:
+        raise SourceError(f"the transfer failed ({e})") from None
+
+
+def _save_verified(stream: IO[bytes], dest: Path, sha256: str, what: str,
+                   max_bytes: int = MAX_BYTES, deadline: float | None = None) -> None:
+    """Copy `stream` to `dest` through a temp file; on any failure nothing is left behind."""
+    created = [p for p in (dest.parent, *dest.parent.parents) if not p.exists()]
+    h, size = hashlib.sha256(), 0
+    try:
+        with atomic_writer(dest, "wb") as out:
+            for chunk in iter(lambda: stream.read(1 << 16), b""):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise SourceError(f"{what} is over the limit of {max_bytes} bytes")
+                if deadline is not None and time.monotonic() > deadline:
+                    raise SourceError(f"{what} took longer than {TOTAL_TIMEOUT_S} s")
+                h.update(chunk)
+                out.write(chunk)
+            if sha256 and h.hexdigest() != sha256:
+                raise SourceError(f"{what} has sha256 {h.hexdigest()}, not the pinned {sha256}")
+    except BaseException:
+        for folder in created:  # deepest first: only the folders this copy made, if still empty
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+        raise
+
+
+class Mirror:
+    """Local folders searched for image files, by name first and then by content (sha256)."""
+
+    def __init__(self, folders: Iterable[Path]):
+        self.folders = [f for f in folders]
+        self._files: list[Path] | None = None
+        self._by_sha: dict[str, Path] | None = None
+
+    def files(self) -> list[Path]:
+        if self._files is None:
+            self._files = []
+            for folder in self.folders:
+                for parent, dirs, names in os.walk(folder):
+                    dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                    self._files += [Path(parent, n) for n in sorted(names) if not n.startswith(".")]
+        return self._files
+
+    def find(self, name: str, sha256: str = "") -> Path | None:
+        """A file called `name` (with the right sha256 when one is pinned), else one with that sha256."""
+        for path in self.files():
+            if path.name == name and (not sha256 or _sha_or_none(path) == sha256):
+                return path
+        if not sha256:
+            return None
+        if self._by_sha is None:  # hash the whole mirror once, only when a name did not match
+            self._by_sha = {}
+            for path in self.files():
+                digest = _sha_or_none(path) if path.stat().st_size <= MAX_BYTES else None
+                if digest:
+                    self._by_sha.setdefault(digest, path)
+        return self._by_sha.get(sha256)
+
+
+def _sha_or_none(path: Path) -> str | None:
+    try:
+        return file_sha256(path)
+    except OSError:
+        return None
+
+
+def _show(path: Path) -> str:
+    """A path relative to the working directory when it is inside it: shorter messages."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
