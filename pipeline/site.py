@@ -1,0 +1,432 @@
+"""The site stage: from the gallery, the plan's cells and the cache, write a static `site/`.
+
+Never renders. Everything a page shows is prepared here as plain dicts and handed to the
+Jinja2 templates in `templates/`, which a user may edit. The output is deterministic (no
+timestamps, manifest order), files are rewritten only when their bytes change, and files a
+previous build wrote that this one does not produce are deleted, but only in a folder that
+carries our marker file, so a mistyped `site.output` can never wipe someone's directory.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import jinja2
+
+from .errors import GalleryError
+from .fsutil import write_bytes_atomic
+from .losscurve import loss_chart
+from .model import Gallery, ImageEntry
+from .params import PARAMS_BY_NAME, RenderParams
+from .variants import DEFAULT_SETTINGS, MIME, EncoderSettings, VariantSet, file_key, make_variants
+
+BUILTIN_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+MARKER = ".style-gallery-site"
+MARKER_TEXT = ("This folder is written by `python -m pipeline build` (style-gallery).\n"
+               "Each build deletes the files here that it did not produce.\n")
+MB = 1_000_000
+
+
+@dataclass
+class SiteReport:
+    """What a build did, for the CLI's summary line and for tests."""
+
+    output: Path
+    pages: int = 0
+    images: int = 0
+    files: int = 0
+    written: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    removed: list[str] = field(default_factory=list)
+    encoded: int = 0  # variant sets encoded now (the rest came from the variants cache)
+    bytes: int = 0
+    placeholders: int = 0
+    warnings: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        return (f"{self.output}: {self.pages} pages, {self.images} images, {self.bytes / MB:.1f} MB; "
+                f"{len(self.written)} files written, {self.unchanged} unchanged, "
+                f"{len(self.removed)} removed; {self.encoded} images encoded; "
+                f"{self.placeholders} cells not rendered; {self.seconds:.1f} s")
+
+
+def build_site(gallery: Gallery, plan=None, quiet: bool = False,
+               settings: EncoderSettings = DEFAULT_SETTINGS) -> SiteReport:
+    """Write the site for `gallery` into `gallery.site.output` and say what changed."""
+    t0 = time.monotonic()
+    out = Path(gallery.site.output)
+    _check_output(out, gallery)
+    if plan is None:
+        from .plan import make_plan
+        plan = make_plan(gallery)
+    report = SiteReport(output=out)
+    say = (lambda msg: None) if quiet else (lambda msg: print(f"site: {msg}", file=sys.stderr, flush=True))
+
+    builder = _Builder(gallery, list(plan.cells), settings, say, report)
+    files = builder.files()
+    _check_sizes(files, gallery, report)
+    _write(out, files, report)
+    _remove_stale(out, set(files), report)
+    report.seconds = time.monotonic() - t0
+    for w in report.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    return report
+
+
+# ---------------------------------------------------------------- what the site holds
+
+def page_name(content_id: str, style_id: str) -> str:
+    return f"{content_id}--{style_id}"
+
+
+class _Builder:
+    """Collects every output file (relative path -> bytes or a cached file to copy)."""
+
+    def __init__(self, gallery: Gallery, cells: list, settings: EncoderSettings, say, report: SiteReport):
+        self.g = gallery
+        self.cells = cells
+        self.settings = settings
+        self.say = say
+        self.report = report
+        self.out: dict[str, bytes | Path] = {}
+        self.variant_cache = Path(gallery.cache) / "variants"
+        self.env = _environment(gallery)
+        base = gallery.site.base_url.strip()
+        self.base_url = (base.rstrip("/") + "/") if base else ""
+
+    # -- images
+
+    def picture(self, kind: str, name: str, source: Path, source_key: str) -> dict:
+        """Encode (or reuse) the variants of one image, schedule them for copying, describe them."""
+        try:
+            vset, encoded = make_variants(source, source_key, self.variant_cache, self.settings)
+        except (OSError, ValueError) as e:
+            raise GalleryError(f"cannot make web images of {source}: {e}") from None
+        self.report.encoded += encoded
+        if encoded:
+            self.say(f"encoded {kind}/{name} ({len(vset.variants)} files)")
+        return self._describe(kind, name, vset)
+
+    def _describe(self, kind: str, name: str, vset: VariantSet) -> dict:
+        sources = {}
+        for fmt in ("avif", "webp", "jpg"):
+            items = []
+            for v in vset.of(fmt):
+                rel = f"img/{kind}/{name}-{vset.key[:10]}-{v.width}.{fmt}"
+                self.out[rel] = v.path
+                items.append({"url": rel, "width": v.width})
+            sources[fmt] = items
+        largest = vset.largest("jpg")
+        return {
+            "sources": [{"type": MIME[f], "srcset": sources[f]} for f in ("avif", "webp")],
+            "fallback": sources["jpg"],
+            # the plain `src` for browsers without srcset: a mid-size JPEG
+            "src": next(s["url"] for s in sources["jpg"] if s["width"] >= min(640, vset.width)),
+            "largest": sources["jpg"][-1]["url"],
+            "width": largest.width,
+            "height": largest.height,
+        }
+
+    # -- model -> view
+
+    def entry_view(self, e: ImageEntry) -> dict:
+        key = e.sha256 or file_key(Path(e.file))
+        return {
+            "id": e.id, "role": e.role, "title": e.title, "credit": e.credit, "link": e.link,
+            "url": e.url, "href": f"{e.role}/{e.id}.html",
+            "picture": self.picture(e.role, e.id, Path(e.file), f"{e.role}:{key}"),
+        }
+
+    def cell_view(self, cell, contents: dict, styles: dict) -> dict:
+        c, s = cell.content, cell.style
+        rendered = cell.state == "cached" and Path(cell.image).is_file()
+        name = page_name(c.id, s.id)
+        view = {
+            "name": name, "content": contents[c.id], "style": styles[s.id],
+            "state": "rendered" if rendered else ("excluded" if cell.state == "excluded" else "pending"),
+            "reasons": list(cell.reasons), "key": cell.key,
+            "alt": f"{c.title} in the style of {s.title}",
+            "href": f"render/{name}.html" if rendered else None,
+            "picture": None,
+        }
+        if rendered:
+            view["picture"] = self.picture("render", name, Path(cell.image), f"render:{cell.key}")
+            view["record"] = _read_record(Path(cell.record))
+            view["params"] = cell.params
+        else:
+            self.report.placeholders += 1
+        return view
+
+    # -- pages
+
+    def files(self) -> dict[str, bytes | Path]:
+        g = self.g
+        n = len(g.contents) + len(g.styles) + sum(1 for c in self.cells if c.state == "cached")
+        self.say(f"preparing images of {n} pictures")
+        contents = {e.id: self.entry_view(e) for e in g.contents}
+        styles = {e.id: self.entry_view(e) for e in g.styles}
+        cells = [self.cell_view(cell, contents, styles) for cell in self.cells]
+        names = [c["name"] for c in cells]
+        if len(set(names)) != len(names):
+            raise GalleryError("two cells share a page name: ids must not make '<content>--<style>' ambiguous")
+
+        rows = [{"content": contents[e.id], "cells": [c for c in cells if c["content"]["id"] == e.id]}
+                for e in g.contents]
+        rendered = [c for c in cells if c["state"] == "rendered"]
+        first = rendered[0] if rendered else None
+        common = {"site": self._site_view(), "contents": list(contents.values()),
+                  "styles": list(styles.values()), "rows": rows, "rendered": rendered}
+
+        self.page("index.html", "index.html",
+                  title=g.site.title, description=g.site.description or
+                  f"{len(g.contents)} pictures in the styles of {len(g.styles)} paintings, made by neural style transfer.",
+                  image=first["picture"] if first else None, **common)
+        self.page("about.html", "about.html", title=f"About · {g.site.title}",
+                  description="What neural style transfer is, how this gallery was made, and the parameters it used.",
+                  image=None, defaults=_param_rows(RenderParams.from_layers(g.render).effective()),
+                  overrides=_overrides(g), **common)
+        for e in g.contents:
+            row = next(r for r in rows if r["content"]["id"] == e.id)["cells"]
+            self.page(f"content/{e.id}.html", "content.html", title=f"{e.title} · {g.site.title}",
+                      description=f"{e.title} in the styles of {len(g.styles)} paintings.",
+                      image=contents[e.id]["picture"], entry=contents[e.id], cells=row, **common)
+        for e in g.styles:
+            col = [c for c in cells if c["style"]["id"] == e.id]
+            self.page(f"style/{e.id}.html", "style.html", title=f"{e.title} · {g.site.title}",
+                      description=f"{len(g.contents)} pictures in the style of {e.title}.",
+                      image=styles[e.id]["picture"], entry=styles[e.id], cells=col, **common)
+        for i, cell in enumerate(rendered):
+            prev = rendered[i - 1] if i > 0 else None
+            nxt = rendered[i + 1] if i + 1 < len(rendered) else None
+            self.page(f"render/{cell['name']}.html", "render.html", title=f"{cell['alt']} · {g.site.title}",
+                      description=f"{cell['alt']}: a neural style transfer render, with its parameters and loss curve.",
+                      image=cell["picture"], image_alt=cell["alt"], cell=cell, prev=prev, next=nxt,
+                      provenance=_provenance(cell), chart=loss_chart(cell.get("record")), **common)
+
+        self.static()
+        self.out[".nojekyll"] = b""
+        self.out[MARKER] = MARKER_TEXT.encode()
+        self.report.pages = sum(1 for k in self.out if k.endswith(".html"))
+        self.report.images = sum(1 for k in self.out if k.startswith("img/"))
+        return dict(sorted(self.out.items()))
+
+    def page(self, rel: str, template: str, *, title: str, description: str, image: dict | None,
+             image_alt: str = "", **ctx: Any) -> None:
+        depth = rel.count("/")
+        root = "../" * depth
+        meta = {"title": title, "description": description, "path": rel, "og_image": "", "og_url": "",
+                "image_alt": image_alt or title, "image_width": 0, "image_height": 0}
+        if self.base_url:
+            meta["og_url"] = self.base_url + ("" if rel == "index.html" else rel)
+            if image:
+                meta["og_image"] = self.base_url + image["largest"]
+                meta["image_width"], meta["image_height"] = image["width"], image["height"]
+        html = _render(self.env, template, {"root": root, "page": meta, **ctx})
+        self.out[rel] = html.encode("utf-8")
+
+    def static(self) -> None:
+        """templates/static/ of the built-in set, overlaid file by file by the user's own."""
+        found: dict[str, Path] = {}
+        for base in reversed(_template_dirs(self.g)):
+            static = base / "static"
+            if static.is_dir():
+                for p in sorted(static.rglob("*")):
+                    if p.is_file() and not p.name.startswith("."):
+                        found["static/" + p.relative_to(static).as_posix()] = p
+        self.out.update(found)
+
+    def _site_view(self) -> dict:
+        s = self.g.site
+        return {"title": s.title, "description": s.description, "base_url": self.base_url}
+
+
+def _read_record(path: Path) -> dict | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return data if isinstance(data, dict) else None
+    except (OSError, ValueError):
+        return None
+
+
+def _param_rows(params: dict) -> list[dict]:
+    rows = []
+    for name, value in params.items():
+        p = PARAMS_BY_NAME.get(name)
+        rows.append({"name": name, "value": _fmt(value), "help": p.help if p else ""})
+    return rows
+
+
+def _overrides(g: Gallery) -> list[dict]:
+    return [{"title": e.title, "role": e.role, "href": f"{e.role}/{e.id}.html",
+             "params": [{"name": k, "value": _fmt(v)} for k, v in sorted(e.render.items())]}
+            for e in (*g.contents, *g.styles) if e.render]
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        return f"{v:g}"
+    if isinstance(v, (list, tuple)):
+        return ", ".join(_fmt(x) for x in v)
+    return "—" if v is None else str(v)
+
+
+def _provenance(cell: dict) -> dict:
+    """Everything the record says about how the render was made; gaps shown as such."""
+    rec = cell.get("record") or {}
+    params = rec.get("params") or cell["params"].effective()
+    weights = rec.get("weights") or {}
+    seconds = rec.get("seconds")
+    levels = [{"size": "×".join(str(x) for x in (lv.get("size") or [])),
+               "iterations": lv.get("iterations", "—"),
+               "seconds": f"{lv['seconds']:.1f} s" if isinstance(lv.get("seconds"), (int, float)) else "—"}
+              for lv in rec.get("levels") or []]
+    final = rec.get("final") or {}
+    return {
+        "recorded": bool(rec),
+        "params": _param_rows(params),
+        "weights_id": weights.get("id", "—"), "weights_sha256": weights.get("sha256", "—"),
+        "renderer_version": _fmt(rec.get("renderer_version")), "device": _fmt(rec.get("device")),
+        "precision": _fmt(rec.get("precision")),
+        "seconds": f"{seconds:.1f} s" if isinstance(seconds, (int, float)) else "—",
+        "key": cell["key"], "levels": levels,
+        "final": [{"name": k, "value": f"{final[k]:.4g}"} for k in ("content", "style", "tv", "total")
+                  if isinstance(final.get(k), (int, float))],
+    }
+
+
+# ---------------------------------------------------------------- templates
+
+def _template_dirs(gallery: Gallery) -> list[Path]:
+    """The user's template folder first (site.templates, if set), the built-in set as fallback."""
+    dirs = []
+    user = getattr(gallery.site, "templates", None)
+    if user:
+        user = Path(user)
+        if not user.is_absolute():
+            user = gallery.root / user
+        if not user.is_dir():
+            raise GalleryError(f"site.templates: {user} is not a folder")
+        dirs.append(user)
+    dirs.append(BUILTIN_TEMPLATES)
+    return dirs
+
+
+def _environment(gallery: Gallery) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader([str(d) for d in _template_dirs(gallery)]),
+        autoescape=True, undefined=jinja2.StrictUndefined,
+        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env.filters["srcset"] = lambda items, root: ", ".join(f"{root}{i['url']} {i['width']}w" for i in items)
+    return env
+
+
+def _render(env: jinja2.Environment, name: str, ctx: dict) -> str:
+    """Render a template; any template mistake becomes a GalleryError naming file and line."""
+    try:
+        return env.get_template(name).render(ctx)
+    except jinja2.TemplateSyntaxError as e:
+        raise GalleryError(f"{e.filename or e.name}:{e.lineno}: template syntax error: {e.message}") from None
+    except jinja2.TemplateNotFound as e:
+        raise GalleryError(f"template {e.name} not found in {', '.join(map(str, _loader_dirs(env)))}") from None
+    except Exception as e:  # noqa: BLE001 - an error inside a user-editable template, any kind
+        where = _template_frame(e, env)
+        raise GalleryError(f"{where}: template error while writing {name}: {type(e).__name__}: {e}") from None
+
+
+def _loader_dirs(env: jinja2.Environment) -> list[str]:
+    return list(getattr(env.loader, "searchpath", []))
+
+
+def _template_frame(e: BaseException, env: jinja2.Environment) -> str:
+    """file:line of the innermost traceback frame inside a template folder (Jinja maps them)."""
+    dirs = [os.path.realpath(d) for d in _loader_dirs(env)]
+    where = "template"
+    for fr in traceback.extract_tb(e.__traceback__):
+        if any(os.path.realpath(fr.filename).startswith(d + os.sep) for d in dirs):
+            where = f"{fr.filename}:{fr.lineno}"
+    return where
+
+
+# ---------------------------------------------------------------- writing
+
+def _check_output(out: Path, gallery: Gallery) -> None:
+    """Refuse an output folder that is not ours: never delete in a user's directory."""
+    real = out.resolve()
+    protected = {Path("/"), Path.home().resolve(), Path.cwd().resolve(), gallery.root.resolve(),
+                 BUILTIN_TEMPLATES.parent}
+    if real in protected or _inside(gallery.path.resolve(), real) or _inside(Path(gallery.cache).resolve(), real):
+        raise GalleryError(f"site.output {out} would hold the project, the manifest or the cache: "
+                           f"choose a folder of its own, e.g. site/")
+    if real.is_file():
+        raise GalleryError(f"site.output {out} is a file, not a folder")
+    if real.is_dir() and any(real.iterdir()) and not (real / MARKER).is_file():
+        raise GalleryError(f"site.output {out} is not empty and has no {MARKER} file, so it was not written "
+                           f"by this tool; a build deletes files it did not produce, so it will not touch "
+                           f"this folder. Choose another site.output or empty it.")
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def _size(data: bytes | Path) -> int:
+    return len(data) if isinstance(data, bytes) else data.stat().st_size
+
+
+def _check_sizes(files: dict[str, bytes | Path], gallery: Gallery, report: SiteReport) -> None:
+    limit = gallery.site.max_file_mb * MB
+    for rel, data in files.items():
+        if _size(data) > limit:
+            raise GalleryError(f"{rel} is {_size(data) / MB:.1f} MB, above site.max_file_mb "
+                               f"({gallery.site.max_file_mb:g} MB; GitHub Pages refuses files over 100 MB): "
+                               f"lower the render size or the encoder quality")
+    report.files = len(files)
+    report.bytes = sum(_size(d) for d in files.values())
+    if report.bytes > gallery.site.budget_mb * MB:
+        report.warnings.append(f"the site is {report.bytes / MB:.0f} MB, above site.budget_mb "
+                               f"({gallery.site.budget_mb:g} MB; GitHub Pages sites may not exceed 1 GB)")
+
+
+def _write(out: Path, files: dict[str, bytes | Path], report: SiteReport) -> None:
+    """Write each file atomically, and only when its bytes differ from what is there."""
+    for rel, data in files.items():
+        target = out / rel
+        new = data if isinstance(data, bytes) else data.read_bytes()
+        try:
+            if target.stat().st_size == len(new) and target.read_bytes() == new:
+                report.unchanged += 1
+                continue
+        except FileNotFoundError:
+            pass
+        write_bytes_atomic(target, new)
+        report.written.append(rel)
+
+
+def _remove_stale(out: Path, keep: set[str], report: SiteReport) -> None:
+    """Delete files this build did not produce (a removed style's pages and images), then empty folders."""
+    for dirpath, dirnames, filenames in os.walk(out, topdown=True):
+        dirnames[:] = sorted(d for d in dirnames if d != ".git")
+        for name in sorted(filenames):
+            path = Path(dirpath) / name
+            rel = path.relative_to(out).as_posix()
+            if rel not in keep:
+                path.unlink()
+                report.removed.append(rel)
+    for dirpath, dirnames, filenames in sorted(os.walk(out), key=lambda t: -len(t[0])):
+        p = Path(dirpath)
+        if p != out and ".git" not in p.relative_to(out).parts and not any(p.iterdir()):
+            p.rmdir()
+
+
+def iter_site_files(out: Path) -> Iterable[Path]:
+    """Every file of a built site, sorted: for hashing and link checking."""
+    return sorted(p for p in Path(out).rglob("*") if p.is_file())

@@ -1,0 +1,66 @@
+"""`build` and `serve`: the site stage's subcommands (registered by pipeline.cli)."""
+from __future__ import annotations
+
+import argparse
+import functools
+import http.server
+import sys
+from pathlib import Path
+
+from .errors import GalleryError
+
+
+def _add_config(p: argparse.ArgumentParser) -> None:
+    from .cli import _add_config as add
+    add(p)
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from .manifest import load_gallery
+    from .site import build_site
+
+    gallery = load_gallery(Path(args.config), check_files=True)
+    report = build_site(gallery, quiet=args.quiet)
+    print(report.summary())
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    folder = Path(args.dir) if args.dir else _output_of(args.config)
+    if not (folder / "index.html").is_file():
+        raise GalleryError(f"{folder}/index.html does not exist: build the site first (`make site`)")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    try:
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", args.port), handler)
+    except OSError as e:
+        raise GalleryError(f"cannot listen on 127.0.0.1:{args.port} ({e.strerror}): try --port") from None
+    print(f"serving {folder} at http://127.0.0.1:{server.server_address[1]}/ (Ctrl+C stops)", flush=True)
+    with server:
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            print("stopped", file=sys.stderr)
+    return 0
+
+
+def _output_of(config: str) -> Path:
+    from .manifest import load_gallery
+
+    return Path(load_gallery(Path(config), check_files=False).site.output)
+
+
+def register(sub) -> None:
+    p = sub.add_parser("build", help="write site/ from the manifest and the render cache (never renders)",
+                       description="Write the static site (pages, web images, static assets) into "
+                                   "site.output from the manifest and the render cache. Cells that "
+                                   "are not rendered yet appear as placeholders; nothing is rendered.")
+    _add_config(p)
+    p.add_argument("--quiet", "-q", action="store_true", help="only the summary line (good for CI logs)")
+    p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser("serve", help="serve the built site on http://127.0.0.1:PORT/",
+                       description="Serve the built site folder on localhost, to look at it as a visitor would.")
+    _add_config(p)
+    p.add_argument("--port", "-p", type=int, default=8000, help="port to listen on (default: 8000; 0 picks a free one)")
+    p.add_argument("--dir", metavar="FOLDER", help="serve this folder instead of the manifest's site.output")
+    p.set_defaults(func=cmd_serve)

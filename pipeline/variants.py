@@ -1,0 +1,154 @@
+"""Web image variants: AVIF, WebP and a JPEG fallback at a few widths, cached by their own key.
+
+Why a cache of its own: encoding AVIF is the slowest step of a site build. A variant set's key is
+sha256(source key + encoder settings), so a rebuild re-encodes only when the picture or the
+settings change, and two machines with the same inputs produce the same bytes.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import PIL
+from PIL import Image
+
+from .fsutil import write_text_atomic
+from .images import load_rgb, save_atomic
+
+# Bump when this module changes how it encodes: every variant key changes with it.
+VARIANTS_VERSION = 1
+
+FORMATS = ("avif", "webp", "jpg")
+MIME = {"avif": "image/avif", "webp": "image/webp", "jpg": "image/jpeg"}
+
+
+@dataclass(frozen=True)
+class EncoderSettings:
+    """Everything that decides a variant's bytes besides the source pixels."""
+
+    widths: tuple[int, ...] = (160, 320, 640, 1024, 1600)
+    avif_quality: int = 55
+    avif_speed: int = 6
+    webp_quality: int = 80
+    jpeg_quality: int = 85
+    # A requested width this close to the source width is dropped: the source width stands in.
+    near: float = 0.9
+
+    def key_dict(self) -> dict:
+        return {**asdict(self), "version": VARIANTS_VERSION, "pillow": PIL.__version__}
+
+
+DEFAULT_SETTINGS = EncoderSettings()
+
+
+@dataclass(frozen=True)
+class Variant:
+    format: str  # "avif" | "webp" | "jpg"
+    width: int
+    height: int
+    path: Path  # the file in the variants cache
+    bytes: int
+
+
+@dataclass(frozen=True)
+class VariantSet:
+    """One source image's variants; widths ascending within each format."""
+
+    key: str
+    width: int  # the source's size: the largest variant is never bigger
+    height: int
+    variants: tuple[Variant, ...] = field(default_factory=tuple)
+
+    def of(self, fmt: str) -> list[Variant]:
+        return [v for v in self.variants if v.format == fmt]
+
+    def largest(self, fmt: str = "jpg") -> Variant:
+        return self.of(fmt)[-1]
+
+    def smallest_at_least(self, width: int, fmt: str = "jpg") -> Variant:
+        """The smallest variant at least `width` wide (or the largest): a sensible single `src`."""
+        for v in self.of(fmt):
+            if v.width >= width:
+                return v
+        return self.largest(fmt)
+
+
+def target_widths(src_width: int, settings: EncoderSettings) -> list[int]:
+    """Requested widths below the source (never upscale), then the source width itself."""
+    out = [w for w in settings.widths if w < src_width * settings.near]
+    return out + [src_width]
+
+
+def variant_key(source_key: str, settings: EncoderSettings) -> str:
+    blob = json.dumps({"source": source_key, "encoder": settings.key_dict()}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def file_key(path: Path) -> str:
+    """A source key for a plain image file: its content hash."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def make_variants(source: Path, source_key: str, cache_dir: Path,
+                  settings: EncoderSettings = DEFAULT_SETTINGS) -> tuple[VariantSet, bool]:
+    """Return (the variant set of `source`, whether it had to be encoded now).
+
+    Files live in <cache_dir>/<key[:2]>/<key>/<width>.<ext>; an index.json written last marks
+    the set complete, so an interrupted encode is redone instead of trusted.
+    """
+    key = variant_key(source_key, settings)
+    folder = Path(cache_dir) / key[:2] / key
+    index = folder / "index.json"
+    cached = _read_index(index, key)
+    if cached is not None:
+        return cached, False
+
+    im = load_rgb(source)
+    src_w, src_h = im.size
+    variants = []
+    for width in target_widths(src_w, settings):
+        height = max(1, round(src_h * width / src_w))
+        scaled = im if width == src_w else im.resize((width, height), Image.Resampling.LANCZOS)
+        for fmt in FORMATS:
+            path = folder / f"{width}.{fmt}"
+            save_atomic(scaled, path, **_encoder_args(fmt, settings))
+            variants.append(Variant(fmt, width, height, path, path.stat().st_size))
+    vset = VariantSet(key, src_w, src_h, tuple(sorted(variants, key=lambda v: (FORMATS.index(v.format), v.width))))
+    write_text_atomic(index, json.dumps({
+        "key": key, "source_key": source_key, "width": src_w, "height": src_h,
+        "variants": [{"format": v.format, "width": v.width, "height": v.height, "file": v.path.name,
+                      "bytes": v.bytes} for v in vset.variants],
+    }, indent=1, sort_keys=True) + "\n")
+    return vset, True
+
+
+def _encoder_args(fmt: str, s: EncoderSettings) -> dict:
+    # No metadata is written (no EXIF, no ICC): pixels are sRGB, which browsers assume untagged.
+    if fmt == "avif":
+        return {"format": "AVIF", "quality": s.avif_quality, "speed": s.avif_speed}
+    if fmt == "webp":
+        return {"format": "WEBP", "quality": s.webp_quality, "method": 6}
+    return {"format": "JPEG", "quality": s.jpeg_quality, "optimize": True, "progressive": True}
+
+
+def _read_index(index: Path, key: str) -> VariantSet | None:
+    """The cached set, or None when absent, damaged or missing a file."""
+    try:
+        data = json.loads(index.read_text(encoding="utf-8"))
+        variants = []
+        for v in data["variants"]:
+            path = index.parent / v["file"]
+            if not path.is_file() or path.stat().st_size != v["bytes"]:
+                return None
+            variants.append(Variant(v["format"], v["width"], v["height"], path, v["bytes"]))
+        if data["key"] != key:
+            return None
+        return VariantSet(key, data["width"], data["height"], tuple(variants))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
