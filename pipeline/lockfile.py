@@ -1,0 +1,80 @@
+"""gallery.lock.json: what each cell was last rendered from, so that `status` can say why it renders again.
+
+Committed next to the manifest, so it is written deterministically (sorted keys, two-space
+indent, trailing newline, no timestamps) and a diff shows exactly which cells changed.
+
+    {
+      "cells": {
+        "pearl:gogh": {"content": {"id": "pearl", "sha256": "..."}, "key": "...", ...}
+      },
+      "version": 1
+    }
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any, Callable
+
+from .cache import FileLock
+from .errors import GalleryError
+from .fsutil import write_text_atomic
+
+LOCK_VERSION = 1
+
+
+def cell_name(content_id: str, style_id: str) -> str:
+    """Ids are [a-z0-9-]+, so ':' joins them without ambiguity."""
+    return f"{content_id}:{style_id}"
+
+
+def read_lock(path: Path) -> dict[str, dict[str, Any]]:
+    """The lock file's cells ({} when there is none yet); a broken file is a clear error."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    fix = (f"fix it (a merge conflict? keep either side) or delete it: the next "
+           f"`make render` rewrites it from the cache")
+    try:
+        data = json.loads(text)
+    except ValueError as e:
+        raise GalleryError(f"{path}: not valid JSON ({e}); {fix}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("cells"), dict):
+        raise GalleryError(f"{path}: not a gallery lock file (no \"cells\" mapping); {fix}")
+    if data.get("version") != LOCK_VERSION:
+        raise GalleryError(f"{path}: lock file version {data.get('version')!r}, this pipeline "
+                           f"writes version {LOCK_VERSION}; {fix}")
+    return {k: v for k, v in data["cells"].items() if isinstance(v, dict)}
+
+
+def dumps_lock(cells: dict[str, dict[str, Any]]) -> str:
+    text = json.dumps({"cells": cells, "version": LOCK_VERSION}, indent=2, sort_keys=True,
+                      ensure_ascii=False)
+    return _SCALAR_LIST.sub(lambda m: "[" + ", ".join(v.strip() for v in m.group(1).split(",")) + "]",
+                            text) + "\n"
+
+
+# Lists of numbers on one line ("iterations": [150, 100, 70]): shorter, and still one diff line.
+_SCALAR_LIST = re.compile(r"\[\s*((?:-?[0-9.eE+-]+\s*,\s*)*-?[0-9.eE+-]+)\s*\]")
+
+
+def update_lock(path: Path, guard: FileLock,
+                change: Callable[[dict[str, dict[str, Any]]], dict[str, dict[str, Any]]]) -> bool:
+    """Read, change and write the lock file under `guard`, so concurrent renders never lose an entry.
+
+    Writes only when the text changes (a no-op run leaves the file and its mtime alone).
+    Returns whether it wrote.
+    """
+    with guard:
+        try:
+            old_text = Path(path).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            old_text = None
+        cells = change(read_lock(path))
+        new_text = dumps_lock(cells)
+        if new_text == old_text:
+            return False
+        write_text_atomic(path, new_text)
+        return True

@@ -1,0 +1,456 @@
+"""`status`, `render`, `prune` and `gallery`: the plan's commands (registered by pipeline.cli).
+
+Torch is imported only when a cell actually renders, so every command on a fully cached
+gallery stays fast. `make -jN` runs one `render --cell` per missing cell; each worker then
+uses cores // N threads (see `split_threads`).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from .errors import GalleryError
+
+
+# ---- wiring
+
+def _load_gallery(config: str, check_files: bool):
+    """The validated manifest (one place, so tests can swap in a gallery of their own)."""
+    from .manifest import load_gallery
+
+    return load_gallery(Path(config), check_files=check_files)
+
+
+def _fetch(config: str, quiet: bool) -> None:
+    from .sources import resolve_sources
+
+    resolve_sources(_load_gallery(config, check_files=False), quiet=quiet)
+
+
+# ---- make -jN: threads per worker
+
+def make_jobs(makeflags: str | None) -> int | None:
+    """The -jN of the make that started us: None outside make, 0 for an unlimited `-j`."""
+    if makeflags is None:
+        return None
+    jobs = 1
+    for tok in makeflags.split():
+        m = re.fullmatch(r"-j(\d*)|--jobs(?:=(\d+))?", tok)
+        if m:
+            n = m.group(1) or m.group(2)
+            jobs = int(n) if n else 0
+    return jobs
+
+
+def cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS
+        return os.cpu_count() or 1
+
+
+def split_threads(env: dict[str, str] | None = None, cpus: int | None = None) -> int | None:
+    """Under `make -jN` give each worker cores // N threads (at least 1), so N renders at once
+    do not oversubscribe the cores. Values the user set are kept. Returns the threads set."""
+    env = os.environ if env is None else env
+    jobs = make_jobs(env.get("MAKEFLAGS"))
+    if jobs is None or jobs == 1:
+        return None
+    threads = max(1, (cpus or cpu_count()) // jobs) if jobs else 1
+    for var in ("GALLERY_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env.setdefault(var, str(threads))
+    return int(env["GALLERY_THREADS"])
+
+
+# ---- rendering
+
+def _describe(cell) -> str:
+    p = cell.params
+    sched = p.preset if p.iterations is None else "iterations " + ",".join(map(str, p.schedule()))
+    return f"{p.size} px, {sched}"
+
+
+def _record(cell, renderer_record: dict[str, Any]) -> dict[str, Any]:
+    """The renderer's record plus what the plan knows: the key, its inputs and the versions used."""
+    from . import __version__
+
+    rec = dict(renderer_record)
+    rec["key"] = cell.key
+    rec["inputs"] = {
+        "content": {"id": cell.content.id, "sha256": cell.inputs["content"], "file": cell.content.file.name},
+        "style": {"id": cell.style.id, "sha256": cell.inputs["style"], "file": cell.style.file.name},
+        "params": cell.inputs["params"],
+        "weights": cell.inputs["weights"],
+        "renderer_version": cell.inputs["renderer_version"],
+    }
+    torch = sys.modules.get("torch")
+    rec["created_with"] = {"pipeline": __version__, "python": platform.python_version(),
+                           **({"torch": torch.__version__} if torch else {})}
+    return rec
+
+
+def _render_one(plan, cell, progress: bool) -> float | None:
+    """Render a cell while holding its lock; None when another process rendered it meanwhile."""
+    from .images import ImageLoadError, load_rgb
+    from .render import stylize
+
+    cache = plan.cache
+    cache.forget(cell.key)
+    if cache.has(cell.key):
+        return None
+    cache.clean_partial(cell.key)
+    images = []
+    for entry in (cell.content, cell.style):
+        try:
+            images.append(load_rgb(entry.file))
+        except ImageLoadError as e:
+            raise GalleryError(f"{plan.gallery.path}:{entry.line}: {entry.role} '{entry.id}': "
+                               f"{entry.file}: {e}") from None
+    start = time.perf_counter()
+    result = stylize(images[0], images[1], cell.params, progress=progress)
+    seconds = time.perf_counter() - start
+    record = _record(cell, result.record)
+    record.setdefault("seconds", seconds)
+    cache.store(cell.key, result.image, record)
+    return float(record["seconds"])
+
+
+def _update_lock_for(plan, key: str) -> None:
+    """Record every non-excluded cell with this key in the lock file (read-modify-write, locked)."""
+    from .lockfile import update_lock
+
+    mine = [c for c in plan.cells if c.key == key and c.state != "excluded"]
+
+    def change(cells):
+        return {**cells, **{c.name: plan.lock_entry(c) for c in mine}}
+
+    update_lock(plan.gallery.lock_path, plan.lock_guard(), change)
+
+
+def sync_lock(gallery) -> Any:
+    """Re-plan and rewrite the lock file to match the cache (written only when it changes)."""
+    from .lockfile import update_lock
+    from .plan import make_plan
+
+    plan = make_plan(gallery)
+    update_lock(gallery.lock_path, plan.lock_guard(), plan.synced_lock)
+    return plan
+
+
+def render_cells(plan, cells: list, quiet: bool = False, label: str = "") -> dict[str, int]:
+    """Render `cells` one at a time, skipping any that another process holds or finished.
+
+    A cell another process is rendering is put off to the end, then waited for (with a
+    message), so two runs at once share the work instead of repeating it.
+    """
+    split_threads()
+    jobs = make_jobs(os.environ.get("MAKEFLAGS"))
+    inner_progress = not quiet and jobs in (None, 1) and sys.stderr.isatty()
+    total = len(cells)
+    done = {"rendered": 0, "by_others": 0}
+    bar = None
+    if not quiet and total > 1 and sys.stderr.isatty():
+        from tqdm import tqdm
+        bar = tqdm(total=total, unit="cell", desc=label or "render", file=sys.stderr, dynamic_ncols=True)
+
+    def say(msg: str) -> None:
+        (bar.write if bar else print)(msg, **({"file": sys.stderr} if bar else {"flush": True}))
+
+    def run(cell, lock) -> None:
+        try:
+            n = done["rendered"] + done["by_others"] + 1
+            if bar is None:
+                say(f"[{n}/{total}] {cell.name}: rendering ({_describe(cell)})...")
+            else:
+                bar.set_postfix_str(cell.name)
+            seconds = _render_one(plan, cell, inner_progress)
+        finally:
+            lock.release()
+        _update_lock_for(plan, cell.key)
+        if seconds is None:
+            done["by_others"] += 1
+            say(f"[{n}/{total}] {cell.name}: rendered meanwhile by another process")
+        else:
+            done["rendered"] += 1
+            say(f"[{n}/{total}] {cell.name}: done in {seconds:.1f} s")
+        if bar:
+            bar.update(1)
+
+    deferred = []
+    try:
+        for cell in cells:
+            lock = plan.cache.cell_lock(cell.key, cell.name)
+            if lock.acquire(blocking=False):
+                run(cell, lock)
+            else:
+                deferred.append(cell)
+        for cell in deferred:
+            lock = plan.cache.cell_lock(cell.key, cell.name)
+            lock.acquire()  # prints who holds it and waits
+            run(cell, lock)
+    finally:
+        if bar:
+            bar.close()
+    return done
+
+
+# ---- commands
+
+def _human_seconds(s: float) -> str:
+    s = round(s)
+    if s < 60:
+        return f"{s} s"
+    m, s = divmod(s, 60)
+    if m < 60:
+        return f"{m} min {s:02d} s"
+    h, m = divmod(m, 60)
+    return f"{h} h {m:02d} min"
+
+
+def _human_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} GB"
+
+
+def _status_json(plan) -> dict[str, Any]:
+    g = plan.gallery
+    cells = []
+    for c in plan.cells:
+        d = {"content": c.content.id, "style": c.style.id, "cell": c.name, "state": c.state,
+             "reasons": list(c.reasons), "key": c.key, "image": str(c.image), "record": str(c.record)}
+        if c.state == "render":
+            d["estimated_seconds"] = round(plan.estimate_seconds(c), 1)
+        cells.append(d)
+    missing = plan.missing()
+    return {"manifest": str(g.path), "cache": str(plan.cache.root), "lock_file": str(g.lock_path),
+            "counts": plan.counts(), "to_render": len(missing),
+            "estimated_seconds": round(sum(plan.estimate_seconds(c) for c in missing), 1),
+            "cells": cells}
+
+
+def _make_fragment(plan) -> str:
+    """A makefile: one phony target per missing cell, so `make -jN` schedules them."""
+    missing = plan.missing()
+    targets = [f"cell.{c.content.id}.{c.style.id}" for c in missing]
+    lines = ["# Generated by `python -m pipeline status --make`: one target per cell to render.",
+             "PY ?= python3", f"CONFIG ?= {plan.gallery.path}",
+             ".PHONY: render-cells " + " ".join(targets),
+             "render-cells: " + " ".join(targets)]
+    if missing or not plan.lock_in_sync():
+        lines.append("\t$(PY) -m pipeline render --config $(CONFIG) --quiet")
+    else:
+        lines.append("\t@:")
+    for t, c in zip(targets, missing):
+        lines += [f"{t}:", f"\t$(PY) -m pipeline render --config $(CONFIG) --cell {c.name}"]
+    return "\n".join(lines) + "\n"
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    import json
+
+    from .plan import make_plan
+
+    plan = make_plan(_load_gallery(args.config, check_files=False))
+    counts = plan.counts()
+    missing = plan.missing()
+    if args.make:
+        sys.stdout.write(_make_fragment(plan))
+        print(f"{_display(plan.gallery.path)}: {len(plan.cells)} cells: {counts['cached']} cached, "
+              f"{counts['render']} to render, {counts['excluded']} excluded", file=sys.stderr)
+        return 0
+    if args.json:
+        print(json.dumps(_status_json(plan), indent=2))
+        return 0
+    g = plan.gallery
+    width = max((len(c.name) for c in plan.cells), default=0)
+    print(f"{_display(g.path)}: {len(g.contents)} contents x {len(g.styles)} styles = {len(plan.cells)} cells: "
+          f"{counts['cached']} cached, {counts['render']} to render, {counts['excluded']} excluded")
+    for c in plan.cells:
+        state = {"render": "render"}.get(c.state, c.state)
+        why = "; ".join(c.reasons)
+        print(f"  {state:<9} {c.name:<{width}}  {why}".rstrip())
+    if missing:
+        est = sum(plan.estimate_seconds(c) for c in missing)
+        known = len(plan.timed_renders())
+        basis = (f"from {known} earlier render{'s' if known != 1 else ''}" if known
+                 else "a CPU default until the first render")
+        print(f"to render: {len(missing)} cell{'s' if len(missing) != 1 else ''}, "
+              f"about {_human_seconds(est)} of rendering ({basis})")
+        print("next: `make gallery` renders them (`make -j2 gallery`: two at a time)")
+    else:
+        print("nothing to render")
+    return 0
+
+
+def _display(path: Path) -> str:
+    """A path as the user would type it: relative to the current folder when inside it."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _parse_shard(text: str) -> tuple[int, int]:
+    m = re.fullmatch(r"(\d+)/(\d+)", text or "")
+    if not m or not (1 <= int(m.group(1)) <= int(m.group(2))):
+        raise GalleryError(f"--shard {text}: want K/N with 1 <= K <= N, e.g. --shard 2/4")
+    return int(m.group(1)), int(m.group(2))
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from .plan import make_plan
+
+    gallery = _load_gallery(args.config, check_files=False)
+    plan = make_plan(gallery)
+    if args.cell:
+        content_id, _, style_id = args.cell.partition(":")
+        cell = plan.cell(content_id, style_id)
+        if cell is None:
+            raise GalleryError(f"--cell {args.cell}: no such cell in {gallery.path}; want CONTENT:STYLE "
+                               f"with contents {', '.join(e.id for e in gallery.contents)} and styles "
+                               f"{', '.join(e.id for e in gallery.styles)}")
+        if cell.state == "excluded":
+            raise GalleryError(f"--cell {args.cell}: excluded in {gallery.path} (`exclude:`); remove it "
+                               f"from there to render it")
+        if cell.state == "cached":
+            _update_lock_for(plan, cell.key)
+            print(f"{cell.name}: cached ({cell.image})")
+            return 0
+        render_cells(plan, [cell], quiet=True)
+        counts = make_plan(gallery).counts()
+        print(f"{cell.name}: {counts['cached']} of {counts['cached'] + counts['render']} cells now cached")
+        return 0
+    cells = plan.missing()
+    label = "render"
+    if args.shard:
+        k, n = _parse_shard(args.shard)
+        cells = plan.shard(k, n)
+        label = f"shard {k}/{n}"
+        print(f"shard {k}/{n}: {len(cells)} of {len(plan.missing())} missing cells")
+    if not cells:
+        print(f"nothing to render: {plan.counts()['cached']} cells cached")
+    else:
+        done = render_cells(plan, cells, quiet=args.quiet, label=label)
+        print(f"rendered {done['rendered']} cell{'s' if done['rendered'] != 1 else ''}"
+              + (f" ({done['by_others']} by another process)" if done["by_others"] else ""))
+    if not args.shard:  # a shard only adds its own cells; the merge run syncs the whole file
+        sync_lock(gallery)
+    return 0
+
+
+def cmd_prune(args: argparse.Namespace) -> int:
+    import json
+
+    from .plan import make_plan
+
+    plan = make_plan(_load_gallery(args.config, check_files=False))
+    keep = {c.key for c in plan.cells if c.state != "excluded"}
+    unused = plan.cache.unused(keep)
+    if not unused:
+        print(f"{_display(plan.cache.root)}: nothing to prune (every entry is used by a cell of "
+              f"{_display(plan.gallery.path)})")
+        return 0
+    total = 0
+    for key, files in unused.items():
+        size = sum(p.stat().st_size for p in files if p.exists())
+        total += size
+        what = "interrupted write" if all(p.name.endswith(".tmp") for p in files) else "unused"
+        try:
+            inputs = json.loads(plan.cache.record_path(key).read_text()).get("inputs", {})
+            what += f", was {inputs['content']['id']}:{inputs['style']['id']}"
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            if what == "unused":
+                what += ", no record"
+        print(f"  {key[:12]}  {_human_bytes(size):>9}  ({what})")
+    n = len(unused)
+    print(f"{n} cache entr{'ies' if n != 1 else 'y'} no cell uses, {_human_bytes(total)} in "
+          f"{_display(plan.cache.root)}")
+    if not args.yes:
+        print("nothing deleted: run `python -m pipeline prune --yes` to delete them "
+              "(renders other manifests share with this cache count as unused too)")
+        return 0
+    deleted = 0
+    for key, files in unused.items():
+        if plan.cache.delete(key, files, drop_lock=key not in keep):
+            deleted += 1
+        else:
+            print(f"  {key[:12]}: being rendered right now; kept")
+    print(f"deleted {deleted} entr{'ies' if deleted != 1 else 'y'}")
+    return 0
+
+
+def cmd_gallery(args: argparse.Namespace) -> int:
+    from .plan import make_plan
+
+    if not args.no_fetch:
+        _fetch(args.config, args.quiet)
+    gallery = _load_gallery(args.config, check_files=True)
+    plan = make_plan(gallery)
+    missing = plan.missing()
+    if missing:
+        render_cells(plan, missing, quiet=args.quiet)
+    plan = sync_lock(gallery)
+    counts = plan.counts()
+    print(f"{_display(gallery.path)}: {counts['cached']} cells rendered, {counts['render']} missing, "
+          f"{counts['excluded']} excluded")
+    try:
+        from .site import build_site
+    except ModuleNotFoundError as e:
+        if e.name != f"{__package__}.site":
+            raise
+        print("site: not built (this version has no site stage)")
+        return 0
+    build_site(gallery, plan=plan, quiet=args.quiet)
+    return 0
+
+
+def register(sub) -> None:
+    from .cli import _add_config, _add_quiet
+
+    p = sub.add_parser("status", help="what is cached, what must render and why",
+                       description="List every cell as cached, to render (with the reason: new content "
+                                   "or style, image changed, parameters changed, weights or renderer "
+                                   "version changed) or excluded, with counts and an estimated time.")
+    _add_config(p)
+    p.add_argument("--json", action="store_true",
+                   help="print the same as JSON, with each cell's key and output paths")
+    p.add_argument("--make", action="store_true",
+                   help="print a makefile with one target per missing cell (used by `make render`)")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("render", help="render the missing cells, then update the lock file",
+                       description="Render what `status` says is missing, one cell at a time, into the "
+                                   "cache; then update the lock file. Safe to interrupt and to run "
+                                   "twice at once: finished cells are kept, cells are never rendered twice.")
+    _add_config(p)
+    _add_quiet(p)
+    p.add_argument("--shard", metavar="K/N",
+                   help="render only the K-th of N slices of the missing cells (split across machines; "
+                        "merge by copying the cache folders)")
+    p.add_argument("--cell", metavar="CONTENT:STYLE", help="render just this cell (what `make -jN` runs)")
+    p.set_defaults(func=cmd_render)
+
+    p = sub.add_parser("prune", help="list cache entries no cell uses; delete them with --yes",
+                       description="List renders in the cache that no current cell uses (removed "
+                                   "entries, old parameters, excluded cells, interrupted writes).")
+    _add_config(p)
+    p.add_argument("--yes", action="store_true", help="delete them (without it, only list)")
+    p.set_defaults(func=cmd_prune)
+
+    p = sub.add_parser("gallery", help="validate, fetch, render what is missing, build the site",
+                       description="Everything in one process: check the manifest, fetch missing "
+                                   "images, render missing cells, update the lock file, build site/.")
+    _add_config(p)
+    _add_quiet(p)
+    p.add_argument("--no-fetch", action="store_true",
+                   help="do not look for or download missing image files (they must be in place)")
+    p.set_defaults(func=cmd_gallery)
