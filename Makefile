@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 8000
 
 .DEFAULT_GOAL := help
-.PHONY: help install validate gallery status render site serve test bench clean schema
+.PHONY: help install validate gallery status render prune site serve test bench clean clean-all schema
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -26,8 +26,24 @@ $(STAMP): pyproject.toml
 validate: install ## check the manifest (every problem, with line and entry) and fetch missing images
 	$(PY) -m pipeline validate --config $(CONFIG) $(ARGS)
 
-gallery: validate ## validate, render what is missing, build site/
-	@echo "gallery: manifest valid and images in place (render and site come with their stages)"
+gallery: render ## validate, render what is missing (make -jN: N cells at once), build site/
+	$(PY) -m pipeline gallery --no-fetch --config $(CONFIG)
+
+status: install ## every cell: cached, to render (and why) or excluded; ARGS=--json for JSON
+	@$(PY) -m pipeline status --config $(CONFIG) $(ARGS)
+
+# One make target per missing cell (from `status --make`), so `make -jN` renders N at once and
+# `make -n` shows them; each worker gets cores/N threads (GALLERY_THREADS, OMP_NUM_THREADS).
+render: validate ## render the missing cells and update the lock file (make -jN: N at once)
+	@plan=$$(mktemp) && trap 'rm -f "$$plan"' EXIT && \
+	$(PY) -m pipeline status --make --config $(CONFIG) > "$$plan" && \
+	$(MAKE) --no-print-directory -f "$$plan" PY='$(PY)' CONFIG='$(CONFIG)' render-cells
+
+prune: install ## list cached renders no cell uses; ARGS=--yes deletes them
+	$(PY) -m pipeline prune --config $(CONFIG) $(ARGS)
+
+bench: install ## benchmarks (one command per line)
+	$(PY) bench/bench_noop.py
 
 schema: install ## regenerate config/gallery.schema.json from the parameter table
 	$(PY) -m pipeline schema --output config/gallery.schema.json
@@ -38,3 +54,6 @@ test: install ## run the test suite
 clean: ## remove generated output (site/, renders/ are kept: use `make clean-all`)
 	rm -rf .pytest_cache build *.egg-info
 	find . -name __pycache__ -type d -prune -not -path './.venv/*' -exec rm -rf {} +
+
+clean-all: clean ## also remove site/ and the render cache renders/ (every render is lost)
+	rm -rf site renders
