@@ -268,9 +268,11 @@ def explain(prev: dict[str, Any] | None, inputs: dict[str, Any], key: str, image
     if prev.get("style", {}).get("sha256") != inputs["style"]:
         reasons.append("style image changed")
     changed = param_changes(prev.get("params") or {}, inputs["params"])
+    old_w, new_w = prev.get("weights") or {}, inputs["weights"]
+    if old_w != new_w:  # says it better than "parameters changed: weights"
+        changed = [c for c in changed if not c.startswith("weights ")]
     if changed:
         reasons.append("parameters changed: " + ", ".join(changed))
-    old_w, new_w = prev.get("weights") or {}, inputs["weights"]
     if old_w != new_w:
         if old_w.get("id") != new_w["id"]:
             reasons.append(f"weights changed: {old_w.get('id', '?')} -> {new_w['id']}")

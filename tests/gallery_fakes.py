@@ -1,0 +1,202 @@
+"""Test helpers for the plan, cache and render commands: small galleries and a fake renderer.
+
+Also a subprocess driver (`python tests/gallery_fakes.py CMD ...`) that runs the real CLI on a
+pickled gallery, optionally with the fake renderer, so that kill -9 and concurrent runs are
+tested on real processes without torch and without the manifest stage. Environment:
+
+    FAKE_GALLERY  pickle of the Gallery to use (instead of reading a manifest)
+    FAKE_RENDER   1: replace pipeline.render with the fake below
+    FAKE_SLEEP    seconds each fake render takes
+    FAKE_LOG      file to which each fake render appends "content:style"
+    FAKE_HANG     "image" (half the PNG written) or "record" (image written, record not):
+                  touch FAKE_HANG_MARKER there and sleep, for a test to kill -9 us
+    CHECK_NO_TORCH  1: exit 99 if torch got imported
+Several commands run in one process when separated by `--then`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import pickle
+import sys
+import time
+import types
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from PIL import Image  # noqa: E402
+
+from pipeline.model import Gallery, ImageEntry, SiteSettings  # noqa: E402
+
+
+def tiny_png(path: Path, seed: int, size: tuple[int, int] = (24, 16)) -> Path:
+    """A small image whose bytes depend on `seed`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    w, h = size
+    im = Image.new("RGB", size)
+    im.putdata([((x * 9 + seed * 53) % 256, (y * 13 + seed * 29) % 256, (seed * 71) % 256)
+                for y in range(h) for x in range(w)])
+    im.save(path)
+    return path
+
+
+def entry(root: Path, role: str, id: str, seed: int, **kw: Any) -> ImageEntry:
+    file = kw.pop("file", None) or tiny_png(root / "images" / role / f"{id}.png", seed)
+    return ImageEntry(id=id, role=role, title=id.title(), file=file, **kw)
+
+
+def build_gallery(root: Path, contents=("pearl", "vinci"), styles=("gogh", "munch"),
+                  render: dict | None = None, exclude=(), style_render: dict | None = None) -> Gallery:
+    """A gallery of generated images in `root`, its cache in root/renders."""
+    root.mkdir(parents=True, exist_ok=True)
+    style_render = style_render or {}
+    cs = tuple(entry(root, "content", c, i) for i, c in enumerate(contents))
+    ss = tuple(entry(root, "style", s, 100 + i, render=style_render.get(s, {})) for i, s in enumerate(styles))
+    manifest = root / "gallery.yaml"
+    manifest.write_text("# stands in for a manifest: tests pass the Gallery directly\n")
+    return Gallery(path=manifest, site=SiteSettings(output=root / "site"),
+                   render=dict(render or {"size": 32}), contents=cs, styles=ss,
+                   exclude=frozenset(exclude), cache=root / "renders")
+
+
+def with_style(gallery: Gallery, id: str, **changes: Any) -> Gallery:
+    styles = tuple(dataclasses.replace(s, **changes) if s.id == id else s for s in gallery.styles)
+    return dataclasses.replace(gallery, styles=styles)
+
+
+@dataclasses.dataclass
+class FakeResult:
+    image: Image.Image
+    record: dict
+
+
+def fake_stylize(content: Image.Image, style: Image.Image, params, progress: bool = True) -> FakeResult:
+    """A tinted, resized copy of the content, with a record shaped like the renderer's."""
+    sleep = float(os.environ.get("FAKE_SLEEP", "0"))
+    if sleep:
+        time.sleep(sleep)
+    w, h = content.size
+    scale = params.size / max(w, h)
+    out = content.resize((max(1, round(w * scale)), max(1, round(h * scale))))
+    tint = style.resize((1, 1)).getpixel((0, 0))
+    out = Image.blend(out, Image.new("RGB", out.size, tint), 0.5)
+    record = {"params": params.effective(), "weights": {"id": params.weights}, "renderer_version": 1,
+              "device": "cpu", "precision": "fp32", "seconds": 2.5,
+              "levels": [{"size": params.size, "iterations": 1, "seconds": 2.5, "trace": [1.0]}],
+              "final": {"content": 1.0, "style": 1.0, "tv": 0.0, "total": 2.0}}
+    return FakeResult(out, record)
+
+
+def fake_render_module(log: list | None = None) -> types.ModuleType:
+    """A stand-in for pipeline.render whose stylize is fake_stylize (and logs each call)."""
+    mod = types.ModuleType("pipeline.render")
+
+    def stylize(content, style, params, progress=True):
+        result = fake_stylize(content, style, params, progress)
+        if log is not None:
+            log.append(params)
+        path = os.environ.get("FAKE_LOG")
+        if path:
+            import hashlib
+            pair = hashlib.md5(content.tobytes() + b"|" + style.tobytes()).hexdigest()[:12]
+            with open(path, "a") as f:
+                f.write(f"{pair} {os.getpid()}\n")
+        return result
+
+    mod.stylize = stylize
+    mod.RenderResult = FakeResult
+    return mod
+
+
+def fill_cache(gallery: Gallery) -> None:
+    """Store a fake render for every cell and write the lock file: a fully cached gallery."""
+    from pipeline import plan_cli
+    from pipeline.plan import make_plan
+
+    plan = make_plan(gallery)
+    for cell in plan.missing():
+        im = Image.new("RGB", (8, 8), (10, 20, 30))
+        rec = fake_stylize(im, im, cell.params).record
+        plan.cache.store(cell.key, im, plan_cli._record(cell, rec))
+    plan_cli.sync_lock(gallery)
+
+
+def run_driver(gallery: Gallery, *args: str, env: dict | None = None, wait: bool = True, **popen):
+    """Run the CLI in a subprocess on `gallery` (pickled beside it)."""
+    import subprocess
+
+    pkl = gallery.root / "gallery.pkl"
+    pkl.write_bytes(pickle.dumps(gallery))
+    full_env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS")}
+    full_env.update({"FAKE_GALLERY": str(pkl), "PYTHONPATH": str(REPO)}, **(env or {}))
+    cmd = [sys.executable, str(Path(__file__).resolve()), *args]
+    if not wait:
+        return subprocess.Popen(cmd, env=full_env, cwd=gallery.root, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, **popen)
+    return subprocess.run(cmd, env=full_env, cwd=gallery.root, capture_output=True, text=True,
+                          timeout=120, **popen)
+
+
+def _install_hang(phase: str, marker: Path) -> None:
+    """Stop in the middle of storing an entry, so that a test can kill -9 us there."""
+    import pipeline.cache
+    import pipeline.images
+    from pipeline.fsutil import atomic_writer
+
+    def hang() -> None:
+        marker.write_text("ready")
+        time.sleep(60)
+
+    if phase == "image":
+        def save_atomic(im, path, format=None, **params):
+            import io
+            buf = io.BytesIO()
+            im.save(buf, format="PNG")
+            with atomic_writer(path, "wb") as f:
+                f.write(buf.getvalue()[: len(buf.getvalue()) // 2])
+                f.flush()
+                hang()
+        pipeline.images.save_atomic = save_atomic
+    else:
+        real = pipeline.cache.write_text_atomic
+
+        def write_text_atomic(path, text):
+            if str(path).endswith(".json"):
+                hang()
+            real(path, text)
+        pipeline.cache.write_text_atomic = write_text_atomic
+
+
+def main(argv: list[str]) -> int:
+    from pipeline import plan_cli
+    from pipeline.cli import main as cli_main
+
+    with open(os.environ["FAKE_GALLERY"], "rb") as f:
+        gallery = pickle.load(f)
+    plan_cli._load_gallery = lambda config, check_files: gallery
+    if os.environ.get("FAKE_RENDER"):
+        sys.modules["pipeline.render"] = fake_render_module()
+    if os.environ.get("FAKE_HANG"):
+        _install_hang(os.environ["FAKE_HANG"], Path(os.environ["FAKE_HANG_MARKER"]))
+    commands: list[list[str]] = [[]]
+    for a in argv:
+        if a == "--then":
+            commands.append([])
+        else:
+            commands[-1].append(a)
+    for cmd in commands:
+        rc = cli_main(cmd)
+        if rc:
+            return rc
+    if os.environ.get("CHECK_NO_TORCH") and "torch" in sys.modules:
+        print("torch was imported", file=sys.stderr)
+        return 99
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

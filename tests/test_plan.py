@@ -1,0 +1,245 @@
+"""The plan: render keys (golden and edit table), reasons, shards, status output, torch-free no-op."""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import shutil
+import subprocess
+
+import pytest
+
+from gallery_fakes import build_gallery, fill_cache, run_driver, tiny_png, with_style
+from pipeline import params as params_mod
+from pipeline import plan_cli
+from pipeline.cli import main
+from pipeline.params import RenderParams
+from pipeline.plan import canonical_json, make_plan, render_key
+
+# Every parameter spelled out, so that only a change to the key's *format* (or to the set of
+# parameters) moves the golden key, not a change of some default.
+PINNED = {"size": 512, "preset": "standard", "iterations": None, "min_size": 128, "content_weight": 1.0,
+          "style_weight": 1.0, "tv_weight": 0.0, "style_scale": 1.0, "preserve_colors": False,
+          "init": "content", "pooling": "max", "optimizer": "lbfgs", "precision": "auto", "seed": 0,
+          "weights": "caffe-vgg19", "device": "auto"}
+
+
+def test_golden_key(monkeypatch):
+    """Frozen on purpose: if this fails, every user's cache is invalidated. If that is intended
+    (a new parameter, a new key format), update the hex and say so in the changelog."""
+    monkeypatch.setattr(params_mod, "RENDERER_VERSION", 1)
+    content = hashlib.sha256(b"content bytes").hexdigest()
+    style = hashlib.sha256(b"style bytes").hexdigest()
+    params = RenderParams.from_layers(PINNED)
+    assert render_key(content, style, params) == \
+        "9c093dc6c6669526ed524932092e3a0647bd7f3d87413be1de9ca37f4627bb20"
+    # The device never changes pixels (in_key=False), and int vs float spellings hash the same.
+    assert render_key(content, style, params.with_(device="cpu", content_weight=1)) == \
+        render_key(content, style, params)
+
+
+def test_canonical_json_is_stable():
+    assert canonical_json({"b": [1, 2.5], "a": {"y": True, "x": None}}) == \
+        b'{"a":{"x":null,"y":true},"b":[1,2.5]}'
+    with pytest.raises(ValueError):
+        canonical_json({"x": float("nan")})
+
+
+def keys(gallery) -> dict[tuple[str, str], str]:
+    return {(c.content.id, c.style.id): c.key for c in make_plan(gallery).cells}
+
+
+ROW = {("pearl", "gogh"), ("pearl", "munch")}
+COLUMN = {("pearl", "gogh"), ("vinci", "gogh")}
+ALL = ROW | COLUMN | {("vinci", "munch")}
+NONE: set = set()
+
+
+def _new_bytes(g, role, id, seed=999):
+    """The same entry, its file replaced by one with other bytes."""
+    group = g.contents if role == "content" else g.styles
+    new = tuple(dataclasses.replace(e, file=tiny_png(g.root / "edited" / f"{id}.png", seed)) if e.id == id
+                else e for e in group)
+    return dataclasses.replace(g, **{"contents" if role == "content" else "styles": new})
+
+
+def _render(**changes):
+    return lambda g: dataclasses.replace(g, render={**g.render, **changes})
+
+
+def _entry(role, id, **changes):
+    def edit(g):
+        group = g.contents if role == "content" else g.styles
+        new = tuple(dataclasses.replace(e, **changes) if e.id == id else e for e in group)
+        return dataclasses.replace(g, **{"contents" if role == "content" else "styles": new})
+    return edit
+
+
+def _weights_file(g):
+    path = g.root / "my-vgg.pth"
+    path.write_bytes(b"weights v1")
+    return dataclasses.replace(g, render={**g.render, "weights": str(path)})
+
+
+EDITS = [
+    ("content bytes", lambda g: _new_bytes(g, "content", "pearl"), ROW),
+    ("style bytes", lambda g: _new_bytes(g, "style", "gogh"), COLUMN),
+    ("size", _render(size=48), ALL),
+    ("preset", _render(preset="draft"), ALL),
+    ("iterations", _render(iterations=[5, 5]), ALL),
+    ("iterations equal to the preset's", _render(iterations=[150, 100, 70, 50, 30]), NONE),
+    ("min_size", _render(min_size=64), ALL),
+    ("content_weight", _render(content_weight=2.0), ALL),
+    ("style_weight", _render(style_weight=3.0), ALL),
+    ("tv_weight", _render(tv_weight=0.1), ALL),
+    ("style_scale", _render(style_scale=0.5), ALL),
+    ("preserve_colors", _render(preserve_colors=True), ALL),
+    ("init", _render(init="noise"), ALL),
+    ("pooling", _render(pooling="avg"), ALL),
+    ("optimizer", _render(optimizer="adam"), ALL),
+    ("precision", _render(precision="fp32"), ALL),
+    ("seed", _render(seed=7), ALL),
+    ("weights", _render(weights="torchvision-vgg19"), ALL),
+    ("device (how, not what)", _render(device="cpu"), NONE),
+    ("per-style override", _entry("style", "gogh", render={"style_weight": 5.0}), COLUMN),
+    ("per-style override equal to the default", _entry("style", "gogh", render={"style_weight": 1.0}), NONE),
+    ("per-content override", _entry("content", "pearl", render={"seed": 3}), ROW),
+    ("title", _entry("content", "pearl", title="Another title"), NONE),
+    ("credit", _entry("style", "gogh", credit="someone else"), NONE),
+    ("link and url", _entry("style", "gogh", link="https://x.example", url="https://y.example/g.png"), NONE),
+    ("order", lambda g: dataclasses.replace(g, contents=g.contents[::-1], styles=g.styles[::-1]), NONE),
+    ("exclude", lambda g: dataclasses.replace(g, exclude=frozenset({("pearl", "gogh")})), NONE),
+    ("site title", lambda g: dataclasses.replace(g, site=dataclasses.replace(g.site, title="T")), NONE),
+]
+
+
+@pytest.mark.parametrize("name,edit,changed", EDITS, ids=[e[0] for e in EDITS])
+def test_which_edits_change_which_keys(tmp_path, name, edit, changed):
+    g = build_gallery(tmp_path)
+    before = keys(g)
+    after = keys(edit(g))
+    assert {cell for cell in before if before[cell] != after[cell]} == changed
+
+
+def test_weights_file_and_renderer_version_change_every_key(tmp_path, monkeypatch):
+    g = _weights_file(build_gallery(tmp_path))
+    before = keys(g)
+    (tmp_path / "my-vgg.pth").write_bytes(b"weights v2, a different length")
+    assert all(before[c] != k for c, k in keys(g).items())
+    monkeypatch.setattr(params_mod, "RENDERER_VERSION", params_mod.RENDERER_VERSION + 1)
+    after = keys(g)
+    assert all(before[c] != k for c, k in after.items())
+
+
+def reasons(gallery) -> dict[str, tuple[str, ...]]:
+    return {c.name: c.reasons for c in make_plan(gallery).cells if c.state == "render"}
+
+
+def test_reasons_compare_with_the_lock_file(tmp_path, monkeypatch):
+    g = build_gallery(tmp_path)
+    assert set(reasons(g).values()) == {("new cell (no lock file entries yet)",)}
+    fill_cache(g)
+    assert reasons(g) == {}
+
+    g2 = with_style(g, "gogh", render={"style_weight": 2.0})
+    assert reasons(g2) == {"pearl:gogh": ("parameters changed: style_weight 1.0 -> 2.0",),
+                           "vinci:gogh": ("parameters changed: style_weight 1.0 -> 2.0",)}
+    assert reasons(dataclasses.replace(g, render={"size": 48, "iterations": [4, 2]}))["pearl:munch"] == (
+        "parameters changed: size 32 -> 48, iterations [150, 100, 70, 50, 30] -> [4, 2]",)
+    assert reasons(_new_bytes(g, "content", "vinci")) == {
+        "vinci:gogh": ("content image changed",), "vinci:munch": ("content image changed",)}
+    assert reasons(_new_bytes(g, "style", "munch"))["pearl:munch"] == ("style image changed",)
+    assert reasons(_render(weights="torchvision-vgg19")(g))["pearl:gogh"] == (
+        "weights changed: caffe-vgg19 -> torchvision-vgg19-IMAGENET1K_V1-dcbb9e9d",)
+
+    bigger = build_gallery(tmp_path, contents=("pearl", "vinci", "lisa"), styles=("gogh", "munch", "kahlo"))
+    r = reasons(bigger)
+    assert r["lisa:gogh"] == ("new content",) and r["pearl:kahlo"] == ("new style",)
+    assert r["lisa:kahlo"] == ("new content", "new style") and len(r) == 5
+
+    monkeypatch.setattr(params_mod, "RENDERER_VERSION", params_mod.RENDERER_VERSION + 1)
+    assert reasons(g)["pearl:gogh"] == (f"renderer version changed: {params_mod.RENDERER_VERSION - 1} -> "
+                                        f"{params_mod.RENDERER_VERSION}",)
+    monkeypatch.undo()
+
+    cell = make_plan(g).cell("pearl", "munch")
+    cell.record.unlink()  # the cache lost it, nothing else changed
+    assert reasons(g) == {"pearl:munch": (f"render missing from the cache ({cell.image.name} not found "
+                                          f"or incomplete)",)}
+
+
+def test_cells_in_manifest_order_with_paths_and_excluded(tmp_path):
+    g = build_gallery(tmp_path, contents=("b", "a"), styles=("z", "y"), exclude={("a", "z")})
+    plan = make_plan(g)
+    assert [c.name for c in plan.cells] == ["b:z", "b:y", "a:z", "a:y"]
+    assert [c.state for c in plan.cells] == ["render", "render", "excluded", "render"]
+    c = plan.cells[0]
+    assert len(c.key) == 64 and c.image == g.cache / c.key[:2] / f"{c.key}.png"
+    assert c.record == g.cache / c.key[:2] / f"{c.key}.json"
+    assert plan.cells[2].reasons == () and plan.counts() == {"cached": 0, "render": 3, "excluded": 1}
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5, 7])
+def test_shards_partition_the_missing_cells(tmp_path, n):
+    g = build_gallery(tmp_path, contents=("a", "b", "c"), styles=("w", "x", "y", "z"), exclude={("a", "w")})
+    fill_cache(dataclasses.replace(g, contents=g.contents[:1]))  # row a cached
+    plan = make_plan(g)
+    missing = {c.key for c in plan.missing()}
+    assert len(missing) == 8
+    shards = [[c.key for c in plan.shard(k, n)] for k in range(1, n + 1)]
+    flat = [k for s in shards for k in s]
+    assert sorted(flat) == sorted(missing)  # every missing cell once, no cached or excluded one
+    assert max(map(len, shards)) - min(map(len, shards)) <= 1
+    assert shards == [[c.key for c in make_plan(g).shard(k, n)] for k in range(1, n + 1)]  # deterministic
+
+
+def test_status_text_json_and_make(tmp_path, monkeypatch, capsys):
+    g = build_gallery(tmp_path, exclude={("vinci", "munch")})
+    fill_cache(dataclasses.replace(g, styles=g.styles[1:]))  # munch column cached
+    g = with_style(g, "gogh", credit="changed credit")  # never a reason
+    monkeypatch.setattr(plan_cli, "_load_gallery", lambda config, check_files: g)
+
+    assert main(["status"]) == 0
+    out = capsys.readouterr().out
+    assert "2 contents x 2 styles = 4 cells: 1 cached, 2 to render, 1 excluded" in out
+    assert "render    pearl:gogh   new style" in out and "excluded  vinci:munch" in out
+    assert "to render: 2 cells, about 5 s of rendering (from 1 earlier render)" in out
+
+    assert main(["status", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["counts"] == {"cached": 1, "render": 2, "excluded": 1} and data["to_render"] == 2
+    cell = next(c for c in data["cells"] if c["cell"] == "pearl:gogh")
+    assert cell["state"] == "render" and cell["reasons"] == ["new style"] and len(cell["key"]) == 64
+    assert cell["image"].endswith(f"{cell['key']}.png") and cell["estimated_seconds"] == 2.5
+
+    assert main(["status", "--make"]) == 0
+    fragment = capsys.readouterr().out
+    (tmp_path / "plan.mk").write_text(fragment)
+    dry = subprocess.run(["make", "-n", "-f", str(tmp_path / "plan.mk"), "PY=py", "CONFIG=g.yaml",
+                          "render-cells"], capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
+    assert dry.returncode == 0, dry.stderr
+    assert dry.stdout.splitlines() == ["py -m pipeline render --config g.yaml --cell pearl:gogh",
+                                       "py -m pipeline render --config g.yaml --cell vinci:gogh",
+                                       "py -m pipeline render --config g.yaml --quiet"]
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_status_make_on_a_cached_gallery_runs_nothing(tmp_path, monkeypatch, capsys):
+    g = build_gallery(tmp_path)
+    fill_cache(g)
+    monkeypatch.setattr(plan_cli, "_load_gallery", lambda config, check_files: g)
+    main(["status", "--make"])
+    (tmp_path / "plan.mk").write_text(capsys.readouterr().out)
+    dry = subprocess.run(["make", "-n", "-f", str(tmp_path / "plan.mk"), "render-cells"],
+                         capture_output=True, text=True)
+    assert dry.returncode == 0 and dry.stdout.strip() == ":"
+
+
+def test_no_op_never_imports_torch(tmp_path):
+    """A fully cached gallery: status, render, prune and the lock-file sync stay torch-free."""
+    g = build_gallery(tmp_path, contents=("a", "b", "c", "d"), styles=("w", "x", "y", "z"))
+    fill_cache(g)
+    r = run_driver(g, "status", "--then", "status", "--json", "--then", "status", "--make",
+                   "--then", "render", "--then", "prune", env={"CHECK_NO_TORCH": "1"})
+    assert r.returncode == 0, r.stderr
+    assert "nothing to render: 16 cells cached" in r.stdout
