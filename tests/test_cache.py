@@ -1,0 +1,136 @@
+"""The cache and the lock file: what counts as an entry, kill -9 at any moment, prune, flocks."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import time
+
+import pytest
+from PIL import Image
+
+from gallery_fakes import build_gallery, fill_cache, run_driver, with_style
+from pipeline import plan_cli
+from pipeline.cache import Cache, FileLock
+from pipeline.cli import main
+from pipeline.errors import GalleryError
+from pipeline.lockfile import dumps_lock, read_lock, update_lock
+from pipeline.plan import make_plan
+
+KEY = "ab" + "0" * 62
+
+
+def test_an_entry_is_cached_only_when_complete(tmp_path):
+    cache = Cache(tmp_path)
+    assert not cache.has(KEY)
+    cache.store(KEY, Image.new("RGB", (4, 4), (1, 2, 3)), {"seconds": 1.0})
+    assert cache.image_path(KEY) == tmp_path / "ab" / f"{KEY}.png"
+    assert Cache(tmp_path).has(KEY)
+    assert Image.open(cache.image_path(KEY)).getpixel((0, 0)) == (1, 2, 3)  # lossless
+    assert json.loads(cache.record_path(KEY).read_text())["key"] == KEY
+
+    for broken in ("{not json", json.dumps({"key": "other"}), "[]"):
+        cache.record_path(KEY).write_text(broken)
+        assert not Cache(tmp_path).has(KEY), broken
+    cache.store(KEY, Image.new("RGB", (4, 4)), {})
+    cache.image_path(KEY).unlink()
+    assert not Cache(tmp_path).has(KEY)
+    cache.store(KEY, Image.new("RGB", (4, 4)), {})
+    cache.record_path(KEY).unlink()
+    assert not Cache(tmp_path).has(KEY)
+
+
+def test_lock_file_is_deterministic_and_rewritten_only_on_change(tmp_path):
+    cells = {"b:y": {"key": "2", "params": {"iterations": [3, 2], "size": 32}}, "a:x": {"key": "1"}}
+    text = dumps_lock(cells)
+    assert text == dumps_lock(dict(reversed(cells.items())))
+    assert text.endswith("}\n") and text.index('"a:x"') < text.index('"b:y"')
+    assert '"iterations": [3, 2]' in text
+    path = tmp_path / "gallery.lock.json"
+    guard = FileLock(tmp_path / "guard.lock")
+    assert update_lock(path, guard, lambda old: cells)
+    assert read_lock(path) == cells
+    assert not update_lock(path, guard, lambda old: dict(old))
+
+
+@pytest.mark.parametrize("text", ["<<<<<<< HEAD\n{}", '{"version": 1}', '{"version": 9, "cells": {}}'])
+def test_a_broken_lock_file_is_a_clear_error(tmp_path, text):
+    path = tmp_path / "gallery.lock.json"
+    path.write_text(text)
+    with pytest.raises(GalleryError, match="gallery.lock.json.*delete it"):
+        read_lock(path)
+
+
+def test_file_lock_excludes_a_second_holder(tmp_path):
+    a, b = FileLock(tmp_path / "x.lock"), FileLock(tmp_path / "x.lock")
+    assert a.acquire(blocking=False)
+    assert not b.acquire(blocking=False)
+    a.release()
+    assert b.acquire(blocking=False)
+    b.release()
+
+
+def test_prune_lists_then_deletes_only_unused_entries(tmp_path, monkeypatch, capsys):
+    g = build_gallery(tmp_path)
+    fill_cache(g)
+    old = {c.key for c in make_plan(g).cells}
+    g2 = with_style(g, "gogh", render={"style_weight": 2.0})
+    fill_cache(g2)
+    current = {c.key for c in make_plan(g2).cells}
+    stale_tmp = g.cache / "ab" / f".{KEY}.png.x1.tmp"
+    fresh_tmp = g.cache / "ab" / f".{KEY}.json.x2.tmp"
+    for p in (stale_tmp, fresh_tmp):
+        p.parent.mkdir(exist_ok=True)
+        p.write_bytes(b"half")
+    os.utime(stale_tmp, (time.time() - 7200, time.time() - 7200))
+    monkeypatch.setattr(plan_cli, "_load_gallery", lambda config, check_files: g2)
+
+    assert main(["prune"]) == 0
+    out = capsys.readouterr().out
+    assert "3 cache entries no cell uses" in out and "nothing deleted" in out
+    assert "was pearl:gogh" in out and "interrupted write" in out
+    assert set(Cache(g.cache).entries()) == old | current | {KEY}
+
+    assert main(["prune", "--yes"]) == 0
+    assert "deleted 3 entries" in capsys.readouterr().out
+    assert set(Cache(g.cache).entries()) == current | {KEY}  # the young temp file may be a live write
+    assert fresh_tmp.exists() and not stale_tmp.exists()
+    assert all(c.state == "cached" for c in make_plan(g2).cells)
+
+    excluded = dataclasses.replace(g2, exclude=frozenset({("pearl", "munch")}))
+    monkeypatch.setattr(plan_cli, "_load_gallery", lambda config, check_files: excluded)
+    assert main(["prune", "--yes"]) == 0
+    assert "was pearl:munch" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("phase", ["image", "record"])
+def test_kill_9_mid_write_leaves_no_entry_and_the_rerun_completes(tmp_path, phase):
+    g = build_gallery(tmp_path)
+    marker = tmp_path / "hanging"
+    proc = run_driver(g, "render", "--quiet", wait=False,
+                      env={"FAKE_RENDER": "1", "FAKE_HANG": phase, "FAKE_HANG_MARKER": str(marker)})
+    try:
+        deadline = time.time() + 60
+        while not marker.exists():
+            assert proc.poll() is None and time.time() < deadline, proc.communicate()
+            time.sleep(0.05)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.communicate()
+    plan = make_plan(g)
+    first = plan.cells[0]
+    assert first.state == "render" and first.reasons
+    assert all(c.state == "render" for c in plan.cells)
+    leftovers = [p.name for files in Cache(g.cache).entries().values() for p in files]
+    assert leftovers  # the half-written temp file or the record-less image...
+    assert not any(p.endswith(".json") for p in leftovers)  # ...but never a record: no entry
+
+    r = run_driver(g, "render", "--quiet", env={"FAKE_RENDER": "1"})
+    assert r.returncode == 0, r.stderr
+    assert "rendered 4 cells" in r.stdout
+    plan = make_plan(g)
+    assert all(c.state == "cached" for c in plan.cells)
+    names = {p.name for files in Cache(g.cache).entries().values() for p in files}
+    assert not [n for n in names if n.endswith(".tmp")]  # the rerun cleaned up after the killed one
+    assert set(read_lock(g.lock_path)) == {c.name for c in plan.cells}
