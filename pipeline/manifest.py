@@ -179,9 +179,9 @@ class _Reader:
     def mapping(self, node: yaml.Node, where: str, fields: dict[str, Field]) -> dict[str, yaml.Node] | None:
         """Keys of a mapping node -> value nodes; reports non-mappings, unknown, duplicate and missing keys."""
         if not isinstance(node, yaml.MappingNode):
-            what = where or "the top level"
-            self.problem(node, where, f"{what} must be a mapping of keys ({', '.join(fields)}), "
-                                      f"not {_describe(node)}")
+            keys = ", ".join(list(fields)[:6]) + (", ..." if len(fields) > 6 else "")
+            self.problem(node, where, f"{'' if where else 'the top level '}must be a mapping of "
+                                      f"keys ({keys}), not {_describe(node)}")
             return None
         own = [kv for kv in node.value if kv[0].tag != _MERGE]
         if len(own) < len(node.value):  # YAML merge keys (<<: *defaults): own keys win

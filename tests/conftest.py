@@ -163,7 +163,7 @@ def cli(capsys) -> Callable[..., tuple[int, str, str]]:
     return run
 
 
-def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
-    """Every file under `folder` with its size and mtime: compare two to prove nothing was written."""
-    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns)
+def snapshot(folder: Path) -> dict[str, tuple[int, int] | None]:
+    """Every file (size, mtime) and folder under `folder`: compare two to prove nothing was written."""
+    return {str(p.relative_to(folder)): None if p.is_dir() else (p.stat().st_size, p.stat().st_mtime_ns)
             for p in sorted(folder.rglob("*"))}
