@@ -99,7 +99,10 @@ def load_gallery(path: Path, check_files: bool = True) -> Gallery:
     except UnicodeDecodeError as e:
         line = data[: e.start].count(b"\n") + 1
         raise ManifestError([f"{path}:{line}: not UTF-8 text (byte {e.start}): save the file as UTF-8"])
-    gallery = reader.read(text)
+    try:
+        gallery = reader.read(text)
+    except RecursionError:
+        raise ManifestError([f"{path}:1: nested too deeply to be a gallery manifest"]) from None
     if reader.problems or gallery is None:
         raise ManifestError([p for _, p in sorted(reader.problems, key=lambda lp: lp[0])])
     return gallery
@@ -245,17 +248,7 @@ class _Reader:
         if not text.strip():
             self.problem(node, where, f"'{key}' is empty: {field.help}")
             return None
-        message = {
-            "id": (not _ID_RE.match(text) or len(text) > ID_MAX)
-            and f"'id' {text!r} must be 1 to {ID_MAX} lowercase letters, digits or hyphens "
-                f"(it becomes file names and URLs), e.g. {_slug(text)!r}",
-            "url": not re.match(r"^https?://[^\s/]+", text)
-            and f"'{key}' {text!r} must be an http:// or https:// address",
-            "https": not re.match(r"^https://[^\s/]+/\S*$", text)
-            and f"'{key}' {text!r} must be an https:// address of the file (plain http is not allowed)",
-            "sha256": not _SHA_RE.match(text)
-            and f"'{key}' must be 64 hexadecimal digits (run `sha256sum FILE`), not {text!r}",
-        }.get(field.kind)
+        message = _text_problem(field.kind, key, text)
         if message:
             self.problem(node, where, message)
             return None
@@ -429,6 +422,20 @@ class _Invalid(str):
 
 
 _REPORTED = object()  # the value of a node whose refused tag is already reported
+
+
+def _text_problem(kind: str, key: str, text: str) -> str | None:
+    """What is wrong with a non-empty text value of this kind, or None."""
+    if kind == "id" and not (_ID_RE.fullmatch(text) and len(text) <= ID_MAX):
+        return (f"'id' {text!r} must be 1 to {ID_MAX} lowercase letters, digits or hyphens "
+                f"(it becomes file names and URLs), e.g. {_slug(text)!r}")
+    if kind == "url" and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", text):
+        return f"'{key}' {text!r} must be an http:// or https:// address"
+    if kind == "https" and not re.fullmatch(r"https://[^\s/]+/\S*", text):
+        return f"'{key}' {text!r} must be an https:// address of the file (plain http is not allowed)"
+    if kind == "sha256" and not _SHA_RE.fullmatch(text):
+        return f"'{key}' must be 64 hexadecimal digits (run `sha256sum FILE`), not {text!r}"
+    return None
 
 
 def _peek(node: yaml.Node, key: str) -> yaml.Node | None:

@@ -209,7 +209,7 @@ def test_duplicate_id_across_contents_and_styles(manifest, refused):
     refused(path, at(path, 10), "styles[0] (id 'pearl')", "duplicate id 'pearl'", "contents, line 6")
 
 
-@pytest.mark.parametrize("bad", ["../x", "Pearl", "a b", "x/y", "a" * 65, "''"])
+@pytest.mark.parametrize("bad", ["../x", "Pearl", "a b", "x/y", "a" * 65, "''", r'"x\n"'])
 def test_ids_that_could_reach_the_file_system_are_refused(manifest, refused, tmp_path, bad):
     path = manifest(BASE.replace("id: gogh", f"id: {bad}"))
     refused(path, at(path, 10), "styles[0]", "'id'")
