@@ -74,8 +74,12 @@ def fetch(entry: ImageEntry, mirror: "Mirror", offline: bool = False) -> str:
     """
     src = mirror.find(entry.file.name, entry.sha256)
     if src is not None:
-        with open(src, "rb") as f:
-            _save_verified(f, entry.file, entry.sha256, f"mirror file {src}")
+        try:
+            with open(src, "rb") as f:
+                _save_verified(f, entry.file, entry.sha256, f"mirror file {src}")
+        except OSError as e:
+            raise SourceError(f"{entry.id}: cannot copy {src} to {_show(entry.file)}: "
+                              f"{e.strerror or e}") from None
         return f"copied from mirror {src}"
     if not entry.url:
         raise SourceError(
