@@ -73,11 +73,17 @@ class Plan:
         return out
 
     def shard(self, k: int, n: int) -> list[Cell]:
-        """The k-th of n deterministic slices of the missing cells (by key): 1/n..n/n partition them."""
+        """The missing cells of the k-th of n slices: 1/n..n/n partition the missing cells exactly.
+
+        Slices are dealt over every cell's key in sorted order, cached or not, so a slice does not
+        depend on what a machine has cached already: shards run in any order, on any machine,
+        with any partial cache, and still never overlap or miss a cell.
+        """
         if not (n >= 1 and 1 <= k <= n):
             raise GalleryError(f"--shard {k}/{n}: want K/N with 1 <= K <= N, e.g. --shard 1/4")
-        ordered = sorted(self.missing(), key=lambda c: c.key)
-        return ordered[k - 1::n]
+        keys = sorted({c.key for c in self.cells if c.state != "excluded"})
+        mine = set(keys[k - 1::n])
+        return [c for c in self.missing() if c.key in mine]
 
     def counts(self) -> dict[str, int]:
         out = {"cached": 0, "render": 0, "excluded": 0}

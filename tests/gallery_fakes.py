@@ -86,7 +86,7 @@ def fake_stylize(content: Image.Image, style: Image.Image, params, progress: boo
     out = Image.blend(out, Image.new("RGB", out.size, tint), 0.5)
     record = {"params": params.effective(), "weights": {"id": params.weights}, "renderer_version": 1,
               "device": "cpu", "precision": "fp32", "seconds": 2.5,
-              "levels": [{"size": params.size, "iterations": 1, "seconds": 2.5, "trace": [1.0]}],
+              "levels": [{"size": list(out.size), "iterations": 1, "seconds": 2.5, "trace": [{"iteration": 1, "content": 1.0, "style": 1.0, "tv": 0.0, "total": 2.0}]}],
               "final": {"content": 1.0, "style": 1.0, "tv": 0.0, "total": 2.0}}
     return FakeResult(out, record)
 

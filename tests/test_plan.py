@@ -189,8 +189,10 @@ def test_shards_partition_the_missing_cells(tmp_path, n):
     shards = [[c.key for c in plan.shard(k, n)] for k in range(1, n + 1)]
     flat = [k for s in shards for k in s]
     assert sorted(flat) == sorted(missing)  # every missing cell once, no cached or excluded one
-    assert max(map(len, shards)) - min(map(len, shards)) <= 1
     assert shards == [[c.key for c in make_plan(g).shard(k, n)] for k in range(1, n + 1)]  # deterministic
+    fresh = make_plan(dataclasses.replace(g, cache=tmp_path / "empty"))
+    sizes = [len(fresh.shard(k, n)) for k in range(1, n + 1)]
+    assert sum(sizes) == 11 and max(sizes) - min(sizes) <= 1  # balanced on an empty cache
 
 
 def test_status_text_json_and_make(tmp_path, monkeypatch, capsys):

@@ -1,0 +1,200 @@
+"""`render`, `gallery` and make -jN: only missing cells render, once, even with two runs at once."""
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+
+from gallery_fakes import REPO, build_gallery, fake_render_module, fill_cache, run_driver, with_style
+from pipeline import plan_cli
+from pipeline.cache import FileLock
+from pipeline.cli import main
+from pipeline.lockfile import read_lock
+from pipeline.plan import make_plan
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    """Swap the renderer for a fast fake; yields the list of params it was called with."""
+    calls: list = []
+    monkeypatch.setitem(sys.modules, "pipeline.render", fake_render_module(calls))
+    monkeypatch.delenv("MAKEFLAGS", raising=False)
+    return calls
+
+
+def use(monkeypatch, gallery):
+    monkeypatch.setattr(plan_cli, "_load_gallery", lambda config, check_files: gallery)
+    return gallery
+
+
+def test_render_only_what_is_missing_then_nothing(tmp_path, monkeypatch, fake, capsys):
+    g = use(monkeypatch, build_gallery(tmp_path, exclude={("vinci", "munch")}))
+    assert main(["render", "--quiet"]) == 0
+    assert len(fake) == 3 and "rendered 3 cells" in capsys.readouterr().out
+    plan = make_plan(g)
+    assert [c.state for c in plan.cells] == ["cached", "cached", "cached", "excluded"]
+    record = json.loads(plan.cells[0].record.read_text())
+    assert record["key"] == plan.cells[0].key and record["inputs"]["content"]["id"] == "pearl"
+    assert record["created_with"]["pipeline"] and record["levels"] and record["final"]
+    lock_text = g.lock_path.read_text()
+    assert set(read_lock(g.lock_path)) == {"pearl:gogh", "pearl:munch", "vinci:gogh"}
+    assert read_lock(g.lock_path)["pearl:gogh"]["seconds"] == 2.5
+
+    assert main(["render", "--quiet"]) == 0
+    assert len(fake) == 3 and "nothing to render: 3 cells cached" in capsys.readouterr().out
+    assert g.lock_path.read_text() == lock_text
+
+
+def test_add_a_style_renders_its_column_and_a_param_change_only_its_column(tmp_path, monkeypatch, fake):
+    g = build_gallery(tmp_path, contents=("a", "b", "c"), styles=("x", "y", "z"))
+    use(monkeypatch, g)
+    main(["render", "--quiet"])
+    assert len(fake) == 9
+    fake.clear()
+    bigger = use(monkeypatch, build_gallery(tmp_path, contents=("a", "b", "c"), styles=("x", "y", "z", "w")))
+    main(["render", "--quiet"])
+    assert len(fake) == 3
+    fake.clear()
+    use(monkeypatch, with_style(bigger, "y", render={"style_weight": 4.0}))
+    main(["render", "--quiet"])
+    assert len(fake) == 3 and {p.style_weight for p in fake} == {4.0}
+    entry = read_lock(bigger.lock_path)["b:y"]
+    assert entry["params"]["style_weight"] == 4.0
+
+
+def test_render_one_cell_and_clear_errors(tmp_path, monkeypatch, fake, capsys):
+    use(monkeypatch, build_gallery(tmp_path, exclude={("vinci", "munch")}))
+    assert main(["render", "--cell", "vinci:gogh"]) == 0
+    assert len(fake) == 1 and "1 of 3 cells now cached" in capsys.readouterr().out
+    assert main(["render", "--cell", "vinci:gogh"]) == 0
+    assert len(fake) == 1 and "cached" in capsys.readouterr().out
+    assert main(["render", "--cell", "vinci:nope"]) == 1
+    assert "no such cell" in capsys.readouterr().err
+    assert main(["render", "--cell", "vinci:munch"]) == 1
+    assert "excluded" in capsys.readouterr().err
+    assert main(["render", "--shard", "3/2"]) == 1
+    assert "want K/N" in capsys.readouterr().err
+
+
+def test_shards_render_disjoint_parts_and_a_plain_render_merges_the_lock(tmp_path, monkeypatch, fake):
+    g = use(monkeypatch, build_gallery(tmp_path, contents=("a", "b", "c"), styles=("x", "y")))
+    assert main(["render", "--shard", "1/2", "--quiet"]) == 0
+    first = len(fake)
+    assert main(["render", "--shard", "2/2", "--quiet"]) == 0
+    assert first == 3 and len(fake) == 6
+    assert main(["render", "--quiet"]) == 0 and len(fake) == 6
+    assert len(read_lock(g.lock_path)) == 6
+
+
+def test_shards_on_two_machines_merge_by_copying(tmp_path, monkeypatch, fake):
+    """Two caches filled by two shards; copying one folder into the other completes the gallery."""
+    import shutil
+
+    a = build_gallery(tmp_path / "a")
+    b = dataclasses.replace(a, cache=tmp_path / "b-cache")
+    use(monkeypatch, a)
+    main(["render", "--shard", "1/2", "--quiet"])
+    use(monkeypatch, b)
+    main(["render", "--shard", "2/2", "--quiet"])
+    shutil.copytree(b.cache, a.cache, dirs_exist_ok=True)
+    use(monkeypatch, a)
+    fake.clear()
+    main(["render", "--quiet"])
+    assert not fake and all(c.state == "cached" for c in make_plan(a).cells)
+    assert len(read_lock(a.lock_path)) == 4
+
+
+def test_two_runs_at_once_render_every_cell_once(tmp_path):
+    g = build_gallery(tmp_path, contents=("a", "b"), styles=("x", "y", "z"))
+    log = tmp_path / "renders.log"
+    env = {"FAKE_RENDER": "1", "FAKE_SLEEP": "0.3", "FAKE_LOG": str(log)}
+    procs = [run_driver(g, "render", "--quiet", env=env, wait=False) for _ in range(2)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    pairs = [line.split()[0] for line in log.read_text().splitlines()]
+    assert len(pairs) == 6 and len(set(pairs)) == 6  # every cell rendered exactly once
+    assert len({line.split()[1] for line in log.read_text().splitlines()}) == 2  # both did work
+    plan = make_plan(g)
+    assert all(c.state == "cached" for c in plan.cells)
+    assert read_lock(g.lock_path) == plan.synced_lock()
+
+
+def test_a_run_waits_for_a_cell_another_run_holds(tmp_path):
+    g = build_gallery(tmp_path)
+    log = tmp_path / "renders.log"
+    env = {"FAKE_RENDER": "1", "FAKE_SLEEP": "1.5", "FAKE_LOG": str(log)}
+    first = run_driver(g, "render", "--cell", "pearl:gogh", env=env, wait=False)
+    key = make_plan(g).cell("pearl", "gogh").key
+    probe = FileLock(g.cache / ".locks" / f"{key}.lock")
+    deadline = time.time() + 30
+    while probe.acquire(blocking=False):  # wait until the first run holds the cell
+        probe.release()
+        assert time.time() < deadline and first.poll() is None
+        time.sleep(0.05)
+    second = run_driver(g, "render", "--cell", "pearl:gogh", env=env)
+    first.communicate(timeout=60)
+    assert first.returncode == 0 and second.returncode == 0, second.stderr
+    assert "another render holds" in second.stderr and "waiting" in second.stderr
+    assert "rendered meanwhile by another process" in second.stdout
+    assert len(log.read_text().splitlines()) == 1
+
+
+@pytest.mark.parametrize("makeflags,cpus,expected", [
+    (None, 8, None), ("", 8, None), (" -j2 --jobserver-auth=3,4", 2, 1), ("-j4", 16, 4),
+    ("k -j3", 8, 2), ("-j", 8, 1), ("--jobs=2", 8, 4), ("-j16", 2, 1)])
+def test_make_jobs_split_the_cores(makeflags, cpus, expected):
+    env = {} if makeflags is None else {"MAKEFLAGS": makeflags}
+    assert plan_cli.split_threads(env, cpus=cpus) == expected
+    if expected:
+        assert env["GALLERY_THREADS"] == env["OMP_NUM_THREADS"] == str(expected)
+
+
+def test_a_thread_count_the_user_set_wins():
+    env = {"MAKEFLAGS": "-j2", "GALLERY_THREADS": "3"}
+    assert plan_cli.split_threads(env, cpus=8) == 3 and env["OMP_NUM_THREADS"] == "4"
+
+
+def test_gallery_renders_then_builds_the_site_with_the_plan(tmp_path, monkeypatch, fake, capsys):
+    import pipeline.site
+
+    g = use(monkeypatch, build_gallery(tmp_path))
+    built = []
+    monkeypatch.setattr(pipeline.site, "build_site", lambda gallery, plan=None, quiet=False: built.append(plan))
+    assert main(["gallery", "--no-fetch", "--quiet"]) == 0
+    assert len(fake) == 4 and len(built) == 1
+    assert [c.state for c in built[0].cells] == ["cached"] * 4
+    assert len(read_lock(g.lock_path)) == 4
+
+
+def test_real_manifest_no_op_gallery_never_imports_torch(make_gallery, tmp_path):
+    """Through the real manifest loader and site stage: the whole no-op `make gallery` path."""
+    from pipeline.manifest import load_gallery
+
+    manifest = make_gallery(contents=("pearl", "vinci"), styles=("gogh", "munch"), render={"size": 32})
+    fill_cache(load_gallery(manifest))
+    code = ("import sys; from pipeline.cli import main\n"
+            f"for cmd in (['validate'], ['status', '--make'], ['gallery', '--no-fetch', '--quiet']):\n"
+            f"    assert main([*cmd, '--config', {str(manifest)!r}]) == 0, cmd\n"
+            "assert 'torch' not in sys.modules, 'torch was imported'\n")
+    r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "4 cells rendered, 0 missing" in r.stdout
+
+
+@pytest.mark.skipif(importlib.util.find_spec("pipeline.render") is None, reason="renderer not written yet")
+def test_real_stylize_at_32_px(tmp_path, monkeypatch):
+    g = use(monkeypatch, build_gallery(tmp_path, contents=("pearl",), styles=("gogh",),
+                                       render={"size": 32, "min_size": 32, "iterations": [3]}))
+    monkeypatch.delenv("MAKEFLAGS", raising=False)
+    assert main(["render", "--quiet"]) == 0
+    cell = make_plan(g).cells[0]
+    assert cell.state == "cached"
+    record = json.loads(cell.record.read_text())
+    assert record["key"] == cell.key and record["seconds"] > 0 and "torch" in record["created_with"]
+    from PIL import Image
+    assert max(Image.open(cell.image).size) == 32
