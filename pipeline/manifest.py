@@ -363,6 +363,9 @@ class _Reader:
                    "copy the image there, or fix the path (it is relative to the manifest)")
             self.problem(node, where, f"'file' {written!r} not found (looked for {file}): {fix}")
             return
+        if not file.is_file():  # a folder, or a FIFO that would block the reader
+            self.problem(node, where, f"'file' {written!r} is not a regular file: point it at an image")
+            return
         if sha256:
             try:
                 actual = file_sha256(file)

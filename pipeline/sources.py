@@ -44,8 +44,8 @@ def mirror_folders() -> list[Path]:
 def resolve_sources(gallery: Gallery, quiet: bool = False) -> list[str]:
     """Fetch every entry whose file is missing; return one line per file fetched.
 
-    Tries all entries before failing, so one run names every missing file. `quiet` silences
-    the progress lines (they are still returned).
+    Tries all entries before failing, so one run names every missing file. Prints one line per
+    file fetched, quiet or not (`quiet` means no progress bars, and there are none here).
     """
     mirror = Mirror(mirror_folders())
     done, failures, offline = [], [], False
@@ -60,8 +60,7 @@ def resolve_sources(gallery: Gallery, quiet: bool = False) -> list[str]:
             continue
         line = f"{entry.id}: {how} -> {_show(entry.file)}"
         done.append(line)
-        if not quiet:
-            print(line, flush=True)
+        print(line, flush=True)
     if failures:
         raise SourceError("\n".join(failures))
     return done

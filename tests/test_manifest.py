@@ -324,6 +324,11 @@ def test_bad_image_files(manifest, refused, tmp_path, kind):
     refused(path, at(path, 12), "styles[0] (id 'gogh')", "'file' 'images/gogh.png'", kind)
 
 
+def test_folder_is_not_an_image(manifest, refused, tmp_path):
+    path = manifest(BASE.replace("file: images/gogh.png", "file: images"))
+    refused(path, at(path, 12), "styles[0] (id 'gogh')", "'file' 'images' is not a regular file")
+
+
 def test_sha256_mismatch(manifest, refused):
     path = manifest(BASE.replace("    title: Gogh", "    sha256: " + "ab" * 32))
     refused(path, at(path, 12), "styles[0] (id 'gogh')", "has sha256", "ab" * 32, "delete the file")
