@@ -5,12 +5,10 @@ import hashlib
 import io
 import os
 import urllib.error
-from pathlib import Path
 
 import pytest
 
 from conftest import gradient, snapshot
-from pipeline import sources
 from pipeline.manifest import load_gallery
 from pipeline.sources import SourceError, download, resolve_sources
 
