@@ -155,7 +155,7 @@ class Mirror:
     """Local folders searched for image files, by name first and then by content (sha256)."""
 
     def __init__(self, folders: Iterable[Path]):
-        self.folders = [f for f in folders]
+        self.folders = list(folders)
         self._files: list[Path] | None = None
         self._by_sha: dict[str, Path] | None = None
 
