@@ -77,6 +77,7 @@ def build_site(gallery: Gallery, plan=None, quiet: bool = False,
     report.seconds = time.monotonic() - t0
     for w in report.warnings:
         print(f"warning: {w}", file=sys.stderr)
+    print(f"site: {report.summary()}", flush=True)
     return report
 
 

@@ -20,8 +20,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     from .site import build_site
 
     gallery = load_gallery(Path(args.config), check_files=True)
-    report = build_site(gallery, quiet=args.quiet)
-    print(report.summary())
+    build_site(gallery, quiet=args.quiet)  # prints its summary line
     return 0
 
 

@@ -102,14 +102,15 @@ def fake_record(key: str, params: RenderParams, seed: int) -> dict:
 
 def make_gallery(root: Path, *, title: str = "Test Gallery", styles=STYLES, contents=CONTENTS,
                  missing=(), excluded=(), base_url: str = "", description: str = "A test gallery.",
-                 output: Path | None = None) -> tuple[Gallery, FakePlan]:
+                 output: Path | None = None, cache: Path | None = None) -> tuple[Gallery, FakePlan]:
     """Write pictures, renders and records under `root` and return (gallery, plan).
 
     `missing` and `excluded` hold (content_id, style_id) pairs: pending and excluded cells.
+    `cache` may be shared between tests (keys hash the pictures' bytes): encoding is the slow part.
     """
     root = Path(root)
     images = root / "images"
-    cache = root / "renders"
+    cache = Path(cache) if cache else root / "renders"
     images.mkdir(parents=True, exist_ok=True)
     centries, sentries, pics = [], [], {}
     for i, (cid, ctitle, size) in enumerate(contents):
@@ -136,7 +137,8 @@ def make_gallery(root: Path, *, title: str = "Test Gallery", styles=STYLES, cont
     for n, c in enumerate(gallery.contents):
         for s in gallery.styles:
             params = gallery.cell_params(c, s)
-            key = hashlib.sha256(f"{c.id}|{s.id}|{params}".encode()).hexdigest()
+            key = hashlib.sha256(pics[c.id].read_bytes() + pics[s.id].read_bytes()
+                                 + repr(params).encode()).hexdigest()
             image = cache / key[:2] / f"{key}.png"
             record = image.with_suffix(".json")
             if (c.id, s.id) in excluded:

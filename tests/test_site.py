@@ -1,0 +1,256 @@
+"""The site stage on a small generated gallery: pages, links, escaping, determinism, cleanup."""
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+import pipeline.site as site_mod
+from htmlcheck import check_site, parse
+from pipeline.errors import GalleryError
+from pipeline.site import MARKER, build_site
+from site_fixtures import CONTENTS, STYLES, make_gallery
+
+
+def tree_hash(folder: Path) -> dict[str, str]:
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    """One render + variants cache for the module: encoding AVIF is what makes a build slow."""
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, cache):
+    """One build shared by the read-only tests: a pending cell and an excluded one."""
+    root = tmp_path_factory.mktemp("site")
+    gallery, plan = make_gallery(root, missing={("dancer", "nude")}, excluded={("pearl", "stairs")},
+                                 cache=cache)
+    report = build_site(gallery, plan, quiet=True)
+    return gallery, plan, report, gallery.site.output
+
+
+def read(out: Path, rel: str) -> str:
+    return (out / rel).read_text(encoding="utf-8")
+
+
+def test_layout(built):
+    _, _, report, out = built
+    for rel in ["index.html", "about.html", ".nojekyll", MARKER, "static/site.css", "static/site.js",
+                "static/favicon.svg", "content/mona.html", "style/starry.html", "render/mona--starry.html"]:
+        assert (out / rel).is_file(), rel
+    assert sorted(p.name for p in (out / "render").iterdir()) == sorted(
+        f"{c}--{s}.html" for c in ("mona", "pearl", "dancer") for s in ("starry", "nude", "stairs")
+        if (c, s) not in {("dancer", "nude"), ("pearl", "stairs")})
+    assert report.pages == 1 + 1 + 3 + 3 + 7
+    assert report.placeholders == 2
+
+
+def test_every_page_parses_and_every_link_resolves(built):
+    out = built[3]
+    assert check_site(out) == []
+
+
+def test_link_checker_catches_a_broken_link(tmp_path):
+    """The checker itself can fail: a page pointing at a missing image is reported."""
+    (tmp_path / "a.html").write_text('<!doctype html><html><head><title>t</title></head><body>'
+                                     '<img src="img/nope.jpg" alt=""><a href="/abs.html">x</a></body></html>')
+    problems = check_site(tmp_path)
+    assert any("broken link to img/nope.jpg" in p for p in problems)
+    assert any("root-absolute" in p for p in problems)
+    assert parse("<!doctype html><title>t</title><div><span></div>").errors
+
+
+def test_head_tags_on_every_page_and_no_absolute_urls_without_base_url(built):
+    out = built[3]
+    for page in out.rglob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        tags = parse(text).tags
+        metas = {(a.get("name") or a.get("property")): a.get("content") for t, a in tags if t == "meta"}
+        assert metas.get("description"), page
+        for k in ("og:title", "og:description", "og:type", "twitter:card", "twitter:title"):
+            assert metas.get(k), (page, k)
+        assert "og:image" not in metas and "og:url" not in metas
+        assert "https://example.com" not in text
+
+
+def test_social_cards_use_absolute_urls_when_base_url_is_set(tmp_path, cache):
+    gallery, plan = make_gallery(tmp_path, cache=cache, base_url="https://example.com/gallery/")
+    build_site(gallery, plan, quiet=True)
+    out = gallery.site.output
+    text = read(out, "render/mona--starry.html")
+    m = re.search(r'<meta property="og:image" content="([^"]+)"', text)
+    assert m and m.group(1).startswith("https://example.com/gallery/img/render/mona--starry-")
+    assert (out / m.group(1).removeprefix("https://example.com/gallery/")).is_file()
+    assert '<meta property="og:url" content="https://example.com/gallery/render/mona--starry.html">' in text
+    assert 'content="summary_large_image"' in text
+    # pages still link relatively
+    assert check_site(out) == []
+
+
+def test_images_are_responsive_and_described(built):
+    out = built[3]
+    index = read(out, "index.html")
+    imgs = [a for t, a in parse(index).tags if t == "img"]
+    assert imgs
+    for a in imgs:
+        assert a["width"].isdigit() and a["height"].isdigit(), a
+        assert a["decoding"] == "async"
+        assert "alt" in a and a["srcset"] and a["sizes"]
+    # the first screen (style headers and the first row) loads eagerly, the rest lazily
+    assert any(a.get("loading") is None for a in imgs) and any(a.get("loading") == "lazy" for a in imgs)
+    assert 'alt="Mona Lisa in the style of The Starry Night"' in index
+    sources = [a for t, a in parse(index).tags if t == "source"]
+    assert {a["type"] for a in sources} == {"image/avif", "image/webp"}
+    # never upscaled: no variant is wider than its source (renders are 256 px, pictures <= 340)
+    widths = [int(w) for w in re.findall(r" (\d+)w", index)]
+    assert max(widths) <= 340
+
+
+def test_missing_and_excluded_cells_are_placeholders(built):
+    out = built[3]
+    index = read(out, "index.html")
+    assert index.count("placeholder--pending") == 1
+    assert index.count("placeholder--excluded") == 1
+    assert "Not rendered yet" in index and "Excluded" in index
+    assert "render/dancer--nude.html" not in index
+    assert not (out / "render/dancer--nude.html").exists()
+    # the content page of that row shows the placeholder too
+    assert "placeholder--pending" in read(out, "content/dancer.html")
+
+
+def test_title_is_escaped(tmp_path, cache):
+    gallery, plan = make_gallery(tmp_path, cache=cache, title="Evil <script>alert(1)</script>",
+                                 contents=[("mona", "<script>alert(1)</script>", (200, 200))])
+    build_site(gallery, plan, quiet=True)
+    for page in gallery.site.output.rglob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        assert "<script>alert(1)" not in text, page
+    index = read(gallery.site.output, "index.html")
+    assert "<title>Evil &lt;script&gt;alert(1)&lt;/script&gt;</title>" in index
+
+
+def test_render_page_has_slider_provenance_and_loss_curve(built):
+    out = built[3]
+    text = read(out, "render/mona--starry.html")
+    assert 'type="range"' in text and "aria-label" in text
+    assert "<svg" in text and "<polyline" in text
+    for needle in ("caffe-vgg19", "Renderer version", "bf16", "9.0 s", "style_weight", "128×128"):
+        assert needle in text, needle
+    key = next(c.key for c in built[1].cells if c.content.id == "mona" and c.style.id == "starry")
+    assert key in text
+    assert 'rel="next"' in text and 'href="../index.html"' in text
+    assert "https://example.org/starry" in text  # the style's link
+
+
+def test_about_page_lists_the_parameters(built):
+    text = read(built[3], "about.html")
+    assert "Gram matrix" in text
+    assert "<code>size</code></th><td>256</td>" in text
+    assert "<code>style_weight</code> = 2" in text  # the Seated Nude override
+
+
+def test_two_builds_are_byte_identical(tmp_path):
+    """From cold variant caches in two folders: the encoders are deterministic, no timestamps."""
+    hashes = []
+    for name in ("a", "b"):
+        gallery, plan = make_gallery(tmp_path / name, contents=CONTENTS[:2], styles=STYLES[:2],
+                                     missing={("pearl", "nude")})
+        build_site(gallery, plan, quiet=True)
+        hashes.append(tree_hash(gallery.site.output))
+    assert hashes[0] == hashes[1]
+
+
+def test_rebuild_rewrites_only_what_changed(tmp_path, cache):
+    gallery, plan = make_gallery(tmp_path, cache=cache)
+    build_site(gallery, plan, quiet=True)
+    out = gallery.site.output
+    mtimes = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+    again = build_site(gallery, plan, quiet=True)
+    assert again.written == [] and again.removed == [] and again.encoded == 0
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == mtimes
+
+    gallery2, plan2 = make_gallery(tmp_path, cache=cache, title="Another title")
+    report = build_site(gallery2, plan2, quiet=True)
+    assert report.written and all(p.endswith(".html") for p in report.written)
+    assert report.encoded == 0
+
+
+def test_removed_style_disappears(tmp_path, cache):
+    gallery, plan = make_gallery(tmp_path, cache=cache)
+    build_site(gallery, plan, quiet=True)
+    out = gallery.site.output
+    assert list(out.glob("img/style/nude-*")) and (out / "style/nude.html").exists()
+
+    gallery, plan = make_gallery(tmp_path, cache=cache, styles=[s for s in STYLES if s[0] != "nude"])
+    report = build_site(gallery, plan, quiet=True)
+    assert report.removed
+    assert not (out / "style/nude.html").exists()
+    assert not list(out.glob("render/*--nude.html"))
+    assert not list(out.glob("img/style/nude-*")) and not list(out.glob("img/render/*--nude-*"))
+    for page in out.rglob("*.html"):
+        assert "nude.html" not in page.read_text(encoding="utf-8"), page
+    assert check_site(out) == []
+    assert tree_hash(out) == tree_hash(out)  # nothing half-written
+
+
+def test_refuses_a_folder_it_did_not_write(tmp_path, cache):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "thesis.tex").write_text("precious")
+    gallery, plan = make_gallery(tmp_path, cache=cache, output=out)
+    with pytest.raises(GalleryError, match=MARKER):
+        build_site(gallery, plan, quiet=True)
+    assert (out / "thesis.tex").read_text() == "precious"
+
+
+def test_refuses_to_build_over_the_manifest_folder(tmp_path, cache):
+    gallery, plan = make_gallery(tmp_path, cache=cache, output=tmp_path)
+    with pytest.raises(GalleryError, match="manifest"):
+        build_site(gallery, plan, quiet=True)
+
+
+def test_size_limits(tmp_path, cache):
+    from dataclasses import replace
+    gallery, plan = make_gallery(tmp_path, cache=cache)
+    tiny = replace(gallery, site=replace(gallery.site, max_file_mb=0.005))
+    with pytest.raises(GalleryError, match="max_file_mb"):
+        build_site(tiny, plan, quiet=True)
+    assert not gallery.site.output.exists()  # nothing written before the check
+    small = replace(gallery, site=replace(gallery.site, budget_mb=0.01))
+    report = build_site(small, plan, quiet=True)
+    assert any("budget_mb" in w for w in report.warnings)
+
+
+@pytest.mark.parametrize("bad, message", [
+    ("{% if %}", "template syntax error"),
+    ("{{ no_such_variable }}", "no_such_variable"),
+])
+def test_template_error_names_file_and_line(tmp_path, cache, monkeypatch, bad, message):
+    templates = tmp_path / "templates"
+    shutil.copytree(site_mod.BUILTIN_TEMPLATES, templates)
+    lines = (templates / "about.html").read_text().splitlines()
+    lines.insert(4, bad)
+    (templates / "about.html").write_text("\n".join(lines) + "\n")
+    monkeypatch.setattr(site_mod, "BUILTIN_TEMPLATES", templates)
+    gallery, plan = make_gallery(tmp_path / "g", cache=cache)
+    with pytest.raises(GalleryError) as e:
+        build_site(gallery, plan, quiet=True)
+    assert f"about.html:5" in str(e.value) and message in str(e.value)
+
+
+def test_make_plan_is_used_when_no_plan_is_given(tmp_path, cache, monkeypatch):
+    import sys
+    import types
+    gallery, plan = make_gallery(tmp_path, cache=cache)
+    fake = types.ModuleType("pipeline.plan")
+    fake.make_plan = lambda g: plan
+    monkeypatch.setitem(sys.modules, "pipeline.plan", fake)
+    report = build_site(gallery, quiet=True)
+    assert report.pages == 1 + 1 + 3 + 3 + 9
