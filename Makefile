@@ -42,6 +42,12 @@ render: validate ## render the missing cells and update the lock file (make -jN:
 prune: install ## list cached renders no cell uses; ARGS=--yes deletes them
 	$(PY) -m pipeline prune --config $(CONFIG) $(ARGS)
 
+site: install ## build site/ from the manifest and the render cache (never renders; missing cells are placeholders)
+	$(PY) -m pipeline build --config $(CONFIG) $(ARGS)
+
+serve: site ## build site/, then serve it on http://127.0.0.1:PORT/ (PORT=8000 by default)
+	$(PY) -m pipeline serve --config $(CONFIG) --port $(PORT)
+
 bench: install ## benchmarks (one command per line)
 	$(PY) bench/bench_noop.py
 
