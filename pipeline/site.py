@@ -99,7 +99,8 @@ class _Builder:
         self.out: dict[str, bytes | Path] = {}
         self.variant_cache = Path(gallery.cache) / "variants"
         self.env = _environment(gallery)
-        base = gallery.site.base_url.strip()
+        # The manifest wins; GALLERY_BASE_URL lets CI pass the Pages address it only learns at run time.
+        base = gallery.site.base_url.strip() or os.environ.get("GALLERY_BASE_URL", "").strip()
         self.base_url = (base.rstrip("/") + "/") if base else ""
 
     # -- images

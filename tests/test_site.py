@@ -254,3 +254,12 @@ def test_make_plan_is_used_when_no_plan_is_given(tmp_path, cache, monkeypatch):
     monkeypatch.setitem(sys.modules, "pipeline.plan", fake)
     report = build_site(gallery, quiet=True)
     assert report.pages == 1 + 1 + 3 + 3 + 9
+
+
+def test_base_url_from_the_environment_when_the_manifest_has_none(tmp_path, cache, monkeypatch):
+    """CI learns the Pages address from actions/configure-pages and passes it as GALLERY_BASE_URL."""
+    monkeypatch.setenv("GALLERY_BASE_URL", "https://someone.github.io/repo")
+    gallery, plan = make_gallery(tmp_path, cache=cache)
+    build_site(gallery, plan, quiet=True)
+    text = read(gallery.site.output, "index.html")
+    assert '<meta property="og:image" content="https://someone.github.io/repo/img/render/' in text
