@@ -65,12 +65,66 @@ class FileLock:
         self.release()
 
 
+class Memo:
+    """What earlier runs learned about files unchanged since, keyed by (size, mtime_ns): image
+    hashes and record summaries. It spares each process of a no-op `make gallery` from hashing
+    every image and parsing every record again. Losing it, or a race between two writers, only
+    costs time: the next plan recomputes what is missing."""
+
+    VERSION = 1
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.changed = False
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            ok = isinstance(data, dict) and data.get("version") == self.VERSION
+        except (OSError, ValueError):
+            ok = False
+        self.data: dict[str, dict[str, list]] = data if ok else {"version": self.VERSION}
+
+    def get(self, section: str, name: str, st: os.stat_result) -> Any:
+        hit = self.data.get(section, {}).get(name)
+        if hit and hit[0] == st.st_size and hit[1] == st.st_mtime_ns:
+            return hit[2]
+        return None
+
+    def put(self, section: str, name: str, st: os.stat_result, value: Any) -> None:
+        self.data.setdefault(section, {})[name] = [st.st_size, st.st_mtime_ns, value]
+        self.changed = True
+
+    def save(self) -> None:
+        if self.changed:
+            with contextlib.suppress(OSError):  # a read-only cache still plans, just slower
+                write_text_atomic(self.path, json.dumps(self.data, sort_keys=True, separators=(",", ":")))
+            self.changed = False
+
+
 class Cache:
     """One cache folder. Records read here are memoised for the life of the object (one plan)."""
 
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root)
         self._records: dict[str, dict[str, Any] | None] = {}
+        self._memo: Memo | None = None
+
+    @property
+    def memo(self) -> Memo:
+        if self._memo is None:
+            self._memo = Memo(self.root / ".memo.json")
+        return self._memo
+
+    def file_sha256(self, path: Path) -> str:
+        """sha256 of a file (an input image), hashed once per (path, size, mtime) across runs."""
+        from .weights import file_sha256
+
+        name = str(Path(path).resolve())
+        st = os.stat(name)
+        sha = self.memo.get("files", name, st)
+        if sha is None:
+            sha = file_sha256(name)
+            self.memo.put("files", name, st, sha)
+        return sha
 
     # ---- layout
     def image_path(self, key: str) -> Path:
@@ -101,12 +155,35 @@ class Cache:
             return None
         return record
 
+    def summary(self, key: str) -> dict[str, Any] | None:
+        """{'seconds', 'device'} of a complete entry; None when it is not cached.
+
+        Complete means: the image exists and the record, written last, parses and names the
+        key. A record is parsed once; later runs trust the memo while its size and mtime hold.
+        """
+        try:
+            st = self.record_path(key).stat()
+            if not self.image_path(key).is_file():
+                return None
+        except OSError:
+            return None
+        hit = self.memo.get("records", key, st)
+        if hit is not None:
+            return hit
+        record = self.read_record(key)
+        if record is None:
+            return None
+        hit = {"seconds": record.get("seconds"), "device": record.get("device")}
+        self.memo.put("records", key, st, hit)
+        return hit
+
     def has(self, key: str) -> bool:
-        """Cached means: the image exists and the record, written last, parses and names the key."""
-        return self.read_record(key) is not None and self.image_path(key).is_file()
+        return self.summary(key) is not None
 
     def forget(self, key: str) -> None:
+        """Look again next time (another process may have written or removed the entry)."""
         self._records.pop(key, None)
+        self.memo.data.get("records", {}).pop(key, None)
 
     # ---- writing
     def store(self, key: str, image: Any, record: dict[str, Any]) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -94,7 +93,7 @@ class Plan:
     # ---- lock file
     def lock_entry(self, cell: Cell) -> dict[str, Any]:
         """What the lock file says about a rendered cell: its inputs, key and a record summary."""
-        record = self.cache.read_record(cell.key) or {}
+        record = self.cache.summary(cell.key) or {}
         entry = {
             "content": {"id": cell.content.id, "sha256": cell.inputs["content"]},
             "style": {"id": cell.style.id, "sha256": cell.inputs["style"]},
@@ -133,6 +132,8 @@ class Plan:
     def estimate_seconds(self, cell: Cell) -> float:
         """From earlier renders of the same size and schedule, else scaled from any earlier render
         by the work (iterations x pixels per level), else a default CPU rate."""
+        import statistics
+
         same, rates = self._timings()
         sched = (cell.params.size, tuple(cell.params.schedule()))
         if same.get(sched):
@@ -151,7 +152,7 @@ class Plan:
             for c in self.cells:
                 if c.state != "cached":
                     continue
-                seconds = (self.cache.read_record(c.key) or {}).get("seconds")
+                seconds = (self.cache.summary(c.key) or {}).get("seconds")
                 if isinstance(seconds, (int, float)) and seconds > 0:
                     same.setdefault((c.params.size, tuple(c.params.schedule())), []).append(float(seconds))
                     rates.append(float(seconds) / max(_work(c.params), 1))
@@ -212,10 +213,10 @@ def render_key(content_sha: str, style_sha: str, params: RenderParams,
     return hashlib.sha256(canonical_json(key_inputs(content_sha, style_sha, params, weights))).hexdigest()
 
 
-def image_sha256(gallery: Gallery, entry: ImageEntry) -> str:
+def image_sha256(gallery: Gallery, entry: ImageEntry, cache: Cache | None = None) -> str:
     """The image file's bytes hash (memoised by path, size and mtime), or a clear error if it is missing."""
     try:
-        return file_sha256(entry.file)
+        return cache.file_sha256(entry.file) if cache else file_sha256(entry.file)
     except FileNotFoundError:
         where = f"{gallery.path}:{entry.line}: " if entry.line else f"{gallery.path}: "
         raise GalleryError(f"{where}{entry.role} '{entry.id}': image file {entry.file} is missing; "
@@ -230,7 +231,7 @@ def make_plan(gallery: Gallery) -> Plan:
     lock = read_lock(gallery.lock_path)
     known_contents = {e.get("content", {}).get("id") for e in lock.values()}
     known_styles = {e.get("style", {}).get("id") for e in lock.values()}
-    shas = {e.id: image_sha256(gallery, e) for e in (*gallery.contents, *gallery.styles)}
+    shas = {e.id: image_sha256(gallery, e, cache) for e in (*gallery.contents, *gallery.styles)}
     weights: dict[str, dict[str, str]] = {}
     cells = []
     for content in gallery.contents:
@@ -253,6 +254,7 @@ def make_plan(gallery: Gallery) -> Plan:
                                   new_content=content.id not in known_contents,
                                   new_style=style.id not in known_styles)
             cells.append(Cell(content, style, params, key, state, reasons, image, record, inputs))
+    cache.memo.save()
     return Plan(gallery, cells, cache, lock)
 
 

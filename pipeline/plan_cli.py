@@ -384,6 +384,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
             deleted += 1
         else:
             print(f"  {key[:12]}: being rendered right now; kept")
+    plan.cache.memo.path.unlink(missing_ok=True)  # drop what it remembered of deleted entries
     print(f"deleted {deleted} entr{'ies' if deleted != 1 else 'y'}")
     return 0
 
