@@ -27,7 +27,7 @@ class Chart:
     points: int
 
 
-def loss_chart(record: dict | None, width: int = 640, height: int = 240) -> Chart | None:
+def loss_chart(record: dict | None, width: int = 560, height: int = 240) -> Chart | None:
     """Chart geometry for a record's traces, or None when it has fewer than two points."""
     traces = []  # (global iteration, {series: value})
     levels = []

@@ -263,3 +263,18 @@ def test_base_url_from_the_environment_when_the_manifest_has_none(tmp_path, cach
     build_site(gallery, plan, quiet=True)
     text = read(gallery.site.output, "index.html")
     assert '<meta property="og:image" content="https://someone.github.io/repo/img/render/' in text
+
+
+def test_loss_chart_geometry():
+    from pipeline.losscurve import loss_chart
+    from pipeline.params import RenderParams
+    from site_fixtures import fake_record
+
+    assert loss_chart(None) is None and loss_chart({"levels": []}) is None
+    chart = loss_chart(fake_record("k", RenderParams(), 0))
+    assert [name for name, _ in chart.lines] == ["total", "content", "style"]  # tv is all zero
+    assert [label for _, label in chart.levels] == ["128x128", "181x181", "256x256"]
+    for _, points in chart.lines:
+        for pt in points.split():
+            x, y = map(float, pt.split(","))
+            assert chart.left <= x <= chart.width - chart.right and chart.top <= y <= chart.height - chart.bottom
