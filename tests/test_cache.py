@@ -134,3 +134,27 @@ def test_kill_9_mid_write_leaves_no_entry_and_the_rerun_completes(tmp_path, phas
     names = {p.name for files in Cache(g.cache).entries().values() for p in files}
     assert not [n for n in names if n.endswith(".tmp")]  # the rerun cleaned up after the killed one
     assert set(read_lock(g.lock_path)) == {c.name for c in plan.cells}
+
+
+def test_the_memo_skips_parsing_but_never_hides_a_change(tmp_path, monkeypatch):
+    cache = Cache(tmp_path)
+    cache.store(KEY, Image.new("RGB", (4, 4)), {"seconds": 3.0, "device": "cpu"})
+    assert cache.summary(KEY) == {"seconds": 3.0, "device": "cpu"}
+    cache.memo.save()
+    again = Cache(tmp_path)
+    monkeypatch.setattr(Cache, "read_record", lambda self, key: pytest.fail("parsed despite the memo"))
+    assert again.has(KEY)
+    monkeypatch.undo()
+    cache.record_path(KEY).write_text('{"key": "another"}')  # other size and mtime: parsed again
+    assert not Cache(tmp_path).has(KEY)
+    cache.store(KEY, Image.new("RGB", (4, 4)), {})
+    Cache(tmp_path).memo.save()
+    cache.image_path(KEY).unlink()
+    assert not Cache(tmp_path).has(KEY)
+
+    img = tmp_path / "in.bin"
+    img.write_bytes(b"one")
+    first = cache.file_sha256(img)
+    cache.memo.save()
+    img.write_bytes(b"two!")
+    assert Cache(tmp_path).file_sha256(img) != first
