@@ -278,3 +278,47 @@ def test_loss_chart_geometry():
         for pt in points.split():
             x, y = map(float, pt.split(","))
             assert chart.left <= x <= chart.width - chart.right and chart.top <= y <= chart.height - chart.bottom
+
+
+def _manifest(tmp_path: Path) -> Path:
+    from PIL import Image
+    (tmp_path / "images").mkdir()
+    for name, colour in (("a", (200, 30, 30)), ("b", (30, 200, 30)), ("s", (30, 30, 200))):
+        Image.new("RGB", (120, 90), colour).save(tmp_path / "images" / f"{name}.png")
+    path = tmp_path / "gallery.yaml"
+    path.write_text("site:\n  title: CLI test\ncontents:\n"
+                    "  - {id: a, title: Apple, file: images/a.png}\n"
+                    "  - {id: b, title: Bee, file: images/b.png}\n"
+                    "styles:\n  - {id: s, title: Sea, file: images/s.png}\n")
+    return path
+
+
+def test_build_command_with_the_real_manifest_and_plan(tmp_path, capsys):
+    """`python -m pipeline build` on a manifest with nothing rendered: placeholders, valid links."""
+    from pipeline.cli import main
+    config = _manifest(tmp_path)
+    assert main(["build", "--config", str(config), "--quiet"]) == 0
+    assert "2 cells not rendered" in capsys.readouterr().out
+    out = tmp_path / "site"
+    assert read(out, "index.html").count("placeholder--pending") == 2
+    assert check_site(out) == []
+
+
+def test_serve_command_serves_the_site(tmp_path):
+    import subprocess
+    import sys
+    import urllib.request
+    out = tmp_path / "site"
+    out.mkdir()
+    (out / "index.html").write_text("<!doctype html><title>hi</title>")
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline", "serve", "--dir", str(out), "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=Path(__file__).resolve().parent.parent)
+    try:
+        line = proc.stdout.readline()
+        url = re.search(r"http://127\.0\.0\.1:\d+/", line).group(0)
+        with urllib.request.urlopen(url + "index.html", timeout=10) as r:
+            assert r.status == 200 and b"<title>hi</title>" in r.read()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
