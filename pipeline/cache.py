@@ -30,9 +30,10 @@ STALE_TMP_SECONDS = 3600  # prune leaves younger temp files alone: a render may 
 class FileLock:
     """An exclusive flock on a file: the OS releases it when the process dies, even by kill -9."""
 
-    def __init__(self, path: Path, what: str = ""):
+    def __init__(self, path: Path, what: str = "", announce: bool = True):
         self.path = Path(path)
         self.what = what
+        self.announce = announce  # False for locks held for milliseconds: waiting is no news
         self._fd: int | None = None
 
     def acquire(self, blocking: bool = True) -> bool:
@@ -46,7 +47,9 @@ class FileLock:
                 os.close(fd)
                 return False
             what = f" ({self.what})" if self.what else ""
-            print(f"another render holds {self.path}{what}; waiting...", file=sys.stderr, flush=True)
+            if self.announce:
+                print(f"another render holds {self.path}{what}; waiting...", file=sys.stderr,
+                      flush=True)
             fcntl.flock(fd, fcntl.LOCK_EX)
         self._fd = fd
         return True

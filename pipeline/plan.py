@@ -126,7 +126,8 @@ class Plan:
 
     def lock_guard(self) -> FileLock:
         """The flock that serialises lock-file updates (it lives in the cache, not beside the manifest)."""
-        return FileLock(self.cache.lock_dir() / f"{self.gallery.lock_path.name}.lock", "the lock file")
+        return FileLock(self.cache.lock_dir() / f"{self.gallery.lock_path.name}.lock", "the lock file",
+                        announce=False)
 
     # ---- time estimates
     def estimate_seconds(self, cell: Cell) -> float:

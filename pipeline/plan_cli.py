@@ -149,8 +149,9 @@ def render_cells(plan, cells: list, quiet: bool = False, label: str = "") -> dic
     A cell another process is rendering is put off to the end, then waited for (with a
     message), so two runs at once share the work instead of repeating it.
     """
-    split_threads()
+    threads = split_threads()
     jobs = make_jobs(os.environ.get("MAKEFLAGS"))
+    how = f"; {threads} thread{'s' if threads != 1 else ''} per worker under make -j{jobs or ''}" if threads else ""
     inner_progress = not quiet and jobs in (None, 1) and sys.stderr.isatty()
     total = len(cells)
     done = {"rendered": 0, "by_others": 0}
@@ -165,8 +166,9 @@ def render_cells(plan, cells: list, quiet: bool = False, label: str = "") -> dic
     def run(cell, lock) -> None:
         try:
             n = done["rendered"] + done["by_others"] + 1
+            at = f"[{n}/{total}] " if total > 1 else ""
             if bar is None:
-                say(f"[{n}/{total}] {cell.name}: rendering ({_describe(cell)})...")
+                say(f"{at}{cell.name}: rendering ({_describe(cell)}{how})...")
             else:
                 bar.set_postfix_str(cell.name)
             seconds = _render_one(plan, cell, inner_progress)
@@ -175,10 +177,10 @@ def render_cells(plan, cells: list, quiet: bool = False, label: str = "") -> dic
         _update_lock_for(plan, cell.key)
         if seconds is None:
             done["by_others"] += 1
-            say(f"[{n}/{total}] {cell.name}: rendered meanwhile by another process")
+            say(f"{at}{cell.name}: rendered meanwhile by another process")
         else:
             done["rendered"] += 1
-            say(f"[{n}/{total}] {cell.name}: done in {seconds:.1f} s")
+            say(f"{at}{cell.name}: done in {seconds:.1f} s")
         if bar:
             bar.update(1)
 

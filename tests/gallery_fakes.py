@@ -7,7 +7,7 @@ tested on real processes without torch and without the manifest stage. Environme
     FAKE_GALLERY  pickle of the Gallery to use (instead of reading a manifest)
     FAKE_RENDER   1: replace pipeline.render with the fake below
     FAKE_SLEEP    seconds each fake render takes
-    FAKE_LOG      file to which each fake render appends "content:style"
+    FAKE_LOG      file to which each fake render appends "<pair hash> <pid> <GALLERY_THREADS>"
     FAKE_HANG     "image" (half the PNG written) or "record" (image written, record not):
                   touch FAKE_HANG_MARKER there and sleep, for a test to kill -9 us
     CHECK_NO_TORCH  1: exit 99 if torch got imported
@@ -104,7 +104,7 @@ def fake_render_module(log: list | None = None) -> types.ModuleType:
             import hashlib
             pair = hashlib.md5(content.tobytes() + b"|" + style.tobytes()).hexdigest()[:12]
             with open(path, "a") as f:
-                f.write(f"{pair} {os.getpid()}\n")
+                f.write(f"{pair} {os.getpid()} {os.environ.get('GALLERY_THREADS', '-')}\n")
         return result
 
     mod.stylize = stylize

@@ -4,6 +4,8 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import json
+import os
+import shutil
 import subprocess
 import sys
 import time
@@ -198,3 +200,44 @@ def test_real_stylize_at_32_px(tmp_path, monkeypatch):
     assert record["key"] == cell.key and record["seconds"] > 0 and "torch" in record["created_with"]
     from PIL import Image
     assert max(Image.open(cell.image).size) == 32
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_j2_render_runs_cells_in_parallel_with_one_thread_each(make_gallery, tmp_path):
+    """The real Makefile: one `render --cell` per missing cell, two at a time, cores split."""
+    manifest = make_gallery(contents=("a", "b"), styles=("x", "y"), render={"size": 16})
+    log = tmp_path / "renders.log"
+    fake_py = tmp_path / "python"
+    fake_py.write_text(
+        f"#!{sys.executable}\n"
+        "import runpy, sys\n"
+        f"sys.path[:0] = [{str(REPO / 'tests')!r}, {str(REPO)!r}]\n"
+        "import gallery_fakes\n"
+        "sys.modules['pipeline.render'] = gallery_fakes.fake_render_module()\n"
+        "sys.argv = sys.argv[2:]\n"  # drop `-m pipeline`
+        "runpy.run_module('pipeline', run_name='__main__', alter_sys=True)\n")
+    fake_py.chmod(0o755)
+    stamp = tmp_path / "installed"
+    stamp.touch()
+    env = {**{k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")},
+           "FAKE_LOG": str(log), "FAKE_SLEEP": "0.2"}
+    args = ["make", "--no-print-directory", "-C", str(REPO), f"CONFIG={manifest}", f"PY={fake_py}",
+            f"STAMP={stamp}"]
+    dry = subprocess.run([*args, "-n", "render"], env=env, capture_output=True, text=True, timeout=120)
+    assert dry.returncode == 0, dry.stderr
+    assert dry.stdout.count("--cell") == 4 and not log.exists()
+
+    r = subprocess.run([*args, "-j2", "render"], env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert len(set(line.split()[0] for line in log.read_text().splitlines())) == 4
+    threads = [line.split()[2] for line in log.read_text().splitlines()]
+    assert threads == [str(max(1, plan_cli.cpu_count() // 2))] * 4
+    assert "1 thread" in r.stdout or plan_cli.cpu_count() > 3
+    from pipeline.manifest import load_gallery
+    g = load_gallery(manifest)
+    assert all(c.state == "cached" for c in make_plan(g).cells)
+    assert len(read_lock(g.lock_path)) == 4
+
+    again = subprocess.run([*args, "-j2", "render"], env=env, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0 and "--cell" not in again.stdout
+    assert len(log.read_text().splitlines()) == 4
