@@ -175,3 +175,12 @@ def test_works_without_javascript(browser, base_url):
         _shot(page, "render-phone-nojs.png")
     finally:
         ctx.close()
+
+
+def test_missing_browser_skips_locally_but_fails_in_ci(monkeypatch):
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception):
+        _need("no chromium")
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception):
+        _need("no chromium")
