@@ -322,3 +322,12 @@ def test_serve_command_serves_the_site(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_a_render_without_its_record_says_so(tmp_path):
+    gallery, plan = make_gallery(tmp_path, contents=CONTENTS[:1], styles=STYLES[:1])
+    plan.cells[0].record.unlink()
+    build_site(gallery, plan, quiet=True)
+    text = read(gallery.site.output, "render/mona--starry.html")
+    assert "No render record was found" in text and "No loss trace was recorded" in text
+    assert "<code>preset</code></th><td>draft</td>" in text  # the manifest's parameters instead
