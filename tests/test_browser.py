@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.site import build_site
-from site_fixtures import make_gallery
+from site_fixtures import CONTENTS, STYLES, make_gallery
 
 pytestmark = pytest.mark.browser
 
@@ -57,6 +57,11 @@ def base_url(tmp_path_factory):
                                  description="Three pictures in the manner of three paintings.",
                                  missing={("dancer", "nude")})
     build_site(gallery, plan, quiet=True)
+    # a wide gallery (8 styles, mostly unrendered): the matrix must scroll in its box, not the page
+    styles = STYLES + [(f"extra{i}", f"Extra style {i}") for i in range(5)]
+    wide, wide_plan = make_gallery(root / "wide", styles=styles, output=root / "site-wide",
+                                   missing={(c, s) for c, _, _ in CONTENTS for s, _ in styles[1:]})
+    build_site(wide, wide_plan, quiet=True)
     handler = functools.partial(_QuietHandler, directory=str(root))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -184,3 +189,17 @@ def test_missing_browser_skips_locally_but_fails_in_ci(monkeypatch):
     monkeypatch.delenv("CI")
     with pytest.raises(pytest.skip.Exception):
         _need("no chromium")
+
+
+def test_a_wide_matrix_scrolls_inside_its_box_on_a_phone(browser, base_url):
+    ctx, page, problems = _open(browser, base_url + "../site-wide/index.html", 375, 812)
+    try:
+        assert _load_all_images(page) == []
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375
+        box = page.evaluate("(() => { const b = document.querySelector('.matrix-scroll');"
+                            " return [b.scrollWidth, b.clientWidth]; })()")
+        assert box[0] > box[1], "the 9-column matrix should scroll inside .matrix-scroll"
+        assert problems == []
+        _shot(page, "index-wide-phone.png")
+    finally:
+        ctx.close()
