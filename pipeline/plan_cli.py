@@ -133,13 +133,14 @@ def _update_lock_for(plan, key: str) -> None:
     update_lock(plan.gallery.lock_path, plan.lock_guard(), change)
 
 
-def sync_lock(gallery) -> Any:
+def sync_lock(gallery, quiet: bool = True) -> Any:
     """Re-plan and rewrite the lock file to match the cache (written only when it changes)."""
     from .lockfile import update_lock
     from .plan import make_plan
 
     plan = make_plan(gallery)
-    update_lock(gallery.lock_path, plan.lock_guard(), plan.synced_lock)
+    if update_lock(gallery.lock_path, plan.lock_guard(), plan.synced_lock) and not quiet:
+        print(f"{_display(gallery.lock_path)}: updated ({len(plan.synced_lock())} cells)")
     return plan
 
 
@@ -339,13 +340,14 @@ def cmd_render(args: argparse.Namespace) -> int:
         label = f"shard {k}/{n}"
         print(f"shard {k}/{n}: {len(cells)} of {len(plan.missing())} missing cells")
     if not cells:
-        print(f"nothing to render: {plan.counts()['cached']} cells cached")
+        print(f"nothing to render: {plan.counts()['cached']} cells cached" if not args.shard
+              else f"shard {k}/{n}: nothing to render")
     else:
         done = render_cells(plan, cells, quiet=args.quiet, label=label)
         print(f"rendered {done['rendered']} cell{'s' if done['rendered'] != 1 else ''}"
               + (f" ({done['by_others']} by another process)" if done["by_others"] else ""))
     if not args.shard:  # a shard only adds its own cells; the merge run syncs the whole file
-        sync_lock(gallery)
+        sync_lock(gallery, quiet=False)
     return 0
 
 
