@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass
 
 SERIES = ("total", "content", "style", "tv")
+MAX_POINTS = 300  # per series: plenty for a 560 px wide chart, and keeps the page small
 
 
 @dataclass(frozen=True)
@@ -32,15 +33,19 @@ def loss_chart(record: dict | None, width: int = 560, height: int = 240) -> Char
     traces = []  # (global iteration, {series: value})
     levels = []
     offset = 0
-    for level in (record or {}).get("levels") or []:
+    all_levels = (record or {}).get("levels") or []
+    total_points = sum(len(lv.get("trace") or []) for lv in all_levels)
+    stride = max(1, math.ceil(total_points / MAX_POINTS))  # a renderer may trace every iteration
+    for level in all_levels:
         trace = level.get("trace") or []
         size = level.get("size") or []
         if trace:
             levels.append((offset, "x".join(str(s) for s in size)))
         last = 0
-        for point in trace:
+        for n, point in enumerate(trace):
             it = point.get("iteration", 0)
-            traces.append((offset + it, point))
+            if n % stride == 0 or n == len(trace) - 1:
+                traces.append((offset + it, point))
             last = max(last, it)
         offset += max(last, level.get("iterations") or 0)
     if len(traces) < 2:

@@ -331,3 +331,14 @@ def test_a_render_without_its_record_says_so(tmp_path):
     text = read(gallery.site.output, "render/mona--starry.html")
     assert "No render record was found" in text and "No loss trace was recorded" in text
     assert "<code>preset</code></th><td>draft</td>" in text  # the manifest's parameters instead
+
+
+def test_loss_chart_thins_out_a_long_trace():
+    from pipeline.losscurve import MAX_POINTS, loss_chart
+    levels = [{"size": [s, s], "iterations": 300, "seconds": 1.0,
+               "trace": [{"iteration": i, "content": 1e5 / (i + 1), "style": 1e6 / (i + 1), "tv": 0.0,
+                          "total": 1.1e6 / (i + 1)} for i in range(300)]} for s in (128, 256, 512)]
+    chart = loss_chart({"levels": levels})
+    for _, points in chart.lines:
+        assert len(points.split()) <= MAX_POINTS + 3
+    assert chart.x_ticks[-1][1] == "800" and [x for x, _ in chart.levels][0] == chart.left
