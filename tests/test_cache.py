@@ -158,3 +158,19 @@ def test_the_memo_skips_parsing_but_never_hides_a_change(tmp_path, monkeypatch):
     cache.memo.save()
     img.write_bytes(b"two!")
     assert Cache(tmp_path).file_sha256(img) != first
+
+
+def test_ctrl_c_mid_write_cleans_up_and_says_how_to_go_on(tmp_path):
+    g = build_gallery(tmp_path)
+    marker = tmp_path / "hanging"
+    proc = run_driver(g, "render", "--quiet", wait=False,
+                      env={"FAKE_RENDER": "1", "FAKE_HANG": "image", "FAKE_HANG_MARKER": str(marker)})
+    deadline = time.time() + 60
+    while not marker.exists():
+        assert proc.poll() is None and time.time() < deadline, proc.communicate()
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and "run the command again to continue" in err
+    assert "Traceback" not in err
+    assert Cache(g.cache).entries() == {}  # not even a temp file
