@@ -27,6 +27,10 @@ from .weights import file_sha256, weights_identity
 DEFAULT_SECONDS_PER_WORK = 2.4e-6
 
 
+class MissingImageError(GalleryError):
+    """An input image is not on disk yet (`validate` fetches it): no key can be computed."""
+
+
 @dataclass(frozen=True)
 class Cell:
     """One (content, style) pair of the grid, with its key and what the plan decided for it."""
@@ -220,7 +224,7 @@ def image_sha256(gallery: Gallery, entry: ImageEntry, cache: Cache | None = None
         return cache.file_sha256(entry.file) if cache else file_sha256(entry.file)
     except FileNotFoundError:
         where = f"{gallery.path}:{entry.line}: " if entry.line else f"{gallery.path}: "
-        raise GalleryError(f"{where}{entry.role} '{entry.id}': image file {entry.file} is missing; "
+        raise MissingImageError(f"{where}{entry.role} '{entry.id}': image file {entry.file} is missing; "
                            f"run `make validate` to fetch it, or fix `file:`") from None
 
 

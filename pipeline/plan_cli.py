@@ -260,9 +260,21 @@ def _make_fragment(plan) -> str:
 def cmd_status(args: argparse.Namespace) -> int:
     import json
 
-    from .plan import make_plan
+    from .plan import MissingImageError, make_plan
 
-    plan = make_plan(_load_gallery(args.config, check_files=False))
+    gallery = _load_gallery(args.config, check_files=False)
+    try:
+        plan = make_plan(gallery)
+    except MissingImageError as e:
+        if not args.make:
+            raise
+        # `make -n gallery` before the images are fetched: which cells will render is not
+        # known yet, so show the one step that will find out.
+        missing = str(e).split(";")[0]
+        print(f"note: {missing}; until `validate` fetches the images, one `render` step stands "
+              f"for every cell", file=sys.stderr)
+        sys.stdout.write("PY ?= python3\nrender-cells:\n\t$(PY) -m pipeline render --config $(CONFIG)\n")
+        return 0
     counts = plan.counts()
     missing = plan.missing()
     if args.make:

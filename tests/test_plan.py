@@ -245,3 +245,17 @@ def test_no_op_never_imports_torch(tmp_path):
                    "--then", "render", "--then", "prune", env={"CHECK_NO_TORCH": "1"})
     assert r.returncode == 0, r.stderr
     assert "nothing to render: 16 cells cached" in r.stdout
+
+
+def test_status_make_before_the_images_are_fetched(tmp_path, monkeypatch, capsys):
+    """`make -n gallery` on a fresh clone: no keys yet, so one render step stands for all cells."""
+    g = build_gallery(tmp_path)
+    g.contents[0].file.unlink()
+    monkeypatch.setattr(plan_cli, "_load_gallery", lambda config, check_files: g)
+    assert main(["status", "--make"]) == 0
+    out, err = capsys.readouterr()
+    assert "render-cells:\n\t$(PY) -m pipeline render --config $(CONFIG)\n" in out
+    assert "note:" in err and "pearl" in err
+    assert main(["status"]) == 1
+    err = capsys.readouterr().err
+    assert "content 'pearl': image file" in err and "run `make validate` to fetch it" in err
