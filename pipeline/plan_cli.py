@@ -197,6 +197,13 @@ def render_cells(plan, cells: list, quiet: bool = False, label: str = "") -> dic
             lock = plan.cache.cell_lock(cell.key, cell.name)
             lock.acquire()  # prints who holds it and waits
             run(cell, lock)
+    except OSError as e:  # a cache on a full or read-only disk: say where, not a traceback
+        where = str(e.filename or "")
+        if not where.startswith(str(plan.cache.root)):
+            raise
+        raise GalleryError(f"cannot write the render cache: {where}: {e.strerror or e}; free some space "
+                           f"or point `cache:` in {_display(plan.gallery.path)} at a writable folder; "
+                           f"finished cells are kept") from None
     finally:
         if bar:
             bar.close()

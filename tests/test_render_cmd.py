@@ -241,3 +241,12 @@ def test_make_j2_render_runs_cells_in_parallel_with_one_thread_each(make_gallery
     again = subprocess.run([*args, "-j2", "render"], env=env, capture_output=True, text=True, timeout=120)
     assert again.returncode == 0 and "--cell" not in again.stdout
     assert len(log.read_text().splitlines()) == 4
+
+
+def test_an_unwritable_cache_is_a_clear_error(tmp_path, monkeypatch, fake, capsys):
+    g = build_gallery(tmp_path)
+    (tmp_path / "blocked").write_text("a file where the cache folder should be")
+    use(monkeypatch, dataclasses.replace(g, cache=tmp_path / "blocked" / "renders"))
+    assert main(["render", "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "cannot write the render cache" in err and "blocked" in err and "Traceback" not in err
