@@ -13,12 +13,12 @@ from gallery_fakes import build_gallery, fill_cache, run_driver, tiny_png, with_
 from pipeline import params as params_mod
 from pipeline import plan_cli
 from pipeline.cli import main
-from pipeline.params import RenderParams
+from pipeline.params import DEFAULTS, PRESETS, RenderParams
 from pipeline.plan import canonical_json, make_plan, render_key
 
 # Every parameter spelled out, so that only a change to the key's *format* (or to the set of
 # parameters) moves the golden key, not a change of some default.
-PINNED = {"size": 512, "preset": "standard", "iterations": None, "min_size": 128, "content_weight": 1.0,
+PINNED = {"size": 512, "preset": "standard", "iterations": [150, 100, 70, 50, 30], "min_size": 128, "content_weight": 1.0,
           "style_weight": 1.0, "tv_weight": 0.0, "style_scale": 1.0, "preserve_colors": False,
           "init": "content", "pooling": "max", "optimizer": "lbfgs", "precision": "auto", "seed": 0,
           "weights": "caffe-vgg19", "device": "auto"}
@@ -87,10 +87,10 @@ EDITS = [
     ("size", _render(size=48), ALL),
     ("preset", _render(preset="draft"), ALL),
     ("iterations", _render(iterations=[5, 5]), ALL),
-    ("iterations equal to the preset's", _render(iterations=[150, 100, 70, 50, 30]), NONE),
+    ("iterations equal to the preset's", _render(iterations=list(PRESETS["standard"]["iterations"])), NONE),
     ("min_size", _render(min_size=64), ALL),
-    ("content_weight", _render(content_weight=2.0), ALL),
-    ("style_weight", _render(style_weight=3.0), ALL),
+    ("content_weight", _render(content_weight=DEFAULTS["content_weight"] + 2), ALL),
+    ("style_weight", _render(style_weight=DEFAULTS["style_weight"] + 3), ALL),
     ("tv_weight", _render(tv_weight=0.1), ALL),
     ("style_scale", _render(style_scale=0.5), ALL),
     ("preserve_colors", _render(preserve_colors=True), ALL),
@@ -101,8 +101,9 @@ EDITS = [
     ("seed", _render(seed=7), ALL),
     ("weights", _render(weights="torchvision-vgg19"), ALL),
     ("device (how, not what)", _render(device="cpu"), NONE),
-    ("per-style override", _entry("style", "gogh", render={"style_weight": 5.0}), COLUMN),
-    ("per-style override equal to the default", _entry("style", "gogh", render={"style_weight": 1.0}), NONE),
+    ("per-style override", _entry("style", "gogh", render={"style_weight": DEFAULTS["style_weight"] + 5}), COLUMN),
+    ("per-style override equal to the default",
+     _entry("style", "gogh", render={"style_weight": DEFAULTS["style_weight"]}), NONE),
     ("per-content override", _entry("content", "pearl", render={"seed": 3}), ROW),
     ("title", _entry("content", "pearl", title="Another title"), NONE),
     ("credit", _entry("style", "gogh", credit="someone else"), NONE),
@@ -141,11 +142,13 @@ def test_reasons_compare_with_the_lock_file(tmp_path, monkeypatch):
     fill_cache(g)
     assert reasons(g) == {}
 
-    g2 = with_style(g, "gogh", render={"style_weight": 2.0})
-    assert reasons(g2) == {"pearl:gogh": ("parameters changed: style_weight 1.0 -> 2.0",),
-                           "vinci:gogh": ("parameters changed: style_weight 1.0 -> 2.0",)}
+    sw = DEFAULTS["style_weight"]
+    g2 = with_style(g, "gogh", render={"style_weight": sw * 2})
+    assert reasons(g2) == {"pearl:gogh": (f"parameters changed: style_weight {sw} -> {sw * 2}",),
+                           "vinci:gogh": (f"parameters changed: style_weight {sw} -> {sw * 2}",)}
+    standard = ", ".join(map(str, PRESETS["standard"]["iterations"]))
     assert reasons(dataclasses.replace(g, render={"size": 48, "iterations": [4, 2]}))["pearl:munch"] == (
-        "parameters changed: size 32 -> 48, iterations [150, 100, 70, 50, 30] -> [4, 2]",)
+        f"parameters changed: size 32 -> 48, iterations [{standard}] -> [4, 2]",)
     assert reasons(_new_bytes(g, "content", "vinci")) == {
         "vinci:gogh": ("content image changed",), "vinci:munch": ("content image changed",)}
     assert reasons(_new_bytes(g, "style", "munch"))["pearl:munch"] == ("style image changed",)

@@ -17,6 +17,7 @@ from pipeline import plan_cli
 from pipeline.cache import FileLock
 from pipeline.cli import main
 from pipeline.lockfile import read_lock
+from pipeline.params import DEFAULTS
 from pipeline.plan import make_plan
 
 
@@ -62,11 +63,12 @@ def test_add_a_style_renders_its_column_and_a_param_change_only_its_column(tmp_p
     main(["render", "--quiet"])
     assert len(fake) == 3
     fake.clear()
-    use(monkeypatch, with_style(bigger, "y", render={"style_weight": 4.0}))
+    weight = DEFAULTS["style_weight"] + 4
+    use(monkeypatch, with_style(bigger, "y", render={"style_weight": weight}))
     main(["render", "--quiet"])
-    assert len(fake) == 3 and {p.style_weight for p in fake} == {4.0}
+    assert len(fake) == 3 and {p.style_weight for p in fake} == {weight}
     entry = read_lock(bigger.lock_path)["b:y"]
-    assert entry["params"]["style_weight"] == 4.0
+    assert entry["params"]["style_weight"] == weight
 
 
 def test_render_one_cell_and_clear_errors(tmp_path, monkeypatch, fake, capsys):
