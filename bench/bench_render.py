@@ -1,0 +1,145 @@
+"""Renderer benchmark: the presets against a naive single-level reference, in one process.
+
+Why one process: the machine, the threads and the loaded weights are the same for every row,
+so the ratios are fair even on a shared machine (wall seconds alone are not).
+
+    python bench/bench_render.py [CONTENT STYLE] [--size 512] [--presets draft,standard,high]
+                                 [--reference-iterations 500] [--out DIR]
+
+The reference is one level at full size, L-BFGS from the content image for 500 iterations in
+fp32, with the same loss and weights as the presets. Every result is then re-evaluated with
+the reference's fp32 objective at full size and with a fixed evaluator (relative distances).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from pipeline.images import load_rgb  # noqa: E402
+from pipeline.params import PRESETS, RenderParams  # noqa: E402
+
+
+def find_in_mirror(kind: str, name: str) -> Path:
+    """`name` from GALLERY_MIRROR (folders separated by ':') or ../shared/seed-gallery."""
+    folders = os.environ.get("GALLERY_MIRROR", "").split(":") + [str(ROOT.parent / "shared" / "seed-gallery")]
+    for folder in filter(None, folders):
+        for cand in (Path(folder) / kind / name, Path(folder) / name):
+            if cand.is_file():
+                return cand
+    sys.exit(f"bench: {kind}/{name} is not in GALLERY_MIRROR or ../shared/seed-gallery: "
+             "pass CONTENT and STYLE paths")
+
+
+def distances(net, image, content, style) -> tuple[float, float]:
+    """Fixed evaluator: relative relu4_2 distance to the content, mean relative Gram distance."""
+    import torch
+    from PIL import Image
+
+    from pipeline.render import CONTENT_LAYER, STYLE_LAYERS, fit_long_edge, gram, to_tensor
+
+    dev = torch.device("cpu")
+    c = to_tensor(content.resize(image.size, Image.LANCZOS), dev)
+    s = to_tensor(style.resize(fit_long_edge(style.size, max(image.size)), Image.LANCZOS), dev)
+    with torch.no_grad():
+        fx, fc, fs = net(to_tensor(image, dev)), net(c), net(s)
+        cd = ((fx[CONTENT_LAYER] - fc[CONTENT_LAYER]).norm() / fc[CONTENT_LAYER].norm()).item()
+        sd = sum(((gram(fx[n]) - gram(fs[n])).norm() / gram(fs[n]).norm()).item()
+                 for n in STYLE_LAYERS) / len(STYLE_LAYERS)
+    return cd, sd
+
+
+TABLE_HEAD = ("| render | iterations per level | long edges | wall s | speed-up | objective (fp32, ref. loss) "
+              "| objective / ref. | content dist. | style dist. |\n"
+              "|---|---|---|---:|---:|---:|---:|---:|---:|")
+
+
+def table_row(r: dict, ref: dict) -> str:
+    return (f"| {r['name']} | {','.join(map(str, r['iterations']))} "
+            f"| {','.join(str(max(s)) for s in r['sizes'])} | {r['seconds']:.1f} "
+            f"| {ref['seconds'] / r['seconds']:.1f}x | {r['objective']:.4f} "
+            f"| {r['objective'] / ref['objective']:.3f}x | {r['content_distance']:.3f} "
+            f"| {r['style_distance']:.3f} |")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("content", nargs="?", help="content image (default: pearl from the mirror)")
+    ap.add_argument("style", nargs="?", help="style image (default: gogh from the mirror)")
+    ap.add_argument("--size", type=int, default=512, help="long edge of every render (default 512)")
+    ap.add_argument("--presets", default=",".join(PRESETS),
+                    help="comma-separated presets to run (default: all); empty for none")
+    ap.add_argument("--reference-iterations", type=int, default=500,
+                    help="iterations of the single-level fp32 reference (default 500)")
+    ap.add_argument("--precision", default="auto", help="precision of the preset renders")
+    ap.add_argument("--out", default=str(ROOT / "contact-sheets" / "bench"),
+                    help="folder for the rendered images (git-ignored by default)")
+    ap.add_argument("--json", help="also write the results as JSON to this path")
+    args = ap.parse_args(argv)
+
+    import torch
+
+    from pipeline.render import CONTENT_LAYER, STYLE_LAYERS, evaluate, resolve_precision, stylize
+    from pipeline.vgg import load_vgg
+
+    content_path = Path(args.content) if args.content else find_in_mirror("content", "pearl.jpg")
+    style_path = Path(args.style) if args.style else find_in_mirror("style", "gogh.jpg")
+    content, style = load_rgb(content_path), load_rgb(style_path)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    ref_params = RenderParams(size=args.size, iterations=(args.reference_iterations,), precision="fp32")
+    evaluator, _ = load_vgg("caffe-vgg19", (CONTENT_LAYER, *STYLE_LAYERS), "max")
+    print(f"# Renderer benchmark: {content_path.name} x {style_path.name}, {args.size} px long edge")
+    print(f"machine: {platform.machine()} {platform.processor() or ''}, {os.cpu_count()} cores "
+          f"({len(os.sched_getaffinity(0))} usable), torch {torch.__version__}, "
+          f"cpu capability {torch.backends.cpu.get_cpu_capability()}, "
+          f"load average at start {os.getloadavg()[0]:.1f}", flush=True)
+
+    runs = [("reference", ref_params)]
+    runs += [(p, RenderParams(size=args.size, preset=p, precision=args.precision))
+             for p in filter(None, args.presets.split(","))]
+    rows = []
+    for name, params in runs:
+        t0 = time.perf_counter()
+        result = stylize(content, style, params, progress=False)
+        seconds = time.perf_counter() - t0
+        result.image.save(out / f"{content_path.stem}-{style_path.stem}-{name}-{args.size}.png")
+        objective = evaluate(result.image, content, style, ref_params)["total"]
+        cd, sd = distances(evaluator, result.image, content, style)
+        rec = result.record
+        rows.append({"name": name, "seconds": seconds, "objective": objective, "content_distance": cd,
+                     "style_distance": sd, "iterations": rec["params"]["iterations"],
+                     "sizes": [lv["size"] for lv in rec["levels"]], "device": rec["device"],
+                     "precision": rec["precision"], "threads": rec["threads"]})
+        if name == "reference":
+            trace = [t["total"] for t in rec["levels"][0]["trace"]]
+            rises = sum(1 for a, b in zip(trace, trace[1:]) if b > a)
+            marks = ", ".join(f"{i}: {trace[i]:.4f}" for i in range(0, len(trace), max(1, len(trace) // 10)))
+            print(f"reference trace (total objective by iteration): {marks}, last: {trace[-1]:.4f}; "
+                  f"{rises} of {len(trace) - 1} steps rose")
+        print(f"done {name}: {seconds:.1f} s, objective {objective:.4f} "
+              f"(device {rec['device']}, {rec['precision']}, {rec['threads']} threads, "
+              f"load average {os.getloadavg()[0]:.1f})", flush=True)
+        print("  " + table_row(rows[-1], rows[0]), flush=True)  # partial results survive a kill
+
+    print()
+    print(TABLE_HEAD)
+    for r in rows:
+        print(table_row(r, rows[0]))
+    print(f"\ndevice {rows[0]['device']}, precision of presets {rows[-1]['precision']}, "
+          f"threads {rows[0]['threads']}, load average at end {os.getloadavg()[0]:.1f}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,339 @@
+"""The optimisation core: Gatys et al.'s style transfer, coarse to fine, as one pure function.
+
+`stylize(content, style, params)` -> RenderResult(image, record). It knows nothing of
+manifests, caches or sites. The image is optimised directly as RGB pixels in 0-255 (the
+space the classic Caffe implementations use, where L-BFGS is well scaled), starting from the
+content image at a small size and refined level by level up to `params.size`.
+
+Every loss term is relative (a squared distance divided by the target's squared norm), so
+content_weight and style_weight mean the same at every size, for every style image and
+for every weights file.
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from .errors import GalleryError
+from .params import RENDERER_VERSION, RenderParams
+from .progress import Progress
+from .vgg import load_vgg
+
+CONTENT_LAYER = "relu4_2"
+STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+# Share of each style layer in the style term (sums to 1).
+STYLE_LAYER_WEIGHTS = (0.2, 0.2, 0.2, 0.2, 0.2)
+LBFGS_HISTORY = 50
+ADAM_LR = 4.0  # pixels (0-255) per step: Adam's step size is about lr, whatever the loss scale
+CHANNELS_LAST = False  # measured on this 2-core AVX2 CPU: no gain (see bench/README in the note)
+
+
+class RenderError(GalleryError):
+    """A render that cannot start: bad device, unsupported precision, unusable image."""
+
+
+@dataclass
+class RenderResult:
+    """The stylised image (8-bit RGB, the content's aspect ratio) and how it was made (JSON-able)."""
+
+    image: Image.Image
+    record: dict = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------- device, precision, threads
+
+def resolve_device(name: str) -> torch.device:
+    """auto picks cuda, then mps, then cpu; an explicit device must exist here."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise RenderError(f"unknown device '{name}': use auto, cpu, cuda, cuda:N or mps") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise RenderError(f"device '{name}' is not available: this machine has no usable CUDA GPU "
+                              "(use --device auto or cpu)")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise RenderError(f"device '{name}' is not available: only {torch.cuda.device_count()} "
+                              "CUDA device(s)")
+    elif dev.type == "mps":
+        if not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+            raise RenderError(f"device '{name}' is not available on this machine (use auto or cpu)")
+    elif dev.type != "cpu":
+        raise RenderError(f"unsupported device '{name}': use auto, cpu, cuda, cuda:N or mps")
+    return dev
+
+
+def cpu_bf16_supported() -> bool:
+    """True where oneDNN has native bf16 (AVX512-BF16/AMX); elsewhere bf16 is emulated and slow."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def resolve_precision(name: str, device: torch.device) -> str:
+    """auto: bf16 on CPUs with native bf16, bf16 (else fp16) on CUDA, fp32 elsewhere."""
+    if name != "auto":
+        return name
+    if device.type == "cpu":
+        return "bf16" if cpu_bf16_supported() else "fp32"
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return "fp32"
+
+
+def choose_threads() -> int:
+    """GALLERY_THREADS, else OMP_NUM_THREADS (set per worker by `make -jN`), else torch's default."""
+    for var in ("GALLERY_THREADS", "OMP_NUM_THREADS"):
+        value = os.environ.get(var, "").strip()
+        if value:
+            try:
+                return max(1, int(value))
+            except ValueError:
+                raise RenderError(f"{var}={value!r} must be a whole number of threads") from None
+    return torch.get_num_threads()
+
+
+# ---------------------------------------------------------------- images <-> tensors
+
+def to_tensor(im: Image.Image, device: torch.device) -> torch.Tensor:
+    """8-bit RGB image -> float (1, 3, H, W) pixels in 0-255."""
+    t = torch.frombuffer(bytearray(im.convert("RGB").tobytes()), dtype=torch.uint8)
+    return t.view(im.height, im.width, 3).permute(2, 0, 1).unsqueeze(0).float().contiguous().to(device)
+
+
+def to_image(x: torch.Tensor) -> Image.Image:
+    """float (1, 3, H, W) pixels in 0-255 -> 8-bit RGB image (rounded, clipped)."""
+    a = x.detach()[0].clamp(0, 255).round().to(torch.uint8).permute(1, 2, 0).contiguous().cpu()
+    return Image.fromarray(a.numpy(), "RGB")
+
+
+def fit_long_edge(size: tuple[int, int], long_edge: int) -> tuple[int, int]:
+    """(w, h) scaled so the long edge is `long_edge`, aspect ratio kept, never below 1 px."""
+    w, h = size
+    if w >= h:
+        return long_edge, max(1, round(long_edge * h / w))
+    return max(1, round(long_edge * w / h)), long_edge
+
+
+def luminance_style(style: Image.Image, content: Image.Image) -> Image.Image:
+    """The style as grey, its luminance mean/std matched to the content's: for preserve_colors."""
+    sy = torch.tensor(list(style.convert("L").getdata()), dtype=torch.float32)
+    cy = torch.tensor(list(content.convert("L").getdata()), dtype=torch.float32)
+    y = (sy - sy.mean()) / (sy.std() + 1e-6) * cy.std() + cy.mean()
+    grey = Image.new("L", style.size)
+    grey.putdata(y.clamp(0, 255).round().to(torch.uint8).tolist())
+    return grey.convert("RGB")
+
+
+def recombine_colors(render: Image.Image, content: Image.Image) -> Image.Image:
+    """The render's luminance with the content's chroma (YCbCr): colours stay the content's."""
+    y, _, _ = render.convert("YCbCr").split()
+    _, cb, cr = content.resize(render.size, Image.LANCZOS).convert("YCbCr").split()
+    return Image.merge("YCbCr", (y, cb, cr)).convert("RGB")
+
+
+# ---------------------------------------------------------------- the loss
+
+def gram(f: torch.Tensor) -> torch.Tensor:
+    """Channel co-activations averaged over positions: the style of a feature map, size-free."""
+    _, c, h, w = f.shape
+    f = f.reshape(c, h * w)
+    return (f @ f.T) / (h * w)
+
+
+class Objective:
+    """content + style + tv for one pyramid level: targets are computed once, in fp32 terms.
+
+    The network runs under autocast when `precision` asks for it; Gram matrices and losses
+    are always fp32 (bf16 Grams lose the small differences the optimiser follows).
+    """
+
+    def __init__(self, net, content: torch.Tensor, style: torch.Tensor, content_weight: float,
+                 style_weight: float, tv_weight: float, precision: str = "fp32"):
+        self.net = net
+        self.weights = (content_weight, style_weight, tv_weight)
+        self.precision = precision
+        with torch.no_grad():
+            fc = self.features(content)[CONTENT_LAYER]
+            fs = self.features(style)
+        self.content_target = fc
+        self.content_norm = fc.pow(2).mean().clamp_min(1e-8)
+        self.style_targets = [gram(fs[n]) for n in STYLE_LAYERS]
+        self.style_norms = [g.pow(2).mean().clamp_min(1e-8) for g in self.style_targets]
+
+    def features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        if CHANNELS_LAST:
+            x = x.contiguous(memory_format=torch.channels_last)
+        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision)
+        with torch.autocast(x.device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+            out = self.net(x)
+        return {k: v.float() for k, v in out.items()}
+
+    def terms(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        f = self.features(x)
+        content = (f[CONTENT_LAYER] - self.content_target).pow(2).mean() / self.content_norm
+        style = sum(w * (gram(f[n]) - g).pow(2).mean() / s
+                    for w, n, g, s in zip(STYLE_LAYER_WEIGHTS, STYLE_LAYERS, self.style_targets,
+                                          self.style_norms))
+        tv = ((x[..., 1:, :] - x[..., :-1, :]).pow(2).mean()
+              + (x[..., :, 1:] - x[..., :, :-1]).pow(2).mean()) / 255 ** 2
+        cw, sw, tw = self.weights
+        total = cw * content + sw * style + tw * tv
+        return {"content": content, "style": style, "tv": tv, "total": total}
+
+
+def as_floats(terms: dict[str, torch.Tensor]) -> dict[str, float]:
+    return {k: float(v.detach()) for k, v in terms.items()}
+
+
+# ---------------------------------------------------------------- the optimiser
+
+def optimise(objective: Objective, x: torch.Tensor, iterations: int, optimizer: str,
+             progress: Progress, line_search: str | None = None) -> tuple[torch.Tensor, list[dict]]:
+    """Run `iterations` steps from x; return the result and the trace (terms before each step).
+
+    L-BFGS runs one iteration per `step` call (its history persists between calls), so each
+    iteration costs one forward+backward and is traced; Adam clamps to 0-255 after each step.
+    """
+    x = x.detach().clone().requires_grad_(True)
+    if optimizer == "lbfgs":
+        opt = torch.optim.LBFGS([x], lr=1, max_iter=1, history_size=LBFGS_HISTORY,
+                                tolerance_grad=0, tolerance_change=0, line_search_fn=line_search)
+    else:
+        opt = torch.optim.Adam([x], lr=ADAM_LR)
+    trace: list[dict] = []
+    last: dict = {}
+
+    def closure():
+        opt.zero_grad()
+        t = objective.terms(x)
+        t["total"].backward()
+        last.update(as_floats(t))
+        return t["total"]
+
+    for i in range(iterations):
+        opt.step(closure)
+        if optimizer == "adam":
+            with torch.no_grad():
+                x.clamp_(0, 255)
+        if not math.isfinite(last["total"]):
+            raise RenderError(f"the objective became {last['total']} at iteration {i}: try "
+                              "--precision fp32 or lower weights")
+        trace.append({"iteration": i, **last})
+        progress.update(1, loss=f"{last['total']:.4g}")
+    return x.detach(), trace
+
+
+# ---------------------------------------------------------------- the pyramid
+
+def level_weights(params: RenderParams, level: int, n_levels: int) -> tuple[float, float, float]:
+    """(content, style, tv) weights at a pyramid level: see RenderParams.level_style_factor."""
+    return (params.content_weight, params.style_weight * params.level_style_factor(level, n_levels),
+            params.tv_weight)
+
+
+def stylize(content: Image.Image, style: Image.Image, params: RenderParams,
+            progress: bool = True, line_search: str | None = None) -> RenderResult:
+    """Render `content` in the manner of `style`: coarse to fine, one L-BFGS run per level."""
+    t_start = time.perf_counter()
+    device = resolve_device(params.device)
+    precision = resolve_precision(params.precision, device)
+    if precision == "bf16" and device.type == "cpu" and not cpu_bf16_supported():
+        pass  # allowed when asked for explicitly: correct, only slow on CPUs without native bf16
+    threads = choose_threads()
+    torch.set_num_threads(threads)
+    torch.manual_seed(params.seed)
+
+    content = content.convert("RGB")
+    style = style.convert("RGB")
+    if params.preserve_colors:
+        style = luminance_style(style, content)
+
+    net, identity = load_vgg(params.weights, (CONTENT_LAYER, *STYLE_LAYERS), params.pooling)
+    net = net.to(device)
+    if CHANNELS_LAST:
+        net = net.to(memory_format=torch.channels_last)
+
+    schedule = params.schedule()
+    sizes = params.level_sizes()
+    levels: list[dict] = []
+    x = None
+    with Progress(sum(schedule), desc="stylize", quiet=not progress) as bar:
+        for i, (iters, long_edge) in enumerate(zip(schedule, sizes)):
+            t0 = time.perf_counter()
+            wh = fit_long_edge(content.size, long_edge)
+            c = to_tensor(content.resize(wh, Image.LANCZOS), device)
+            s_wh = fit_long_edge(style.size, max(1, round(long_edge * params.style_scale)))
+            s = to_tensor(style.resize(s_wh, Image.LANCZOS), device)
+            if x is None:
+                x = c if params.init == "content" else _noise(c, params.seed)
+            else:
+                x = F.interpolate(x, size=(wh[1], wh[0]), mode="bicubic", align_corners=False,
+                                  antialias=True).clamp(0, 255)
+            bar.set_description(f"stylize {wh[0]}x{wh[1]}")
+            if iters > 0:
+                obj = Objective(net, c, s, *level_weights(params, i, len(schedule)), precision)
+                x, trace = optimise(obj, x, iters, params.optimizer, bar, line_search)
+            else:
+                trace = []
+            levels.append({"size": list(wh), "iterations": iters,
+                           "seconds": round(time.perf_counter() - t0, 3), "trace": trace})
+
+    image = to_image(x)
+    with torch.no_grad():
+        final_obj = Objective(net, c, s, *level_weights(params, len(schedule) - 1, len(schedule)),
+                              precision)
+        final = as_floats(final_obj.terms(to_tensor(image, device)))
+    if params.preserve_colors:
+        image = recombine_colors(image, content)
+    record = {
+        "params": params.effective(),
+        "weights": identity,
+        "renderer_version": RENDERER_VERSION,
+        "device": str(device),
+        "precision": precision,
+        "threads": threads,
+        "torch": torch.__version__,
+        "seconds": round(time.perf_counter() - t_start, 3),
+        "levels": levels,
+        "final": final,
+    }
+    return RenderResult(image=image, record=record)
+
+
+def _noise(like: torch.Tensor, seed: int) -> torch.Tensor:
+    """Seeded grey noise the size of `like` (init=noise): the same seed gives the same start."""
+    g = torch.Generator().manual_seed(seed)
+    n = torch.randn(like.shape, generator=g) * 40 + 128
+    return n.clamp(0, 255).to(like.device)
+
+
+def evaluate(image: Image.Image, content: Image.Image, style: Image.Image, params: RenderParams,
+             net=None) -> dict[str, float]:
+    """The final level's objective of `image` in fp32 (for benchmarks: one yardstick for all)."""
+    device = resolve_device(params.device)
+    if net is None:
+        net, _ = load_vgg(params.weights, (CONTENT_LAYER, *STYLE_LAYERS), params.pooling)
+        net = net.to(device)
+    if params.preserve_colors:
+        style = luminance_style(style.convert("RGB"), content.convert("RGB"))
+    c = to_tensor(content.convert("RGB").resize(image.size, Image.LANCZOS), device)
+    s_wh = fit_long_edge(style.size, max(1, round(max(image.size) * params.style_scale)))
+    s = to_tensor(style.convert("RGB").resize(s_wh, Image.LANCZOS), device)
+    n = len(params.schedule())
+    with torch.no_grad():
+        obj = Objective(net, c, s, *level_weights(params, n - 1, n), "fp32")
+        return as_floats(obj.terms(to_tensor(image, device)))
