@@ -25,6 +25,7 @@ from .weights import file_sha256, weights_identity
 # Used when no earlier render says how fast this machine is: seconds per unit of work, where
 # work = sum over pyramid levels of iterations x level_size^2 (about 60 s for 512 px standard).
 DEFAULT_SECONDS_PER_WORK = 2.4e-6
+DEFAULT_SECONDS_OVERHEAD = 5.0  # per render, whatever its size (features of the style, warm-up)
 
 
 class MissingImageError(GalleryError):
@@ -143,24 +144,34 @@ class Plan:
         sched = (cell.params.size, tuple(cell.params.schedule()))
         if same.get(sched):
             return statistics.median(same[sched])
-        rate = statistics.median(rates) if rates else DEFAULT_SECONDS_PER_WORK
-        return rate * _work(cell.params)
+        if rates:
+            return statistics.median(rates) * _work(cell.params)
+        return DEFAULT_SECONDS_OVERHEAD + DEFAULT_SECONDS_PER_WORK * _work(cell.params)
 
     def timed_renders(self) -> list[float]:
-        """Seconds per unit of work of the cached renders whose record says how long they took."""
+        """Seconds per unit of work of earlier renders (cache and lock file) that say how long they took."""
         return self._timings()[1]
 
     def _timings(self) -> tuple[dict[tuple, list[float]], list[float]]:
+        """Render seconds by (size, schedule), and per unit of work, from the cached cells'
+        records and from the lock file (a cell's previous render, even if its key changed)."""
         if not hasattr(self, "_timing_cache"):
+            samples: dict[str, tuple[RenderParams, Any]] = {}
+            for name, entry in self.lock.items():
+                try:
+                    known = {k: v for k, v in (entry.get("params") or {}).items() if k in PARAMS_BY_NAME}
+                    samples[name] = (RenderParams.from_layers(known), entry.get("seconds"))
+                except (ValueError, TypeError):
+                    continue  # written by another version of the parameter table
+            for c in self.cells:
+                if c.state == "cached":
+                    samples[c.name] = (c.params, (self.cache.summary(c.key) or {}).get("seconds"))
             same: dict[tuple, list[float]] = {}
             rates: list[float] = []
-            for c in self.cells:
-                if c.state != "cached":
-                    continue
-                seconds = (self.cache.summary(c.key) or {}).get("seconds")
+            for params, seconds in samples.values():
                 if isinstance(seconds, (int, float)) and seconds > 0:
-                    same.setdefault((c.params.size, tuple(c.params.schedule())), []).append(float(seconds))
-                    rates.append(float(seconds) / max(_work(c.params), 1))
+                    same.setdefault((params.size, tuple(params.schedule())), []).append(float(seconds))
+                    rates.append(float(seconds) / max(_work(params), 1))
             self._timing_cache = (same, rates)
         return self._timing_cache
 

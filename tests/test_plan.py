@@ -262,3 +262,15 @@ def test_status_make_before_the_images_are_fetched(tmp_path, monkeypatch, capsys
     assert main(["status"]) == 1
     err = capsys.readouterr().err
     assert "content 'pearl': image file" in err and "run `make validate` to fetch it" in err
+
+
+def test_estimates_come_from_earlier_renders_even_when_every_key_changed(tmp_path):
+    g = build_gallery(tmp_path)
+    assert make_plan(g).timed_renders() == []  # nothing known: a CPU default
+    fill_cache(g)  # the fake renderer's records say 2.5 s each
+    reseeded = _render(seed=5)(g)
+    plan = make_plan(reseeded)
+    assert plan.counts()["cached"] == 0 and len(plan.timed_renders()) == 4
+    assert {plan.estimate_seconds(c) for c in plan.cells} == {2.5}  # same size and schedule
+    bigger = make_plan(_render(size=64)(g))  # scaled by the work: 4x the pixels
+    assert 9 < bigger.estimate_seconds(bigger.cells[0]) < 11
