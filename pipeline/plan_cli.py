@@ -144,11 +144,14 @@ def sync_lock(gallery, quiet: bool = True) -> Any:
     return plan
 
 
-def render_cells(plan, cells: list, quiet: bool = False, label: str = "") -> dict[str, int]:
+def render_cells(plan, cells: list, quiet: bool = False, label: str = "",
+                 write_lock: bool = True) -> dict[str, int]:
     """Render `cells` one at a time, skipping any that another process holds or finished.
 
     A cell another process is rendering is put off to the end, then waited for (with a
-    message), so two runs at once share the work instead of repeating it.
+    message), so two runs at once share the work instead of repeating it. Each finished
+    cell goes into the lock file at once (unless `write_lock` is off, as for shards), so an
+    interrupted run loses nothing.
     """
     threads = split_threads()
     jobs = make_jobs(os.environ.get("MAKEFLAGS"))
@@ -175,7 +178,8 @@ def render_cells(plan, cells: list, quiet: bool = False, label: str = "") -> dic
             seconds = _render_one(plan, cell, inner_progress)
         finally:
             lock.release()
-        _update_lock_for(plan, cell.key)
+        if write_lock:
+            _update_lock_for(plan, cell.key)
         if seconds is None:
             done["by_others"] += 1
             say(f"{at}{cell.name}: rendered meanwhile by another process")
@@ -264,12 +268,21 @@ def _make_fragment(plan) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _with_cache(gallery, args: argparse.Namespace):
+    """`--cache DIR` replaces the manifest's cache folder (a shard's own folder, a merged one)."""
+    import dataclasses
+
+    if getattr(args, "cache", None):
+        return dataclasses.replace(gallery, cache=Path(args.cache).resolve())
+    return gallery
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     import json
 
     from .plan import MissingImageError, make_plan
 
-    gallery = _load_gallery(args.config, check_files=False)
+    gallery = _with_cache(_load_gallery(args.config, check_files=False), args)
     try:
         plan = make_plan(gallery)
     except MissingImageError as e:
@@ -331,7 +344,7 @@ def _parse_shard(text: str) -> tuple[int, int]:
 def cmd_render(args: argparse.Namespace) -> int:
     from .plan import make_plan
 
-    gallery = _load_gallery(args.config, check_files=False)
+    gallery = _with_cache(_load_gallery(args.config, check_files=False), args)
     plan = make_plan(gallery)
     if args.cell:
         content_id, _, style_id = args.cell.partition(":")
@@ -362,10 +375,10 @@ def cmd_render(args: argparse.Namespace) -> int:
         print(f"nothing to render: {plan.counts()['cached']} cells cached" if not args.shard
               else f"shard {k}/{n}: nothing to render")
     else:
-        done = render_cells(plan, cells, quiet=args.quiet, label=label)
+        done = render_cells(plan, cells, quiet=args.quiet, label=label, write_lock=not args.shard)
         print(f"rendered {done['rendered']} cell{'s' if done['rendered'] != 1 else ''}"
               + (f" ({done['by_others']} by another process)" if done["by_others"] else ""))
-    if not args.shard:  # a shard only adds its own cells; the merge run syncs the whole file
+    if not args.shard:  # shards leave the lock file alone: the run after the merge writes it
         sync_lock(gallery, quiet=False)
     return 0
 
@@ -437,6 +450,11 @@ def cmd_gallery(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_cache(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--cache", metavar="DIR",
+                   help="use this cache folder instead of the manifest's `cache:` (e.g. one per shard)")
+
+
 def register(sub) -> None:
     from .cli import _add_config, _add_quiet
 
@@ -449,6 +467,7 @@ def register(sub) -> None:
                    help="print the same as JSON, with each cell's key and output paths")
     p.add_argument("--make", action="store_true",
                    help="print a makefile with one target per missing cell (used by `make render`)")
+    _add_cache(p)
     p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("render", help="render the missing cells, then update the lock file",
@@ -459,8 +478,9 @@ def register(sub) -> None:
     _add_quiet(p)
     p.add_argument("--shard", metavar="K/N",
                    help="render only the K-th of N slices of the missing cells (split across machines; "
-                        "merge by copying the cache folders)")
+                        "merge by copying the cache folders; the lock file is left to the run after)")
     p.add_argument("--cell", metavar="CONTENT:STYLE", help="render just this cell (what `make -jN` runs)")
+    _add_cache(p)
     p.set_defaults(func=cmd_render)
 
     p = sub.add_parser("prune", help="list cache entries no cell uses; delete them with --yes",
