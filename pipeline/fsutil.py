@@ -7,6 +7,11 @@ import tempfile
 from pathlib import Path
 from typing import IO, Iterator
 
+# mkstemp creates files 0600; published files (site/, cache, lock file) should get the usual
+# 0644-style mode. Reading the umask means setting it, so do it once at import.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 
 @contextlib.contextmanager
 def atomic_writer(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
@@ -19,6 +24,7 @@ def atomic_writer(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
             yield f
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
