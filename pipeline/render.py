@@ -11,6 +11,7 @@ for every weights file.
 """
 from __future__ import annotations
 
+import functools
 import math
 import os
 import time
@@ -130,12 +131,13 @@ def fit_long_edge(size: tuple[int, int], long_edge: int) -> tuple[int, int]:
 
 def luminance_style(style: Image.Image, content: Image.Image) -> Image.Image:
     """The style as grey, its luminance mean/std matched to the content's: for preserve_colors."""
-    sy = torch.tensor(list(style.convert("L").getdata()), dtype=torch.float32)
-    cy = torch.tensor(list(content.convert("L").getdata()), dtype=torch.float32)
+    def luma(im: Image.Image) -> torch.Tensor:
+        return torch.frombuffer(bytearray(im.convert("L").tobytes()), dtype=torch.uint8).float()
+
+    sy, cy = luma(style), luma(content)
     y = (sy - sy.mean()) / (sy.std() + 1e-6) * cy.std() + cy.mean()
-    grey = Image.new("L", style.size)
-    grey.putdata(y.clamp(0, 255).round().to(torch.uint8).tolist())
-    return grey.convert("RGB")
+    grey = y.clamp(0, 255).round().to(torch.uint8).view(style.height, style.width)
+    return Image.fromarray(grey.numpy(), "L").convert("RGB")
 
 
 def recombine_colors(render: Image.Image, content: Image.Image) -> Image.Image:
@@ -239,6 +241,24 @@ def optimise(objective: Objective, x: torch.Tensor, iterations: int, optimizer: 
 
 # ---------------------------------------------------------------- the pyramid
 
+def feature_net(weights: str, pooling: str, device: torch.device):
+    """The network and weights identity, kept for the next render in this process (a gallery
+    renders many cells in one process; a .pth file is reloaded when its contents change)."""
+    from .weights import BUILTIN, weights_identity
+
+    version = "" if weights in BUILTIN else weights_identity(weights)["sha256"]
+    return _feature_net(weights, pooling, str(device), version)
+
+
+@functools.lru_cache(maxsize=2)
+def _feature_net(weights: str, pooling: str, device: str, version: str):
+    net, identity = load_vgg(weights, (CONTENT_LAYER, *STYLE_LAYERS), pooling)
+    net = net.to(device)
+    if CHANNELS_LAST:
+        net = net.to(memory_format=torch.channels_last)
+    return net, identity
+
+
 def level_weights(params: RenderParams, level: int, n_levels: int) -> tuple[float, float, float]:
     """(content, style, tv) weights at a pyramid level: see RenderParams.level_style_factor."""
     return (params.content_weight, params.style_weight * params.level_style_factor(level, n_levels),
@@ -262,10 +282,7 @@ def stylize(content: Image.Image, style: Image.Image, params: RenderParams,
     if params.preserve_colors:
         style = luminance_style(style, content)
 
-    net, identity = load_vgg(params.weights, (CONTENT_LAYER, *STYLE_LAYERS), params.pooling)
-    net = net.to(device)
-    if CHANNELS_LAST:
-        net = net.to(memory_format=torch.channels_last)
+    net, identity = feature_net(params.weights, params.pooling, device)
 
     schedule = params.schedule()
     sizes = params.level_sizes()
@@ -326,8 +343,7 @@ def evaluate(image: Image.Image, content: Image.Image, style: Image.Image, param
     """The final level's objective of `image` in fp32 (for benchmarks: one yardstick for all)."""
     device = resolve_device(params.device)
     if net is None:
-        net, _ = load_vgg(params.weights, (CONTENT_LAYER, *STYLE_LAYERS), params.pooling)
-        net = net.to(device)
+        net, _ = feature_net(params.weights, params.pooling, device)
     if params.preserve_colors:
         style = luminance_style(style.convert("RGB"), content.convert("RGB"))
     c = to_tensor(content.convert("RGB").resize(image.size, Image.LANCZOS), device)

@@ -1,0 +1,94 @@
+"""`stylize CONTENT STYLE OUT`: render one pair without a manifest (registered by pipeline.cli).
+
+Every render knob becomes an option generated from the PARAMS table, so the CLI, the manifest
+and the cache key can never disagree on names, types or bounds. Torch is imported only when
+the command runs.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from .errors import GalleryError
+from .params import PARAMS, ParamError, RenderParams
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        return [int(v) for v in text.replace(" ", "").split(",") if v != ""]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected whole numbers separated by commas, not {text!r}")
+
+
+def add_param_options(p: argparse.ArgumentParser) -> None:
+    """One --option per render parameter; unset options stay None (the defaults apply)."""
+    for param in PARAMS:
+        flag = "--" + param.name.replace("_", "-")
+        help_ = f"{param.help} (default: {param.default})"
+        if param.kind == "bool":
+            p.add_argument(flag, dest=param.name, action=argparse.BooleanOptionalAction, default=None,
+                           help=help_)
+        elif param.kind == "choice":
+            p.add_argument(flag, dest=param.name, choices=param.choices, default=None, help=help_)
+        elif param.kind == "int_list":
+            p.add_argument(flag, dest=param.name, type=_int_list, default=None, metavar="N,N,...",
+                           help=help_)
+        else:
+            kind = {"int": int, "float": float, "str": str}[param.kind]
+            p.add_argument(flag, dest=param.name, type=kind, default=None,
+                           metavar={"int": "N", "float": "X", "str": "NAME"}[param.kind], help=help_)
+
+
+def params_from_args(args: argparse.Namespace) -> RenderParams:
+    given = {p.name: getattr(args, p.name) for p in PARAMS if getattr(args, p.name) is not None}
+    try:
+        return RenderParams.from_layers(given)
+    except ParamError as e:
+        raise GalleryError(f"stylize: {e}") from None
+
+
+def cmd_stylize(args: argparse.Namespace) -> int:
+    from .fsutil import write_text_atomic
+    from .images import ImageLoadError, load_rgb, save_atomic
+
+    params = params_from_args(args)
+    images = []
+    for role, path in (("content", args.content), ("style", args.style)):
+        try:
+            images.append(load_rgb(path))
+        except ImageLoadError as e:
+            raise GalleryError(f"{role} image {path}: {e}") from None
+
+    from .render import stylize  # torch is imported here, not when the CLI starts
+
+    result = stylize(images[0], images[1], params, progress=not args.quiet)
+    out = Path(args.out)
+    fmt = out.suffix.lower()
+    extra = {"quality": 95} if fmt in (".jpg", ".jpeg", ".webp") else {}
+    try:
+        save_atomic(result.image, out, **extra)
+        if args.record:
+            write_text_atomic(args.record, json.dumps(result.record, indent=1) + "\n")
+    except OSError as e:
+        raise GalleryError(f"cannot write {e.filename or out}: {e.strerror or e}") from None
+    rec = result.record
+    w, h = result.image.size
+    print(f"{out}: {w}x{h}, {params.preset} {','.join(map(str, rec['params']['iterations']))} iterations, "
+          f"{rec['seconds']:.1f} s on {rec['device']} ({rec['precision']}, {rec['threads']} threads), "
+          f"objective {rec['final']['total']:.4g}")
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("stylize", help="render one content/style pair to an image file",
+                       description="Render CONTENT in the style of STYLE and write OUT (format from "
+                                   "the extension; PNG, lossless, when unknown). No manifest needed.")
+    p.add_argument("content", metavar="CONTENT", help="the content image (a photo, a portrait...)")
+    p.add_argument("style", metavar="STYLE", help="the style image (a painting)")
+    p.add_argument("out", metavar="OUT", help="where to write the render (.png, .jpg, .webp)")
+    add_param_options(p)
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar (for CI logs)")
+    p.add_argument("--record", metavar="PATH.json",
+                   help="also write the render's record (parameters, weights, loss trace) as JSON")
+    p.set_defaults(func=cmd_stylize)

@@ -1,0 +1,160 @@
+"""The renderer at tiny sizes (64 px, a few iterations): behaviour that can fail, not looks."""
+from __future__ import annotations
+
+import json
+import random
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageDraw
+
+torch = pytest.importorskip("torch")
+
+from pipeline.cli import main  # noqa: E402
+from pipeline.errors import GalleryError  # noqa: E402
+from pipeline.params import RENDERER_VERSION, RenderParams  # noqa: E402
+from pipeline.render import RenderError, RenderResult, stylize  # noqa: E402
+from pipeline.weights import WeightsError  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def content_image(size=(80, 48)) -> Image.Image:
+    """A 'portrait': warm background, a cool disc, a dark bar (colourful, with edges)."""
+    w, h = size
+    im = Image.new("RGB", size, (220, 160, 90))
+    d = ImageDraw.Draw(im)
+    d.ellipse((w * 0.2, h * 0.15, w * 0.6, h * 0.85), fill=(40, 90, 200))
+    d.rectangle((w * 0.7, 0, w * 0.8, h), fill=(30, 30, 30))
+    return im
+
+
+def style_image(size=(64, 64)) -> Image.Image:
+    """'Brush strokes': diagonal green and magenta stripes with seeded noise (same every call)."""
+    rng = random.Random(0)
+    im = Image.new("RGB", size)
+    im.putdata([tuple(min(255, max(0, v + rng.randint(-40, 40)))
+                      for v in ((30, 200, 60) if (x + y) % 12 < 6 else (200, 40, 180)))
+                for y in range(size[1]) for x in range(size[0])])
+    return im
+
+
+def tiny(**kw) -> RenderParams:
+    return RenderParams(size=64, min_size=32, **{"iterations": (4,), **kw})
+
+
+def test_objective_decreases_and_record_is_complete():
+    r = stylize(content_image(), style_image(), tiny(iterations=(10,)), progress=False)
+    assert isinstance(r, RenderResult)
+    trace = r.record["levels"][0]["trace"]
+    assert len(trace) == 10 and [t["iteration"] for t in trace] == list(range(10))
+    assert trace[-1]["total"] < 0.8 * trace[0]["total"]
+    assert r.record["final"]["total"] < 0.8 * trace[0]["total"]
+    rec = json.loads(json.dumps(r.record))  # JSON-serialisable as is
+    assert rec["renderer_version"] == RENDERER_VERSION and rec["device"] == "cpu"
+    assert rec["weights"]["id"] == "caffe-vgg19" and len(rec["weights"]["sha256"]) == 64
+    assert rec["params"] == tiny(iterations=(10,)).effective() | {"iterations": [10]}
+    assert set(trace[0]) == {"iteration", "content", "style", "tv", "total"}
+    assert rec["precision"] in ("fp32", "bf16") and rec["threads"] >= 1 and rec["seconds"] > 0
+
+
+def test_adam_also_decreases_the_objective():
+    r = stylize(content_image(), style_image(), tiny(iterations=(6,), optimizer="adam"), progress=False)
+    trace = r.record["levels"][0]["trace"]
+    assert trace[-1]["total"] < trace[0]["total"]
+
+
+@pytest.mark.parametrize("size,expected", [((80, 48), (64, 38)), ((30, 90), (21, 64))])
+def test_output_keeps_aspect_ratio_and_long_edge(size, expected):
+    r = stylize(content_image(size), style_image((50, 70)), tiny(iterations=(1, 1)), progress=False)
+    assert r.image.mode == "RGB" and r.image.size == expected
+    sizes = [lv["size"] for lv in r.record["levels"]]
+    assert sizes[-1] == list(expected) and max(sizes[0]) == 45  # 64 / sqrt(2): the pyramid's lower level
+
+
+def test_pyramid_levels_follow_the_schedule():
+    p = RenderParams(size=512, preset="standard")
+    sizes = p.level_sizes()
+    assert sizes[-1] == 512 and len(sizes) == len(p.schedule()) and 120 <= sizes[0] <= 140
+    assert all(1.3 < b / a < 1.5 for a, b in zip(sizes, sizes[1:]))
+    assert p.level_style_factor(len(sizes) - 1, len(sizes)) == 1
+    assert p.level_style_factor(0, len(sizes)) < 1
+
+
+def test_same_inputs_give_identical_bytes():
+    p = tiny(iterations=(3, 2), init="noise", seed=7)
+    a = stylize(content_image(), style_image(), p, progress=False).image.tobytes()
+    b = stylize(content_image(), style_image(), p, progress=False).image.tobytes()
+    assert a == b
+    c = stylize(content_image(), style_image(), p.with_(seed=8), progress=False).image.tobytes()
+    assert c != a
+
+
+def test_preserve_colors_keeps_the_content_chroma():
+    content = content_image()
+    r = stylize(content, style_image(), tiny(iterations=(8,), preserve_colors=True), progress=False)
+    out = r.image.convert("YCbCr")
+    ref = content.resize(r.image.size, Image.LANCZOS).convert("YCbCr")
+    for band in (1, 2):  # Cb, Cr
+        diff = [abs(a - b) for a, b in zip(out.getchannel(band).tobytes(), ref.getchannel(band).tobytes())]
+        assert sum(diff) / len(diff) < 2.0
+    # ...while the luminance did change: the style was transferred, not skipped.
+    ydiff = [abs(a - b) for a, b in zip(out.getchannel(0).tobytes(), ref.getchannel(0).tobytes())]
+    assert sum(ydiff) / len(ydiff) > 2.0
+    plain = stylize(content, style_image(), tiny(iterations=(8,)), progress=False).image.convert("YCbCr")
+    pdiff = [abs(a - b) for a, b in zip(plain.getchannel(1).tobytes(), ref.getchannel(1).tobytes())]
+    assert sum(pdiff) / len(pdiff) > 2.0  # without the option, the style's colours come through
+
+
+def test_clear_errors():
+    with pytest.raises(WeightsError, match="unknown weights"):
+        stylize(content_image(), style_image(), tiny(weights="no-such-weights"), progress=False)
+    for bad in ("banana", "cuda:99" if not torch.cuda.is_available() else "cuda:99999"):
+        with pytest.raises(RenderError, match="device") as e:
+            stylize(content_image(), style_image(), tiny(device=bad), progress=False)
+        assert isinstance(e.value, GalleryError)
+
+
+def test_cli_errors_are_one_line_without_traceback(tmp_path, capsys):
+    c, s = tmp_path / "c.png", tmp_path / "s.png"
+    content_image().save(c)
+    style_image().save(s)
+    cases = [
+        ([str(tmp_path / "missing.jpg"), str(s)], "content image .*missing.jpg: file not found"),
+        ([str(c), str(s), "--weights", "vgg99"], "unknown weights 'vgg99'"),
+        ([str(c), str(s), "--device", "quantum"], "unknown device 'quantum'"),
+        ([str(c), str(s), "--size", "3"], "'size' must be at least 16"),
+    ]
+    for args, message in cases:
+        code = main(["stylize", *args[:2], str(tmp_path / "out.png"), *args[2:], "--quiet"])
+        err = capsys.readouterr().err
+        assert code == 1 and "Traceback" not in err
+        assert err.startswith("error: ") and re.search(message, err), err
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_cli_stylize_writes_image_and_record(tmp_path):
+    c, s = tmp_path / "c.jpg", tmp_path / "s.png"
+    content_image((90, 60)).save(c)
+    style_image().save(s)
+    out, rec = tmp_path / "out" / "render.png", tmp_path / "render.json"
+    r = subprocess.run([sys.executable, "-m", "pipeline", "stylize", str(c), str(s), str(out),
+                        "--size", "64", "--iterations", "2,2", "--style-weight", "2", "--seed", "3",
+                        "--quiet", "--record", str(rec)],
+                       cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert str(out) in r.stdout and "64x43" in r.stdout and len(r.stdout.strip().splitlines()) == 1
+    assert Image.open(out).format == "PNG" and Image.open(out).size == (64, 43)
+    record = json.loads(rec.read_text())
+    assert record["params"]["style_weight"] == 2.0 and record["params"]["iterations"] == [2, 2]
+    assert len(record["levels"]) == 2 and len(record["levels"][1]["trace"]) == 2
+
+
+def test_cli_module_does_not_import_torch():
+    code = ("import sys, pipeline.cli as c, pipeline.render_cli; c.build_parser();"
+            "assert 'torch' not in sys.modules")
+    r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
