@@ -6,6 +6,7 @@ so the ratios are fair even on a shared machine (wall seconds alone are not).
     python bench/bench_render.py [CONTENT STYLE] [--size 512] [--presets draft,standard,high]
                                  [--reference-iterations 500] [--out DIR]
 
+"work" is the number of iterations in units of a full-size iteration (a load-independent cost).
 The reference is one level at full size, L-BFGS from the content image for 500 iterations in
 fp32, with the same loss and weights as the presets. Every result is then re-evaluated with
 the reference's fp32 objective at full size and with a fixed evaluator (relative distances).
@@ -56,14 +57,21 @@ def distances(net, image, content, style) -> tuple[float, float]:
     return cd, sd
 
 
-TABLE_HEAD = ("| render | iterations per level | long edges | wall s | speed-up | objective (fp32, ref. loss) "
+TABLE_HEAD = ("| render | iterations per level | long edges | work | wall s | speed-up | objective (fp32, ref. loss) "
               "| objective / ref. | content dist. | style dist. |\n"
-              "|---|---|---|---:|---:|---:|---:|---:|---:|")
+              "|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
+
+
+def work(r: dict) -> float:
+    """Iterations in units of full-size iterations (pixels of the level / pixels of the render):
+    a load-independent measure of cost, next to the wall seconds of a shared machine."""
+    full = r["sizes"][-1][0] * r["sizes"][-1][1]
+    return sum(i * w * h / full for i, (w, h) in zip(r["iterations"], r["sizes"]))
 
 
 def table_row(r: dict, ref: dict) -> str:
     return (f"| {r['name']} | {','.join(map(str, r['iterations']))} "
-            f"| {','.join(str(max(s)) for s in r['sizes'])} | {r['seconds']:.1f} "
+            f"| {','.join(str(max(s)) for s in r['sizes'])} | {work(r):.0f} | {r['seconds']:.1f} "
             f"| {ref['seconds'] / r['seconds']:.1f}x | {r['objective']:.4f} "
             f"| {r['objective'] / ref['objective']:.3f}x | {r['content_distance']:.3f} "
             f"| {r['style_distance']:.3f} |")

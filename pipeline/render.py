@@ -32,7 +32,8 @@ STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 STYLE_LAYER_WEIGHTS = (0.2, 0.2, 0.2, 0.2, 0.2)
 LBFGS_HISTORY = 50
 ADAM_LR = 4.0  # pixels (0-255) per step: Adam's step size is about lr, whatever the loss scale
-CHANNELS_LAST = False  # measured on this 2-core AVX2 CPU: no gain (see bench/README in the note)
+FP16_LOSS_SCALE = 2.0 ** 14
+CHANNELS_LAST = False  # measured on a 2-core AVX2 CPU: no gain over the default layout
 
 
 class RenderError(GalleryError):
@@ -218,13 +219,16 @@ def optimise(objective: Objective, x: torch.Tensor, iterations: int, optimizer: 
         opt = torch.optim.Adam([x], lr=ADAM_LR)
     trace: list[dict] = []
     last: dict = {}
+    # fp16 gradients of these small relative losses would underflow: scale the objective up
+    # (L-BFGS and Adam are both invariant to a constant factor, so the steps do not change).
+    scale = FP16_LOSS_SCALE if objective.precision == "fp16" else 1.0
 
     def closure():
         opt.zero_grad()
         t = objective.terms(x)
-        t["total"].backward()
+        (t["total"] * scale).backward()
         last.update(as_floats(t))
-        return t["total"]
+        return t["total"] * scale
 
     for i in range(iterations):
         opt.step(closure)
@@ -271,11 +275,12 @@ def stylize(content: Image.Image, style: Image.Image, params: RenderParams,
     t_start = time.perf_counter()
     device = resolve_device(params.device)
     precision = resolve_precision(params.precision, device)
-    if precision == "bf16" and device.type == "cpu" and not cpu_bf16_supported():
-        pass  # allowed when asked for explicitly: correct, only slow on CPUs without native bf16
     threads = choose_threads()
     torch.set_num_threads(threads)
     torch.manual_seed(params.seed)
+    if device.type == "cuda":  # reproducible pixels: no autotuned, non-deterministic kernels
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
 
     content = content.convert("RGB")
     style = style.convert("RGB")
