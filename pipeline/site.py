@@ -8,6 +8,7 @@ carries our marker file, so a mistyped `site.output` can never wipe someone's di
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
@@ -15,16 +16,18 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
-import jinja2
-
+from . import sitestate
 from .errors import GalleryError
 from .fsutil import write_bytes_atomic
 from .losscurve import loss_chart
 from .model import Gallery, ImageEntry
 from .params import PARAMS_BY_NAME, RenderParams
 from .variants import DEFAULT_SETTINGS, MIME, EncoderSettings, VariantSet, file_key, make_variants
+
+if TYPE_CHECKING:
+    import jinja2  # imported when pages are rendered: a build with nothing to do never needs it
 
 BUILTIN_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 MARKER = ".style-gallery-site"
@@ -49,9 +52,11 @@ class SiteReport:
     placeholders: int = 0
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    up_to_date: bool = False  # nothing the site reads changed and the output was intact: no page rendered
 
     def summary(self) -> str:
-        return (f"{self.output}: {self.pages} pages, {self.images} images, {self.bytes / MB:.1f} MB; "
+        return (f"{self.output}: {'up to date, ' if self.up_to_date else ''}"
+                f"{self.pages} pages, {self.images} images, {self.bytes / MB:.1f} MB; "
                 f"{len(self.written)} files written, {self.unchanged} unchanged, "
                 f"{len(self.removed)} removed; {self.encoded} images encoded; "
                 f"{self.placeholders} cells not rendered; {self.seconds:.1f} s")
@@ -59,7 +64,11 @@ class SiteReport:
 
 def build_site(gallery: Gallery, plan=None, quiet: bool = False,
                settings: EncoderSettings = DEFAULT_SETTINGS) -> SiteReport:
-    """Write the site for `gallery` into `gallery.site.output` and say what changed."""
+    """Write the site for `gallery` into `gallery.site.output` and say what changed.
+
+    When nothing the site reads has changed since the last build and its output is intact,
+    nothing is rendered or written (see pipeline.sitestate): the same result, in milliseconds.
+    """
     t0 = time.monotonic()
     out = Path(gallery.site.output)
     _check_output(out, gallery)
@@ -68,17 +77,55 @@ def build_site(gallery: Gallery, plan=None, quiet: bool = False,
         plan = make_plan(gallery)
     report = SiteReport(output=out)
     say = (lambda msg: None) if quiet else (lambda msg: print(f"site: {msg}", file=sys.stderr, flush=True))
+    cells = list(plan.cells)
 
-    builder = _Builder(gallery, list(plan.cells), settings, say, report)
-    files = builder.files()
-    _check_sizes(files, gallery, report)
-    _write(out, files, report)
-    _remove_stale(out, set(files), report)
+    # Fingerprint the inputs before reading them: an edit during the build shows up next time.
+    state_file = sitestate.state_path(gallery.cache, out)
+    fp = sitestate.fingerprint(gallery, cells, settings, _template_dirs(gallery), _base_url(gallery))
+    if not _up_to_date(out, state_file, fp, gallery, report):
+        taken = sitestate.now_ns()
+        builder = _Builder(gallery, cells, settings, say, report)
+        files = builder.files()
+        _check_sizes(files, gallery, report)
+        hashes = _write(out, files, report)
+        _remove_stale(out, set(files), report)
+        sitestate.save(state_file, out, fp, taken, sitestate.record_files(out, hashes),
+                       {"pages": report.pages, "images": report.images, "files": report.files,
+                        "bytes": report.bytes, "placeholders": report.placeholders})
     report.seconds = time.monotonic() - t0
     for w in report.warnings:
         print(f"warning: {w}", file=sys.stderr)
     print(f"site: {report.summary()}", flush=True)
     return report
+
+
+def _up_to_date(out: Path, state_file: Path, fp: str, gallery: Gallery, report: SiteReport) -> bool:
+    """True (with the report filled in) when the last build read the same inputs and its files are intact."""
+    state = sitestate.load(state_file, out)
+    if state is None or state.get("fingerprint") != fp:
+        return False
+    ok, refreshed = sitestate.check(out, state)
+    if not ok:
+        return False
+    counts = state.get("counts") or {}
+    try:
+        report.pages, report.images, report.files, report.bytes, report.placeholders = (
+            int(counts[k]) for k in ("pages", "images", "files", "bytes", "placeholders"))
+    except (KeyError, TypeError, ValueError):
+        return False
+    if refreshed is not None:  # some files were hashed (too young to trust, or touched): remember them
+        sitestate.save(state_file, out, fp, sitestate.now_ns(), refreshed, counts)
+    report.unchanged = report.files
+    report.up_to_date = True
+    report.warnings.extend(_budget_warnings(report.bytes, gallery))
+    return True
+
+
+def _base_url(gallery: Gallery) -> str:
+    """site.base_url with one trailing slash, or "" for relative links only."""
+    # The manifest wins; GALLERY_BASE_URL lets CI pass the Pages address it only learns at run time.
+    base = gallery.site.base_url.strip() or os.environ.get("GALLERY_BASE_URL", "").strip()
+    return (base.rstrip("/") + "/") if base else ""
 
 
 # ---------------------------------------------------------------- what the site holds
@@ -99,9 +146,7 @@ class _Builder:
         self.out: dict[str, bytes | Path] = {}
         self.variant_cache = Path(gallery.cache) / "variants"
         self.env = _environment(gallery)
-        # The manifest wins; GALLERY_BASE_URL lets CI pass the Pages address it only learns at run time.
-        base = gallery.site.base_url.strip() or os.environ.get("GALLERY_BASE_URL", "").strip()
-        self.base_url = (base.rstrip("/") + "/") if base else ""
+        self.base_url = _base_url(gallery)
 
     # -- images
 
@@ -324,6 +369,8 @@ def _template_dirs(gallery: Gallery) -> list[Path]:
 
 
 def _environment(gallery: Gallery) -> jinja2.Environment:
+    import jinja2
+
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader([str(d) for d in _template_dirs(gallery)]),
         autoescape=True, undefined=jinja2.StrictUndefined,
@@ -334,6 +381,8 @@ def _environment(gallery: Gallery) -> jinja2.Environment:
 
 def _render(env: jinja2.Environment, name: str, ctx: dict) -> str:
     """Render a template; any template mistake becomes a GalleryError naming file and line."""
+    import jinja2
+
     try:
         return env.get_template(name).render(ctx)
     except jinja2.TemplateSyntaxError as e:
@@ -394,16 +443,26 @@ def _check_sizes(files: dict[str, bytes | Path], gallery: Gallery, report: SiteR
                                f"lower the render size or the encoder quality")
     report.files = len(files)
     report.bytes = sum(_size(d) for d in files.values())
-    if report.bytes > gallery.site.budget_mb * MB:
-        report.warnings.append(f"the site is {report.bytes / MB:.0f} MB, above site.budget_mb "
-                               f"({gallery.site.budget_mb:g} MB; GitHub Pages sites may not exceed 1 GB)")
+    report.warnings.extend(_budget_warnings(report.bytes, gallery))
 
 
-def _write(out: Path, files: dict[str, bytes | Path], report: SiteReport) -> None:
-    """Write each file atomically, and only when its bytes differ from what is there."""
+def _budget_warnings(total: int, gallery: Gallery) -> list[str]:
+    if total > gallery.site.budget_mb * MB:
+        return [f"the site is {total / MB:.0f} MB, above site.budget_mb "
+                f"({gallery.site.budget_mb:g} MB; GitHub Pages sites may not exceed 1 GB)"]
+    return []
+
+
+def _write(out: Path, files: dict[str, bytes | Path], report: SiteReport) -> dict[str, str]:
+    """Write each file atomically, and only when its bytes differ from what is there.
+
+    Returns each file's sha256, for the state that lets the next build skip (pipeline.sitestate).
+    """
+    hashes = {}
     for rel, data in files.items():
         target = out / rel
         new = data if isinstance(data, bytes) else data.read_bytes()
+        hashes[rel] = hashlib.sha256(new).hexdigest()
         try:
             if target.stat().st_size == len(new) and target.read_bytes() == new:
                 report.unchanged += 1
@@ -412,6 +471,7 @@ def _write(out: Path, files: dict[str, bytes | Path], report: SiteReport) -> Non
             pass
         write_bytes_atomic(target, new)
         report.written.append(rel)
+    return hashes
 
 
 def _remove_stale(out: Path, keep: set[str], report: SiteReport) -> None:

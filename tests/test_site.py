@@ -2,8 +2,13 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+import pickle
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -342,3 +347,207 @@ def test_loss_chart_thins_out_a_long_trace():
     for _, points in chart.lines:
         assert len(points.split()) <= MAX_POINTS + 3
     assert chart.x_ticks[-1][1] == "800" and [x for x, _ in chart.levels][0] == chart.left
+
+
+# ---------------------------------------------------------------- no-op rebuilds (pipeline.sitestate)
+
+@pytest.fixture
+def renders(monkeypatch):
+    """Count the pages rendered with Jinja: a build with nothing to do must render none."""
+    calls = []
+    real = site_mod._render
+
+    def counting(env, name, ctx):
+        calls.append(name)
+        return real(env, name, ctx)
+
+    monkeypatch.setattr(site_mod, "_render", counting)
+    return calls
+
+
+def _noop_ready(tmp_path, cache, **kw):
+    """A built site, then a second build that found it up to date (written files hashed once)."""
+    gallery, plan = make_gallery(tmp_path, cache=cache, **kw)
+    first = build_site(gallery, plan, quiet=True)
+    assert not first.up_to_date and first.written
+    return gallery, plan
+
+
+def test_noop_rebuild_renders_and_writes_nothing(tmp_path, cache, renders):
+    gallery, plan = _noop_ready(tmp_path, cache, missing={("dancer", "nude")})
+    out = gallery.site.output
+    full = tree_hash(out)
+    stats = {p: (p.stat().st_mtime_ns, p.stat().st_ino) for p in out.rglob("*")}
+    renders.clear()
+    for _ in range(2):  # the first check hashes the young files, the second trusts their stat
+        report = build_site(gallery, plan, quiet=True)
+        assert report.up_to_date and renders == []
+        assert report.written == [] and report.removed == [] and report.encoded == 0
+        assert report.unchanged == report.files == len(full)
+        assert report.pages == 1 + 1 + 3 + 3 + 8 and report.placeholders == 1
+        assert report.bytes == sum((out / rel).stat().st_size for rel in full)
+    assert {p: (p.stat().st_mtime_ns, p.stat().st_ino) for p in out.rglob("*")} == stats
+    assert "up to date" in report.summary()
+
+
+def test_noop_rebuild_does_not_import_jinja(tmp_path, cache):
+    """In a fresh process: an up-to-date build never imports Jinja2 (~50 ms)."""
+    gallery, plan = _noop_ready(tmp_path, cache)
+    code = ("import pickle, sys; from pipeline.site import build_site\n"
+            f"g, p = pickle.loads({pickle.dumps((gallery, plan))!r})\n"
+            "r = build_site(g, p, quiet=True)\n"
+            "print(r.up_to_date, 'jinja2' in sys.modules)\n")
+    repo = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(repo), str(repo / "tests")])}
+    r = subprocess.run([sys.executable, "-c", code], cwd=repo, env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split()[-2:] == ["True", "False"]
+
+
+def _rebuilt(gallery, plan, renders) -> "site_mod.SiteReport":
+    renders.clear()
+    report = build_site(gallery, plan, quiet=True)
+    assert not report.up_to_date and renders, "expected a full build"
+    return report
+
+
+def _same_as_fresh(tmp_path, cache, out: Path, **kw) -> None:
+    """The output equals a build of the same inputs into a fresh folder."""
+    gallery, plan = make_gallery(tmp_path / "fresh", cache=cache, **kw)
+    build_site(gallery, plan, quiet=True)
+    assert tree_hash(out) == tree_hash(gallery.site.output)
+
+
+def test_editing_a_template_rebuilds(tmp_path, cache, monkeypatch, renders):
+    templates = tmp_path / "templates"
+    shutil.copytree(site_mod.BUILTIN_TEMPLATES, templates)
+    monkeypatch.setattr(site_mod, "BUILTIN_TEMPLATES", templates)
+    gallery, plan = _noop_ready(tmp_path / "g", cache)
+    page = templates / "about.html"
+    page.write_text(page.read_text().replace("</h1>", "</h1>\n<p>Edited by hand.</p>", 1))
+    report = _rebuilt(gallery, plan, renders)
+    assert report.written == ["about.html"]
+    assert "Edited by hand." in read(gallery.site.output, "about.html")
+
+    css = templates / "static" / "site.css"
+    css.write_text(css.read_text() + "\n/* edited */\n")
+    report = _rebuilt(gallery, plan, renders)
+    assert report.written == ["static/site.css"]
+    assert build_site(gallery, plan, quiet=True).up_to_date
+
+
+def test_changing_a_title_rebuilds(tmp_path, cache, renders):
+    gallery, plan = _noop_ready(tmp_path, cache)
+    gallery2, plan2 = make_gallery(tmp_path, cache=cache, title="Another title")
+    report = _rebuilt(gallery2, plan2, renders)
+    assert report.written and "Another title" in read(gallery2.site.output, "index.html")
+    _same_as_fresh(tmp_path, cache, gallery2.site.output, title="Another title")
+
+    renamed = [(c, t + " (detail)" if c == "pearl" else t, s) for c, t, s in CONTENTS]
+    gallery3, plan3 = make_gallery(tmp_path, cache=cache, contents=renamed, title="Another title")
+    report = _rebuilt(gallery3, plan3, renders)
+    assert "content/pearl.html" in report.written
+    assert "Girl with a Pearl Earring (detail)" in read(gallery3.site.output, "content/pearl.html")
+
+
+def test_a_changed_cell_or_record_rebuilds(tmp_path, cache, renders):
+    from dataclasses import replace
+    gallery, plan = _noop_ready(tmp_path, cache)
+    out = gallery.site.output
+    # the plan now says a cell must render (its key changed): its render page goes away
+    cells = [replace(c, state="render", key="f" * 64, reasons=("parameters changed",))
+             if (c.content.id, c.style.id) == ("mona", "starry") else c for c in plan.cells]
+    report = _rebuilt(gallery, type(plan)(cells), renders)
+    assert "render/mona--starry.html" in report.removed
+    assert build_site(gallery, type(plan)(cells), quiet=True).up_to_date
+
+    # back as it was, then the record of a cell is rewritten (say, rendered again on a GPU)
+    _rebuilt(gallery, plan, renders)
+    cell = plan.cells[1]
+    record = json.loads(cell.record.read_text())
+    record["device"] = "cuda:0 (NVIDIA H100)"
+    cell.record.write_text(json.dumps(record))
+    try:
+        report = _rebuilt(gallery, plan, renders)
+        assert report.written == [f"render/{cell.content.id}--{cell.style.id}.html"]
+        assert "NVIDIA H100" in read(out, report.written[0])
+    finally:
+        record["device"] = "cpu"  # the render cache is shared by this module's tests
+        cell.record.write_text(json.dumps(record))
+
+
+def test_a_deleted_output_file_is_restored(tmp_path, cache, renders):
+    gallery, plan = _noop_ready(tmp_path, cache)
+    out = gallery.site.output
+    before = tree_hash(out)
+    image = next(iter(sorted((out / "img" / "render").iterdir())))
+    for victim in (out / "render" / "mona--starry.html", image, out / ".nojekyll"):
+        victim.unlink()
+        report = _rebuilt(gallery, plan, renders)
+        assert report.written == [victim.relative_to(out).as_posix()]
+        assert tree_hash(out) == before
+    shutil.rmtree(out / "static")
+    report = _rebuilt(gallery, plan, renders)
+    assert sorted(report.written) == sorted(r for r in before if r.startswith("static/"))
+    assert tree_hash(out) == before
+
+
+def test_a_hand_edited_or_added_output_file_is_restored(tmp_path, cache, renders):
+    gallery, plan = _noop_ready(tmp_path, cache)
+    out = gallery.site.output
+    before = tree_hash(out)
+    page = out / "index.html"
+    # Right after the build, with the same size: only the content tells (a "racily clean" file).
+    text = page.read_bytes()
+    page.write_bytes(text.replace(b"Test Gallery", b"Best Gallery"))
+    assert page.stat().st_size == len(text)
+    report = _rebuilt(gallery, plan, renders)
+    assert report.written == ["index.html"] and tree_hash(out) == before
+
+    # Long after the build, with its old mtime kept: the size tells.
+    old = page.stat().st_mtime_ns - 10**10
+    assert build_site(gallery, plan, quiet=True).up_to_date
+    page.write_bytes(text + b"<!-- extra -->")
+    os.utime(page, ns=(old, old))
+    _rebuilt(gallery, plan, renders)
+    assert tree_hash(out) == before
+
+    # Touched but not changed: no render, and the state learns the new mtime.
+    page.touch()
+    renders.clear()
+    assert build_site(gallery, plan, quiet=True).up_to_date and renders == []
+
+    # A stray file and an empty folder: a full build removes them.
+    (out / "render" / "old--page.html").write_text("stale")
+    report = _rebuilt(gallery, plan, renders)
+    assert report.removed == ["render/old--page.html"]
+    (out / "leftover").mkdir()
+    _rebuilt(gallery, plan, renders)
+    assert not (out / "leftover").exists() and tree_hash(out) == before
+
+
+def test_the_state_lives_in_the_cache_and_losing_it_costs_one_full_build(tmp_path, cache, renders):
+    from pipeline import sitestate
+    gallery, plan = _noop_ready(tmp_path, cache)
+    state = sitestate.state_path(gallery.cache, gallery.site.output)
+    assert state.is_file() and state.parent.parent == cache
+    assert not any("state" in p.name or p.suffix == ".json" for p in gallery.site.output.rglob("*"))
+    state.write_text("{not json")
+    _rebuilt(gallery, plan, renders)
+    state.unlink()
+    _rebuilt(gallery, plan, renders)
+    assert build_site(gallery, plan, quiet=True).up_to_date
+
+
+def test_base_url_from_the_environment_is_an_input(tmp_path, cache, monkeypatch, renders):
+    gallery, plan = _noop_ready(tmp_path, cache)
+    monkeypatch.setenv("GALLERY_BASE_URL", "https://someone.github.io/repo")
+    _rebuilt(gallery, plan, renders)
+    assert "https://someone.github.io/repo/" in read(gallery.site.output, "index.html")
+
+
+def test_noop_rebuilds_stay_byte_identical_to_a_fresh_build(tmp_path, cache):
+    gallery, plan = _noop_ready(tmp_path / "a", cache, missing={("pearl", "nude")})
+    for _ in range(2):
+        assert build_site(gallery, plan, quiet=True).up_to_date
+    _same_as_fresh(tmp_path / "a", cache, gallery.site.output, missing={("pearl", "nude")})

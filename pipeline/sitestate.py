@@ -1,0 +1,243 @@
+"""Skip a site build that would change nothing: fingerprint what the site reads, check what it wrote.
+
+A full build renders every page with Jinja only to find, on a no-op rebuild, the same bytes
+(about a second for a 10 x 10 gallery). So, like a build system, each build leaves a state file:
+a fingerprint of everything the site reads, and every file it wrote with its size, mtime and
+sha256. The next build skips rendering when the fingerprint is the same and the output folder
+still holds exactly those files, unedited; anything else is a full build, as before.
+
+What the fingerprint covers: the gallery's fields (site settings, every entry but its line
+number, render defaults, exclusions), the resolved base URL, each cell (ids, key, state,
+parameters, and the (size, mtime) of its render and record), each source image's (size, mtime),
+the encoder settings (with Pillow's version), every file of the template folders (hashed: a user
+edits them), the site stage's own source code and the Jinja2 / MarkupSafe installs. Inputs that
+would be slow to read (records, images) are tracked by (size, mtime), like the plan's memo.
+
+Output files are trusted by (size, mtime) only when their mtime is well before the moment the
+state was taken; a younger one could have been edited within the same timestamp tick ("racily
+clean", in git's words), so it is hashed instead. A file whose mtime changed but whose bytes did
+not (a `touch`) is hashed too, and the state refreshed.
+
+The state lives in the cache folder (<cache>/.site/<hash of the output path>.json), never in the
+output, so that site/ stays byte-identical between builds and machines. Losing it, or a read-only
+cache, costs one full build, never a wrong site.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.util
+import json
+import os
+import sys
+import time
+from dataclasses import fields, is_dataclass
+from pathlib import Path
+from typing import Any
+
+from .fsutil import write_text_atomic
+
+STATE_VERSION = 1
+# An output file whose mtime is less than this before the state was taken is hashed, not trusted
+# by its stat: covers coarse filesystem timestamps (FAT: 2 s) and a little clock skew.
+RACY_NS = 2_000_000_000
+# Modules whose code decides the pages' bytes: editing one rebuilds the site.
+SITE_MODULES = ("site", "sitestate", "variants", "losscurve", "images", "model", "params", "fsutil",
+                "errors", "__init__")
+# Libraries whose version could change the pages' bytes (found without importing them: ~50 ms).
+LIBRARIES = ("jinja2", "markupsafe")
+
+
+def state_path(cache: Path, out: Path) -> Path:
+    """Where the state of the site built into `out` is kept."""
+    name = hashlib.sha256(str(Path(out).resolve()).encode()).hexdigest()[:20]
+    return Path(cache) / ".site" / f"{name}.json"
+
+
+# ---------------------------------------------------------------- the fingerprint
+
+def fingerprint(gallery: Any, cells: list, settings: Any, template_dirs: list[Path], base_url: str) -> str:
+    """sha256 over the canonical JSON of everything a build reads (see the module's docstring)."""
+    entries = [{**_fields(e, skip=("line",)), "stat": _stat(e.file)}
+               for e in (*gallery.contents, *gallery.styles)]
+    doc = {
+        "version": STATE_VERSION,
+        "code": _code_hash(),
+        "python": list(sys.version_info[:2]),
+        "libraries": [_library(name) for name in LIBRARIES],
+        "gallery": _fields(gallery, skip=("contents", "styles")),
+        "entries": entries,
+        "base_url": base_url,
+        "encoder": settings.key_dict(),
+        "templates": [[str(d), _tree(d)] for d in template_dirs],
+        "cells": [[c.content.id, c.style.id, c.key, c.state, list(c.reasons), repr(c.params),
+                   str(c.image), _stat(c.image), str(c.record), _stat(c.record)] for c in cells],
+    }
+    blob = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=_plain)
+    return hashlib.sha256(blob.encode("ascii")).hexdigest()
+
+
+def _fields(obj: Any, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A dataclass's fields as plain values: new fields join the fingerprint by themselves."""
+    return {f.name: _plain(getattr(obj, f.name)) for f in fields(obj) if f.name not in skip}
+
+
+def _plain(v: Any) -> Any:
+    if is_dataclass(v) and not isinstance(v, type):
+        return _fields(v)
+    if isinstance(v, (set, frozenset)):
+        return sorted((_plain(x) for x in v), key=repr)
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if isinstance(v, dict):
+        return {str(k): _plain(x) for k, x in v.items()}
+    if isinstance(v, os.PathLike):
+        return os.fspath(v)
+    if v is None or isinstance(v, (str, int, float, bool)):
+        return v
+    return repr(v)
+
+
+def _stat(path: Any) -> list[int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns]
+
+
+def _code_hash() -> str:
+    h = hashlib.sha256()
+    here = Path(__file__).resolve().parent
+    for name in SITE_MODULES:
+        with contextlib.suppress(OSError):
+            h.update(name.encode() + b"\0" + (here / f"{name}.py").read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def _library(name: str) -> list[Any]:
+    """Where a library is installed and its entry file's (size, mtime): an upgrade changes both."""
+    mod = sys.modules.get(name)
+    origin = getattr(mod, "__file__", None) if mod else None
+    if origin is None:
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            spec = None
+        origin = spec.origin if spec else None
+    return [name, origin, _stat(origin) if origin else None]
+
+
+def _tree(folder: Path) -> list[list[str]]:
+    """Every file under a template folder with its content hash (they are small: just read them)."""
+    out = []
+    root = str(folder)
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d not in (".git", "__pycache__"))
+        for name in sorted(filenames):
+            path = os.path.join(dirpath, name)
+            try:
+                with open(path, "rb") as f:
+                    digest = hashlib.sha256(f.read()).hexdigest()
+            except OSError:
+                digest = "unreadable"
+            out.append([os.path.relpath(path, root).replace(os.sep, "/"), digest])
+    return out
+
+
+# ---------------------------------------------------------------- the state file
+
+def load(path: Path, out: Path) -> dict[str, Any] | None:
+    try:
+        state = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not (isinstance(state, dict) and state.get("version") == STATE_VERSION
+            and state.get("output") == str(Path(out).resolve()) and isinstance(state.get("files"), dict)):
+        return None
+    return state
+
+
+def save(path: Path, out: Path, fp: str, taken_ns: int, files: dict[str, list], counts: dict[str, int]) -> None:
+    """Write the state (best effort: a read-only cache only means the next build is a full one)."""
+    state = {"version": STATE_VERSION, "output": str(Path(out).resolve()), "fingerprint": fp,
+             "taken_ns": taken_ns, "counts": counts, "files": files}
+    with contextlib.suppress(OSError):
+        write_text_atomic(path, json.dumps(state, sort_keys=True, separators=(",", ":")))
+
+
+def forget(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        Path(path).unlink()
+
+
+def record_files(out: Path, hashes: dict[str, str]) -> dict[str, list]:
+    """{relative path: [size, mtime_ns, sha256]} of the files a build just wrote or left as they were."""
+    files = {}
+    for rel, sha in hashes.items():
+        st = os.stat(os.path.join(out, rel))
+        files[rel] = [st.st_size, st.st_mtime_ns, sha]
+    return files
+
+
+def check(out: Path, state: dict[str, Any]) -> tuple[bool, dict[str, list] | None]:
+    """Does `out` hold exactly the state's files, unedited, and no folder a build would remove?
+
+    Returns (ok, refreshed files) where refreshed is not None when some file had to be hashed
+    (racily clean, or touched) and matched: the state is worth saving again with its new stat.
+    """
+    files: dict[str, list] = state["files"]
+    trusted_before = int(state.get("taken_ns", 0)) - RACY_NS
+    root = str(out)
+    cut = len(root) + 1
+    seen = 0
+    refreshed = None
+    folders = [root]
+    while folders:  # os.walk's view (symlinked folders listed, not entered), with fewer calls
+        folder = folders.pop()
+        try:
+            with os.scandir(folder) as it:
+                entries = list(it)
+        except OSError:
+            return False, None  # no output folder at all, or an unreadable one
+        if not entries and folder != root:
+            return False, None  # an empty folder: a build would remove it
+        for entry in entries:
+            if entry.is_dir():
+                if entry.name != ".git" and not entry.is_symlink():
+                    folders.append(entry.path)
+                continue
+            rel = entry.path[cut:].replace(os.sep, "/")
+            want = files.get(rel)
+            if want is None:
+                return False, None  # a file the build did not write: a build would remove it
+            try:
+                st = entry.stat()
+            except OSError:
+                return False, None
+            seen += 1
+            size, mtime, sha = want
+            if st.st_size != size:
+                return False, None
+            if st.st_mtime_ns == mtime and mtime < trusted_before:
+                continue
+            if _sha256(entry.path) != sha:
+                return False, None
+            if refreshed is None:
+                refreshed = dict(files)
+            refreshed[rel] = [size, st.st_mtime_ns, sha]
+    if seen != len(files):
+        return False, None  # a file was deleted
+    return True, refreshed
+
+
+def _sha256(path: str) -> str | None:
+    try:
+        with open(path, "rb") as f:
+            return hashlib.sha256(f.read()).hexdigest()
+    except OSError:
+        return None
+
+
+def now_ns() -> int:
+    return time.time_ns()
