@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import functools
-import http.server
 import sys
 from pathlib import Path
 
@@ -25,6 +23,9 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    import functools
+    import http.server  # ~50 ms of imports (email, ssl, socket) that only `serve` needs
+
     folder = Path(args.dir) if args.dir else _output_of(args.config)
     if not (folder / "index.html").is_file():
         raise GalleryError(f"{folder}/index.html does not exist: build the site first (`make site`)")
