@@ -20,7 +20,6 @@ from typing import Any
 import yaml
 
 from .errors import GalleryError, ManifestError
-from .images import MAX_PIXELS, ImageLoadError, load_rgb
 from .model import Gallery, ImageEntry, SiteSettings
 from .params import PARAMS_BY_NAME, ParamError, check_value
 from .weights import BUILTIN, file_sha256
@@ -376,6 +375,8 @@ class _Reader:
                 self.problem(node, where, f"'file' {written!r} has sha256 {actual}, not the "
                                           f"'sha256' {sha256}: delete the file to fetch it again, "
                                           "or update 'sha256' if you replaced the image on purpose")
+        from .images import MAX_PIXELS, ImageLoadError, load_rgb  # Pillow: only when files are checked
+
         try:
             load_rgb(file, MAX_PIXELS)
         except ImageLoadError as e:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import re
 import sys
 import time
@@ -78,6 +77,8 @@ def _describe(cell) -> str:
 
 def _record(cell, renderer_record: dict[str, Any]) -> dict[str, Any]:
     """The renderer's record plus what the plan knows: the key, its inputs and the versions used."""
+    import platform
+
     from . import __version__
 
     rec = dict(renderer_record)

@@ -11,11 +11,9 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import PIL
-from PIL import Image
+import PIL  # just the version (for keys); PIL.Image is imported when something is encoded
 
 from .fsutil import write_text_atomic
-from .images import load_rgb, save_atomic
 
 # Bump when this module changes how it encodes: every variant key changes with it.
 VARIANTS_VERSION = 1
@@ -108,6 +106,10 @@ def make_variants(source: Path, source_key: str, cache_dir: Path,
     cached = _read_index(index, key)
     if cached is not None:
         return cached, False
+
+    from PIL import Image
+
+    from .images import load_rgb, save_atomic
 
     im = load_rgb(source)
     src_w, src_h = im.size
