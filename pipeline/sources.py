@@ -10,8 +10,6 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import IO, Iterable
 
@@ -102,6 +100,9 @@ def fetch(entry: ImageEntry, mirror: "Mirror", offline: bool = False) -> str:
 def download(url: str, dest: Path, sha256: str, timeout: float = TIMEOUT_S,
              max_bytes: int = MAX_BYTES) -> None:
     """Stream `url` (https only) to `dest` atomically, refusing oversize answers and sha256 mismatches."""
+    import urllib.error
+    import urllib.request  # ~50 ms (http.client, ssl, email): only when something is downloaded
+
     if not url.startswith("https://"):
         raise SourceError("only https:// urls are downloaded")
     request = urllib.request.Request(url, headers={"User-Agent": f"style-gallery/{__version__}"})
