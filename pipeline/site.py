@@ -104,6 +104,7 @@ def _up_to_date(out: Path, state_file: Path, fp: str, gallery: Gallery, report: 
     state = sitestate.load(state_file, out)
     if state is None or state.get("fingerprint") != fp:
         return False
+    taken = sitestate.now_ns()  # before looking: what the check sees is at least this recent
     ok, refreshed = sitestate.check(out, state)
     if not ok:
         return False
@@ -114,7 +115,7 @@ def _up_to_date(out: Path, state_file: Path, fp: str, gallery: Gallery, report: 
     except (KeyError, TypeError, ValueError):
         return False
     if refreshed is not None:  # some files were hashed (too young to trust, or touched): remember them
-        sitestate.save(state_file, out, fp, sitestate.now_ns(), refreshed, counts)
+        sitestate.save(state_file, out, fp, taken, refreshed, counts)
     report.unchanged = report.files
     report.up_to_date = True
     report.warnings.extend(_budget_warnings(report.bytes, gallery))
