@@ -82,6 +82,9 @@ def main(argv=None) -> int:
     ap.add_argument("content", nargs="?", help="content image (default: pearl from the mirror)")
     ap.add_argument("style", nargs="?", help="style image (default: gogh from the mirror)")
     ap.add_argument("--size", type=int, default=512, help="long edge of every render (default 512)")
+    ap.add_argument("--min-size", type=int, default=None,
+                    help="long edge of the presets' smallest level (default: the parameter's default); "
+                         "e.g. 64 with --size 256 replays the 512-px pyramid at half scale")
     ap.add_argument("--presets", default=",".join(PRESETS),
                     help="comma-separated presets to run (default: all); empty for none")
     ap.add_argument("--reference-iterations", type=int, default=500,
@@ -112,7 +115,8 @@ def main(argv=None) -> int:
           f"load average at start {os.getloadavg()[0]:.1f}", flush=True)
 
     runs = [("reference", ref_params)]
-    runs += [(p, RenderParams(size=args.size, preset=p, precision=args.precision))
+    level_opts = {"min_size": args.min_size} if args.min_size else {}
+    runs += [(p, RenderParams(size=args.size, preset=p, precision=args.precision, **level_opts))
              for p in filter(None, args.presets.split(","))]
     rows = []
     for name, params in runs:

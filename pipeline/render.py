@@ -32,7 +32,6 @@ STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 STYLE_LAYER_WEIGHTS = (0.2, 0.2, 0.2, 0.2, 0.2)
 LBFGS_HISTORY = 50
 ADAM_LR = 4.0  # pixels (0-255) per step: Adam's step size is about lr, whatever the loss scale
-FP16_LOSS_SCALE = 2.0 ** 14
 CHANNELS_LAST = False  # measured on a 2-core AVX2 CPU: no gain over the default layout
 
 
@@ -219,9 +218,11 @@ def optimise(objective: Objective, x: torch.Tensor, iterations: int, optimizer: 
         opt = torch.optim.Adam([x], lr=ADAM_LR)
     trace: list[dict] = []
     last: dict = {}
-    # fp16 gradients of these small relative losses would underflow: scale the objective up
-    # (L-BFGS and Adam are both invariant to a constant factor, so the steps do not change).
-    scale = FP16_LOSS_SCALE if objective.precision == "fp16" else 1.0
+    # The relative losses are O(1), so their per-pixel gradients are tiny (~1/pixels): torch's
+    # L-BFGS then skips every curvature pair (its ys > 1e-10 test) and crawls along -g, and
+    # fp16 gradients underflow. The optimiser sees the objective scaled by the number of
+    # pixel values (L-BFGS and Adam are otherwise invariant to a constant factor).
+    scale = float(x.numel())
 
     def closure():
         opt.zero_grad()
