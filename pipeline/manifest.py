@@ -117,6 +117,7 @@ class _Reader:
         self.label, self.path, self.root, self.check_files = label, path, path.parent, check_files
         self.problems: list[tuple[int, str]] = []  # (line, message): sorted by line at the end
         self.loader: yaml.SafeLoader | None = None
+        self.cache: Any = None  # the cache's memo of checked images (pipeline.cache.Cache), when checking
         self.tainted: set[int] = set()  # nodes holding a refused tag (already reported)
 
     def problem(self, node_or_line: Any, where: str, message: str) -> None:
@@ -142,9 +143,14 @@ class _Reader:
         site = self.site(top.get("site"))
         render = self.render(top.get("render"), "")
         cache = self.path_value(top.get("cache"), "", "cache", "renders")
+        if self.check_files and cache is not None:
+            from .cache import Cache
+            self.cache = Cache(cache)
         ids: dict[str, tuple[str, int]] = {}
         contents = self.entries(top.get("contents"), "contents", "content", ids)
         styles = self.entries(top.get("styles"), "styles", "style", ids)
+        if self.cache is not None and self.cache.root.is_dir():  # validate never creates the cache
+            self.cache.memo.save()
         exclude = self.exclude(top.get("exclude"), ids, len(contents) * len(styles))
         if site is not None and cache is not None:
             self.check_output(site.output, cache, top.get("site") or root)
@@ -391,7 +397,7 @@ class _Reader:
             return
         if sha256:
             try:
-                actual = file_sha256(file)
+                actual = self.cache.file_sha256(file) if self.cache else file_sha256(file)
             except OSError as e:
                 self.problem(node, where, f"'file' {written!r} cannot be read: {e.strerror}")
                 return
@@ -399,12 +405,20 @@ class _Reader:
                 self.problem(node, where, f"'file' {written!r} has sha256 {actual}, not the "
                                           f"'sha256' {sha256}: delete the file to fetch it again, "
                                           "or update 'sha256' if you replaced the image on purpose")
+        # Decoding every image takes most of a no-op `make gallery`'s time: a file that decoded
+        # fine is not decoded again while its size and mtime hold (the plan trusts them for hashes).
+        name, st = str(file), file.stat()
+        if self.cache and self.cache.memo.get("decoded", name, st) is not None:
+            return
         from .images import MAX_PIXELS, ImageLoadError, load_rgb  # Pillow: only when files are checked
 
         try:
-            load_rgb(file, MAX_PIXELS)
+            im = load_rgb(file, MAX_PIXELS)
         except ImageLoadError as e:
             self.problem(node, where, f"'file' {written!r}: {e}")
+            return
+        if self.cache:
+            self.cache.memo.put("decoded", name, st, list(im.size))
 
     def exclude(self, node: yaml.Node | None, ids: dict[str, tuple[str, int]],
                 n_cells: int) -> set[tuple[str, str]]:

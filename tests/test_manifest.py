@@ -396,3 +396,25 @@ def test_schema_follows_params():
     assert render["size"]["minimum"] == 16 and render["preset"]["enum"] == ["draft", "standard", "high"]
     assert s["$defs"]["entry"]["required"] == ["id", "file"]
     assert set(s["properties"]) == {"site", "render", "cache", "contents", "styles", "exclude"}
+
+
+def test_a_checked_image_is_decoded_again_only_when_it_changes(manifest, tmp_path, monkeypatch):
+    """Checking files decodes each image once per (size, mtime), remembered in the cache's memo."""
+    import pipeline.images as images
+
+    path = manifest()
+    (tmp_path / "renders").mkdir()  # the memo lives in the cache; validate never creates it
+    decoded = []
+    real = images.load_rgb
+    monkeypatch.setattr(images, "load_rgb", lambda file, *a: decoded.append(Path(file).name) or real(file, *a))
+    load_gallery(path)
+    assert sorted(decoded) == ["gogh.png", "pearl.png"]
+    load_gallery(path)
+    assert len(decoded) == 2
+    assert load_gallery(path, check_files=False) and len(decoded) == 2
+    corrupt("truncated", tmp_path / "images" / "gogh.png")
+    with pytest.raises(ManifestError, match="truncated"):
+        load_gallery(path)
+    assert decoded[2:] == ["gogh.png"]
+    with pytest.raises(ManifestError, match="truncated"):  # a failure is never remembered
+        load_gallery(path)
