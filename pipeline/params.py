@@ -10,7 +10,8 @@ from typing import Any
 
 
 # Bump when the algorithm changes what a render looks like: every cache key changes with it.
-RENDERER_VERSION = 1
+# 2: L-BFGS objective scaled by the pixel count (version 1 could stall on low-contrast images).
+RENDERER_VERSION = 2
 
 # Style weight multiplier per pyramid level below the top (see RenderParams.level_style_factor).
 LEVEL_STYLE_DECAY = 0.7
