@@ -272,7 +272,11 @@ def level_weights(params: RenderParams, level: int, n_levels: int) -> tuple[floa
 
 def stylize(content: Image.Image, style: Image.Image, params: RenderParams,
             progress: bool = True, line_search: str | None = None) -> RenderResult:
-    """Render `content` in the manner of `style`: coarse to fine, one L-BFGS run per level."""
+    """Render `content` in the manner of `style`: coarse to fine, one L-BFGS run per level.
+
+    `line_search` ("strong_wolfe") is for experiments; the default fixed unit step needs one
+    forward+backward per iteration and proved stable in the 0-255 pixel space.
+    """
     t_start = time.perf_counter()
     device = resolve_device(params.device)
     precision = resolve_precision(params.precision, device)
@@ -307,19 +311,16 @@ def stylize(content: Image.Image, style: Image.Image, params: RenderParams,
                 x = F.interpolate(x, size=(wh[1], wh[0]), mode="bicubic", align_corners=False,
                                   antialias=True).clamp(0, 255)
             bar.set_description(f"stylize {wh[0]}x{wh[1]}")
+            obj = Objective(net, c, s, *level_weights(params, i, len(schedule)), precision)
+            trace = []
             if iters > 0:
-                obj = Objective(net, c, s, *level_weights(params, i, len(schedule)), precision)
                 x, trace = optimise(obj, x, iters, params.optimizer, bar, line_search)
-            else:
-                trace = []
             levels.append({"size": list(wh), "iterations": iters,
                            "seconds": round(time.perf_counter() - t0, 3), "trace": trace})
 
     image = to_image(x)
-    with torch.no_grad():
-        final_obj = Objective(net, c, s, *level_weights(params, len(schedule) - 1, len(schedule)),
-                              precision)
-        final = as_floats(final_obj.terms(to_tensor(image, device)))
+    with torch.no_grad():  # the objective of the image as saved (rounded to 8 bits)
+        final = as_floats(obj.terms(to_tensor(image, device)))
     if params.preserve_colors:
         image = recombine_colors(image, content)
     record = {
