@@ -174,8 +174,8 @@ class _Reader:
     def parse(self, text: str) -> yaml.Node | None:
         """The root node by PyYAML's pure-Python parser, whose error messages name what it found;
         None for an empty document, _FAILED after reporting a syntax error."""
-        self.loader = yaml.SafeLoader(text)
         try:
+            self.loader = yaml.SafeLoader(text)  # the reader checks for control characters here
             return self.loader.get_single_node()
         except yaml.MarkedYAMLError as e:
             mark = e.problem_mark or e.context_mark
@@ -187,7 +187,9 @@ class _Reader:
             return _FAILED
         except yaml.YAMLError as e:  # e.g. a control character: the reader has a position, not a mark
             pos = getattr(e, "position", 0)
-            self.problem(text[:pos].count("\n") + 1, "", f"YAML error: {e}")
+            what = str(e).split("\n")[0]  # drop PyYAML's 'in "<unicode string>", position N'
+            self.problem(text[:pos].count("\n") + 1, "", f"YAML error: {what} - remove the character "
+                         "or write it as an escape inside a double-quoted string")
             return _FAILED
 
     def check_tags(self, node: yaml.Node, seen: set[int]) -> bool:

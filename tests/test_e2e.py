@@ -60,7 +60,8 @@ def _edit(manifest: Path, change) -> None:
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     """A copy of the demo manifest in its own project folder, rendered small, built once."""
-    mirror = Path(os.environ.get("GALLERY_MIRROR", REPO.parent / "shared" / "seed-gallery").split(os.pathsep)[0])
+    mirrors = os.environ.get("GALLERY_MIRROR") or str(REPO.parent / "shared" / "seed-gallery")
+    mirror = Path(mirrors.split(os.pathsep)[0])
     if not (mirror / "SOURCES.md").is_file():
         pytest.skip("no seed-gallery mirror: set GALLERY_MIRROR to ../shared/seed-gallery")
     root = tmp_path_factory.mktemp("e2e")

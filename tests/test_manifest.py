@@ -152,6 +152,12 @@ def test_yaml_syntax_error(manifest, refused):
     refused(path, at(path, 12), "YAML syntax error")
 
 
+def test_control_character_is_a_clear_error(manifest, refused):
+    path = manifest(BASE.replace("    title: Gogh\n", "    title: Go\x01gh\n"))
+    err = refused(path, at(path, 11), "unacceptable character #x0001")
+    assert "<unicode string>" not in err
+
+
 def test_top_level_not_a_mapping(manifest, refused):
     path = manifest("- pearl\n- gogh\n")
     refused(path, at(path, 1), "top level must be a mapping")
