@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 from . import sitestate
 from .errors import GalleryError
-from .fsutil import write_bytes_atomic
+from .fsutil import file_sha256, write_bytes_atomic
 from .losscurve import loss_chart
 from .model import Gallery, ImageEntry
 from .params import PARAMS_BY_NAME, RenderParams
-from .variants import DEFAULT_SETTINGS, MIME, EncoderSettings, VariantSet, file_key, make_variants
+from .variants import DEFAULT_SETTINGS, MIME, EncoderSettings, VariantSet, make_variants
 
 if TYPE_CHECKING:
     import jinja2  # imported when pages are rendered: a build with nothing to do never needs it
@@ -185,7 +185,7 @@ class _Builder:
     # -- model -> view
 
     def entry_view(self, e: ImageEntry) -> dict:
-        key = e.sha256 or file_key(Path(e.file))
+        key = e.sha256 or file_sha256(e.file)
         return {
             "id": e.id, "role": e.role, "title": e.title, "credit": e.credit, "link": e.link,
             "url": e.url, "href": f"{e.role}/{e.id}.html",

@@ -8,11 +8,6 @@ from pathlib import Path
 from .errors import GalleryError
 
 
-def _add_config(p: argparse.ArgumentParser) -> None:
-    from .cli import _add_config as add
-    add(p)
-
-
 def cmd_build(args: argparse.Namespace) -> int:
     from .manifest import load_gallery
     from .site import build_site
@@ -50,6 +45,8 @@ def _output_of(config: str) -> Path:
 
 
 def register(sub) -> None:
+    from .cli import _add_config
+
     p = sub.add_parser("build", help="write site/ from the manifest and the render cache (never renders)",
                        description="Write the static site (pages, web images, static assets) into "
                                    "site.output from the manifest and the render cache. Cells that "

@@ -84,15 +84,6 @@ def variant_key(source_key: str, settings: EncoderSettings) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def file_key(path: Path) -> str:
-    """A source key for a plain image file: its content hash."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def make_variants(source: Path, source_key: str, cache_dir: Path,
                   settings: EncoderSettings = DEFAULT_SETTINGS) -> tuple[VariantSet, bool]:
     """Return (the variant set of `source`, whether it had to be encoded now).

