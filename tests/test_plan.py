@@ -220,12 +220,18 @@ def test_status_text_json_and_make(tmp_path, monkeypatch, capsys):
     assert main(["status", "--make"]) == 0
     fragment = capsys.readouterr().out
     (tmp_path / "plan.mk").write_text(fragment)
-    dry = subprocess.run(["make", "-n", "-f", str(tmp_path / "plan.mk"), "PY=py", "CONFIG=g.yaml",
-                          "render-cells"], capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
+    dry = _dry_run_make(tmp_path / "plan.mk", "PY=py", "CONFIG=g.yaml", "render-cells")
     assert dry.returncode == 0, dry.stderr
     assert dry.stdout.splitlines() == ["py -m pipeline render --config g.yaml --cell pearl:gogh",
                                        "py -m pipeline render --config g.yaml --cell vinci:gogh",
                                        "py -m pipeline render --config g.yaml --quiet"]
+
+
+def _dry_run_make(makefile, *args):
+    """`make -n` on a plan fragment, isolated from a parent make (CI runs the suite under `make
+    test`, whose MAKEFLAGS/MAKELEVEL would add "Entering directory" lines)."""
+    return subprocess.run(["make", "--no-print-directory", "-n", "-f", str(makefile), *args],
+                          capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
@@ -235,8 +241,7 @@ def test_status_make_on_a_cached_gallery_runs_nothing(tmp_path, monkeypatch, cap
     monkeypatch.setattr(plan_cli, "_load_gallery", lambda config, check_files: g)
     main(["status", "--make"])
     (tmp_path / "plan.mk").write_text(capsys.readouterr().out)
-    dry = subprocess.run(["make", "-n", "-f", str(tmp_path / "plan.mk"), "render-cells"],
-                         capture_output=True, text=True)
+    dry = _dry_run_make(tmp_path / "plan.mk", "render-cells")
     assert dry.returncode == 0 and dry.stdout.strip() == ":"
 
 
