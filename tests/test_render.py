@@ -84,6 +84,19 @@ def test_pyramid_levels_follow_the_schedule():
     assert p.level_style_factor(0, len(sizes)) < 1
 
 
+def test_finer_levels_keep_the_content_detail_the_coarse_levels_did_not_change():
+    """A level starts at content + upsampled change, not at a blurred upsample of the coarse
+    result: with no iterations anywhere the render is the content at full size, pixel for pixel."""
+    content = content_image()
+    r = stylize(content, style_image(), tiny(iterations=(0, 0, 0)), progress=False)
+    expected = content.resize(r.image.size, Image.LANCZOS)
+    assert r.image.tobytes() == expected.tobytes()
+    # ... and a coarse level's change still reaches the top: its pixels differ from the content.
+    r = stylize(content, style_image(), tiny(iterations=(5, 0)), progress=False)
+    diff = [abs(a - b) for a, b in zip(r.image.tobytes(), expected.tobytes())]
+    assert sum(diff) / len(diff) > 2
+
+
 def test_same_inputs_give_identical_bytes():
     p = tiny(iterations=(3, 2), init="noise", seed=7)
     a = stylize(content_image(), style_image(), p, progress=False).image.tobytes()
