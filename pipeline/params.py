@@ -12,7 +12,8 @@ from typing import Any
 # Bump when the algorithm changes what a render looks like: every cache key changes with it.
 # 2: L-BFGS objective scaled by the pixel count (version 1 could stall on low-contrast images).
 # 3: each level starts from the content at its size plus the upsampled change (sharper start).
-RENDERER_VERSION = 3
+# 4: pixels are kept in 0-255 at every L-BFGS evaluation (the saved image scores as optimised).
+RENDERER_VERSION = 4
 
 # Style weight multiplier per pyramid level below the top (see RenderParams.level_style_factor).
 LEVEL_STYLE_DECAY = 0.7

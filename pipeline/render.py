@@ -208,7 +208,7 @@ def optimise(objective: Objective, x: torch.Tensor, iterations: int, optimizer: 
     """Run `iterations` steps from x; return the result and the trace (terms before each step).
 
     L-BFGS runs one iteration per `step` call (its history persists between calls), so each
-    iteration costs one forward+backward and is traced; Adam clamps to 0-255 after each step.
+    iteration costs one forward+backward and is traced; x is kept in 0-255 throughout.
     """
     x = x.detach().clone().requires_grad_(True)
     if optimizer == "lbfgs":
@@ -226,6 +226,12 @@ def optimise(objective: Objective, x: torch.Tensor, iterations: int, optimizer: 
 
     def closure():
         opt.zero_grad()
+        # Every evaluated image is a valid one: unclamped, L-BFGS drifts out of 0-255 and the
+        # saved (clipped) image scored up to 20% worse than the optimiser believed (500 steps
+        # at 512 px). Clamping here cost nothing measurable (0.4788 vs 0.4786 after 150 steps
+        # at 256 px) and the saved image now scores what the trace says.
+        with torch.no_grad():
+            x.clamp_(0, 255)
         t = objective.terms(x)
         (t["total"] * scale).backward()
         last.update(as_floats(t))
@@ -233,9 +239,8 @@ def optimise(objective: Objective, x: torch.Tensor, iterations: int, optimizer: 
 
     for i in range(iterations):
         opt.step(closure)
-        if optimizer == "adam":
-            with torch.no_grad():
-                x.clamp_(0, 255)
+        with torch.no_grad():
+            x.clamp_(0, 255)
         if not math.isfinite(last["total"]):
             raise RenderError(f"the objective became {last['total']} at iteration {i}: try "
                               "--precision fp32 or lower weights")

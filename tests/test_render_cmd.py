@@ -220,10 +220,12 @@ def test_make_j2_render_runs_cells_in_parallel_with_one_thread_each(make_gallery
     fake_py.chmod(0o755)
     stamp = tmp_path / "installed"
     stamp.touch()
-    env = {**{k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")},
+    # Isolated from a parent make (`make test ARGS=...` exports its command-line variables).
+    parent_make = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "ARGS", "CONFIG", "PY")
+    env = {**{k: v for k, v in os.environ.items() if k not in parent_make},
            "FAKE_LOG": str(log), "FAKE_SLEEP": "0.2"}
     args = ["make", "--no-print-directory", "-C", str(REPO), f"CONFIG={manifest}", f"PY={fake_py}",
-            f"STAMP={stamp}"]
+            f"STAMP={stamp}", "ARGS="]
     dry = subprocess.run([*args, "-n", "render"], env=env, capture_output=True, text=True, timeout=120)
     assert dry.returncode == 0, dry.stderr
     assert dry.stdout.count("--cell") == 4 and not log.exists()
