@@ -37,11 +37,11 @@ PRESETS: dict[str, dict[str, Any]] = {
     # Iterations per pyramid level, smallest level first. Most work happens where it is cheap.
     # Levels are about 128, 181, 256, 362 and 512 px at size 512; the cost of an iteration grows
     # with the pixels (x2 per level), so the budget in full-size iterations is about
-    # draft 23, standard 85, high 140, against 500 for the single-level reference. The final
-    # objective depends most on the top level's iterations: (60,45,35,30,40) reached 1.084x the
-    # reference's objective, (40,30,25,25,60) 1.048x (pearl x gogh at 256 px, min_size 64).
-    # Renderer 3 (levels start from content + upsampled change) took standard to 1.035x;
-    # (40,30,25,25,40) gave 1.074x, (20,20,20,40,45) 1.095x: the top level's iterations pay most.
+    # draft 23, standard 85, high 146, against 500 for the single-level reference. Measured with
+    # renderer 4 on pearl x gogh (the 512 pyramid at 256 px, min_size 64; bench_render.py):
+    # objective / reference's and speed-up: draft 1.742x at 19.2x, standard 1.086x at 5.7x,
+    # high 1.064x at 3.3x. The top level's iterations pay most: moving them down the pyramid
+    # (40,30,25,40,40 or 20,20,20,40,45) made the objective worse.
     "draft": {"iterations": (40, 30, 20, 12, 6)},
     "standard": {"iterations": (40, 30, 25, 25, 60)},
     "high": {"iterations": (120, 90, 70, 60, 80)},
