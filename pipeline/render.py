@@ -239,14 +239,12 @@ def optimise(objective: Objective, x: torch.Tensor, iterations: int, optimizer: 
 
     for i in range(iterations):
         opt.step(closure)
-        with torch.no_grad():
-            x.clamp_(0, 255)
         if not math.isfinite(last["total"]):
             raise RenderError(f"the objective became {last['total']} at iteration {i}: try "
                               "--precision fp32 or lower weights")
         trace.append({"iteration": i, **last})
         progress.update(1, loss=f"{last['total']:.4g}")
-    return x.detach(), trace
+    return x.detach().clamp_(0, 255), trace  # the closure clamps before each evaluation
 
 
 # ---------------------------------------------------------------- the pyramid
