@@ -61,7 +61,7 @@ def fill(manifest: Path) -> int:
         record = {"params": cell.params.effective(), "device": "cpu", "precision": "bf16", "seconds": 60.0,
                   "renderer_version": 1, "weights": cell.inputs["weights"],
                   "levels": [{"size": [s, s * 3 // 4], "iterations": it, "seconds": 12.0, "trace": trace}
-                             for s, it in zip(cell.params.level_sizes(), cell.params.schedule())],
+                             for s, it in cell.params.levels()],
                   "final": {"content": 1.0, "style": 1.0, "tv": 0.0, "total": 2.0}}
         plan.cache.store(cell.key, im, plan_cli._record(cell, record))
     plan_cli.sync_lock(gallery)

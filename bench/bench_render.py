@@ -128,7 +128,7 @@ def main(argv=None) -> int:
         cd, sd = distances(evaluator, result.image, content, style)
         rec = result.record
         rows.append({"name": name, "seconds": seconds, "objective": objective, "content_distance": cd,
-                     "style_distance": sd, "iterations": rec["params"]["iterations"],
+                     "style_distance": sd, "iterations": [lv["iterations"] for lv in rec["levels"]],
                      "sizes": [lv["size"] for lv in rec["levels"]], "device": rec["device"],
                      "precision": rec["precision"], "threads": rec["threads"]})
         if name == "reference":

@@ -13,7 +13,8 @@ from typing import Any
 # 2: L-BFGS objective scaled by the pixel count (version 1 could stall on low-contrast images).
 # 3: each level starts from the content at its size plus the upsampled change (sharper start).
 # 4: pixels are kept in 0-255 at every L-BFGS evaluation (the saved image scores as optimised).
-RENDERER_VERSION = 4
+# 5: levels below min_size fold into the smallest kept level (small renders no longer repeat it).
+RENDERER_VERSION = 5
 
 # Style weight multiplier per pyramid level below the top (see RenderParams.level_style_factor).
 LEVEL_STYLE_DECAY = 0.7
@@ -34,17 +35,21 @@ class Param:
 
 
 PRESETS: dict[str, dict[str, Any]] = {
-    # Iterations per pyramid level, smallest level first. Most work happens where it is cheap.
-    # Levels are about 128, 181, 256, 362 and 512 px at size 512; the cost of an iteration grows
-    # with the pixels (x2 per level), so the budget in full-size iterations is about
-    # draft 23, standard 85, high 146, against 500 for the single-level reference. Measured with
-    # renderer 4 on pearl x gogh (the 512 pyramid at 256 px, min_size 64; bench_render.py):
-    # objective / reference's and speed-up: draft 1.742x at 19.2x, standard 1.086x at 5.7x,
-    # high 1.064x at 3.3x. The top level's iterations pay most: moving them down the pyramid
-    # (40,30,25,40,40 or 20,20,20,40,45) made the objective worse.
+    # Iterations per pyramid level, smallest first. Levels are about 128, 181, 256, 362 and
+    # 512 px at size 512; an iteration's cost grows with the pixels (x2 per level), so the budget
+    # in full-size iterations is about draft 23, standard 94, high 159, against 500 for the
+    # single-level reference. Measured on pearl x gogh (the 512 pyramid replayed at 256 px,
+    # min_size 64, against the 500-iteration reference; objective / reference's):
+    # - at a standard budget, iterations at the top level pay most: 10,10,10,10,85 ends at
+    #   1.042x, 20,15,10,10,80 at 1.055x, 30,20,15,20,75 at 1.062x, 40,30,25,25,60 at 1.086x.
+    #   Long coarse runs lead the top level into a worse basin, with or without the cut in
+    #   style weight below the top (40,30,25,25,60 with no cut: 1.091x).
+    # - at a draft budget the start matters more: 40,30,20,12,6 ends at 1.742x, 10,10,10,10,15
+    #   at 1.781x, 5,5,5,5,18 at 1.888x.
+    # - high, 10,10,10,10,150, ends at 1.012x (120,90,70,60,80 ended at 1.064x).
     "draft": {"iterations": (40, 30, 20, 12, 6)},
-    "standard": {"iterations": (40, 30, 25, 25, 60)},
-    "high": {"iterations": (120, 90, 70, 60, 80)},
+    "standard": {"iterations": (10, 10, 10, 10, 85)},
+    "high": {"iterations": (10, 10, 10, 10, 150)},
 }
 
 PARAMS: tuple[Param, ...] = (
@@ -175,20 +180,23 @@ class RenderParams:
             return tuple(self.iterations)
         return tuple(PRESETS[self.preset]["iterations"])
 
-    def level_sizes(self) -> tuple[int, ...]:
-        """Long edge of each pyramid level: about sqrt(2) apart, ending exactly at `size`.
+    def levels(self) -> tuple[tuple[int, int], ...]:
+        """(long edge, iterations) of each pyramid level, smallest first, ending at `size`.
 
-        The number of levels is the schedule's length; a small `size` collapses the low levels
-        onto `min_size` (or `size` itself when it is smaller), never upscaling past the target.
+        Levels are about sqrt(2) apart, one per schedule entry. A level that would fall below
+        `min_size` (or below `size` itself when that is smaller) is not run at a size it was
+        not meant for: its work (iterations x pixels) folds into the smallest level kept, so a
+        small render costs what the schedule says in full-size iterations instead of repeating
+        the smallest size several times (a 192 px draft spent 60% of its time at 128 px).
         """
-        n = len(self.schedule())
+        schedule = self.schedule()
+        n = len(schedule)
         lo = min(self.min_size, self.size)
-        sizes = []
-        for i in range(n):
-            steps_from_top = n - 1 - i
-            s = round(self.size / (2 ** 0.5) ** steps_from_top)
-            sizes.append(max(lo, s))
-        return tuple(sizes)
+        natural = [round(self.size / (2 ** 0.5) ** (n - 1 - i)) for i in range(n)]
+        kept = [[s, it] for s, it in zip(natural, schedule) if s >= lo]  # the top is always kept
+        folded = sum(it * s * s for s, it in zip(natural, schedule) if s < lo)
+        kept[0][1] += round(folded / kept[0][0] ** 2)
+        return tuple((s, it) for s, it in kept)
 
     def level_style_factor(self, level: int, n_levels: int) -> float:
         """Multiplier of style_weight at a pyramid level (the last level is always 1).

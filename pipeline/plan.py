@@ -177,7 +177,7 @@ class Plan:
 
 
 def _work(p: RenderParams) -> float:
-    return float(sum(it * size * size for it, size in zip(p.schedule(), p.level_sizes())))
+    return float(sum(it * size * size for size, it in p.levels()))
 
 
 def _relative(path: Path, start: Path) -> str:

@@ -315,12 +315,11 @@ def stylize(content: Image.Image, style: Image.Image, params: RenderParams,
 
     net, identity = feature_net(params.weights, params.pooling, device)
 
-    schedule = params.schedule()
-    sizes = params.level_sizes()
+    plan = params.levels()
     levels: list[dict] = []
     x = None
-    with Progress(sum(schedule), desc="stylize", quiet=not progress) as bar:
-        for i, (iters, long_edge) in enumerate(zip(schedule, sizes)):
+    with Progress(sum(it for _, it in plan), desc="stylize", quiet=not progress) as bar:
+        for i, (long_edge, iters) in enumerate(plan):
             t0 = time.perf_counter()
             wh = fit_long_edge(content.size, long_edge)
             c = to_tensor(content.resize(wh, Image.LANCZOS), device)
@@ -332,7 +331,7 @@ def stylize(content: Image.Image, style: Image.Image, params: RenderParams,
                 x = next_level_start(x, c_prev, c, params.init)
             c_prev = c
             bar.set_description(f"stylize {wh[0]}x{wh[1]}")
-            obj = Objective(net, c, s, *level_weights(params, i, len(schedule)), precision)
+            obj = Objective(net, c, s, *level_weights(params, i, len(plan)), precision)
             trace = []
             if iters > 0:
                 x, trace = optimise(obj, x, iters, params.optimizer, bar, line_search)

@@ -77,11 +77,31 @@ def test_output_keeps_aspect_ratio_and_long_edge(size, expected):
 
 def test_pyramid_levels_follow_the_schedule():
     p = RenderParams(size=512, preset="standard")
-    sizes = p.level_sizes()
+    sizes = [s for s, _ in p.levels()]
+    assert [it for _, it in p.levels()] == list(p.schedule())  # nothing folds at 512 px
     assert sizes[-1] == 512 and len(sizes) == len(p.schedule()) and 120 <= sizes[0] <= 140
     assert all(1.3 < b / a < 1.5 for a, b in zip(sizes, sizes[1:]))
     assert p.level_style_factor(len(sizes) - 1, len(sizes)) == 1
     assert p.level_style_factor(0, len(sizes)) < 1
+
+
+@pytest.mark.parametrize("size", [32, 64, 100, 192, 256, 1024])
+@pytest.mark.parametrize("preset", ["draft", "standard", "high"])
+def test_small_renders_fold_levels_below_min_size_into_the_smallest_level(size, preset):
+    """No size is optimised twice, and folding keeps the schedule's cost in pixel-iterations
+    (a 192 px draft used to run three levels at 128 px: 60% of its time)."""
+    p = RenderParams(size=size, preset=preset, min_size=128)
+    levels = p.levels()
+    sizes = [s for s, _ in levels]
+    assert sizes[-1] == size and sizes[0] >= min(128, size)
+    assert all(b > a for a, b in zip(sizes, sizes[1:]))
+    natural = [round(size / 2 ** ((len(p.schedule()) - 1 - i) / 2)) for i in range(len(p.schedule()))]
+    wanted = sum(it * s * s for s, it in zip(natural, p.schedule()))
+    assert abs(sum(it * s * s for s, it in levels) - wanted) <= sizes[0] ** 2 / 2
+
+
+def test_a_192px_draft_runs_two_levels():
+    assert RenderParams(size=192, preset="draft").levels() == ((136, 34), (192, 6))
 
 
 def test_finer_levels_keep_the_content_detail_the_coarse_levels_did_not_change():
@@ -175,7 +195,7 @@ def test_cli_stylize_writes_image_and_record(tmp_path):
     style_image().save(s)
     out, rec = tmp_path / "out" / "render.png", tmp_path / "render.json"
     r = subprocess.run([sys.executable, "-m", "pipeline", "stylize", str(c), str(s), str(out),
-                        "--size", "64", "--iterations", "2,2", "--style-weight", "2", "--seed", "3",
+                        "--size", "64", "--min-size", "32", "--iterations", "2,2", "--style-weight", "2", "--seed", "3",
                         "--quiet", "--record", str(rec)],
                        cwd=REPO, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
