@@ -21,7 +21,7 @@ def _add_config(p: argparse.ArgumentParser) -> None:
 
 def _add_quiet(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", "-q", action="store_true",
-                   help="no progress bars (one line per step: good for CI logs)")
+                   help="no progress bars or minute-by-minute lines: one line per step")
 
 
 def cmd_validate(args: argparse.Namespace) -> int:

@@ -96,7 +96,7 @@ def _record(cell, renderer_record: dict[str, Any]) -> dict[str, Any]:
     return rec
 
 
-def _render_one(plan, cell, progress: bool) -> float | None:
+def _render_one(plan, cell, progress: bool | str) -> float | None:
     """Render a cell while holding its lock; None when another process rendered it meanwhile."""
     from .images import ImageLoadError, load_rgb
     from .render import stylize
@@ -114,7 +114,7 @@ def _render_one(plan, cell, progress: bool) -> float | None:
             raise GalleryError(f"{plan.gallery.path}:{entry.line}: {entry.role} '{entry.id}': "
                                f"{entry.file}: {e}") from None
     start = time.perf_counter()
-    result = stylize(images[0], images[1], cell.params, progress=progress)
+    result = stylize(images[0], images[1], cell.params, progress=progress, label=cell.name)
     seconds = time.perf_counter() - start
     record = _record(cell, result.record)
     record.setdefault("seconds", seconds)
@@ -157,7 +157,9 @@ def render_cells(plan, cells: list, quiet: bool = False, label: str = "",
     threads = split_threads()
     jobs = make_jobs(os.environ.get("MAKEFLAGS"))
     how = f"; {threads} thread{'s' if threads != 1 else ''} per worker under make -j{jobs or ''}" if threads else ""
-    inner_progress = not quiet and jobs in (None, 1) and sys.stderr.isatty()
+    # Each render's own progress: a bar on a terminal, a line a minute in a log; with make -jN
+    # always lines (N bars on one terminal overwrite each other).
+    inner_progress = False if quiet else ("lines" if jobs not in (None, 1) else True)
     total = len(cells)
     done = {"rendered": 0, "by_others": 0}
     bar = None
@@ -361,7 +363,7 @@ def cmd_render(args: argparse.Namespace) -> int:
             _update_lock_for(plan, cell.key)
             print(f"{cell.name}: cached ({cell.image})")
             return 0
-        render_cells(plan, [cell], quiet=True)
+        render_cells(plan, [cell], quiet=args.quiet)
         counts = make_plan(gallery).counts()
         print(f"{cell.name}: {counts['cached']} of {counts['cached'] + counts['render']} cells now cached")
         return 0

@@ -23,7 +23,7 @@ from PIL import Image
 
 from .errors import GalleryError
 from .params import RENDERER_VERSION, RenderParams
-from .progress import Progress
+from .progress import Progress, mode_for
 from .vgg import load_vgg
 
 CONTENT_LAYER = "relu4_2"
@@ -292,9 +292,12 @@ def next_level_start(x: torch.Tensor, c_prev: torch.Tensor, c: torch.Tensor, ini
 
 
 def stylize(content: Image.Image, style: Image.Image, params: RenderParams,
-            progress: bool = True, line_search: str | None = None) -> RenderResult:
+            progress: bool | str = True, line_search: str | None = None,
+            label: str = "stylize") -> RenderResult:
     """Render `content` in the manner of `style`: coarse to fine, one L-BFGS run per level.
 
+    `progress`: True shows a bar on a terminal and a line a minute otherwise (logs), "lines"
+    always the lines (parallel workers), False nothing; `label` names the render in them.
     `line_search` ("strong_wolfe") is for experiments; the default fixed unit step needs one
     forward+backward per iteration and proved stable in the 0-255 pixel space.
     """
@@ -316,12 +319,14 @@ def stylize(content: Image.Image, style: Image.Image, params: RenderParams,
     net, identity = feature_net(params.weights, params.pooling, device)
 
     plan = params.levels()
+    sizes = [fit_long_edge(content.size, long_edge) for long_edge, _ in plan]
+    top = sizes[-1][0] * sizes[-1][1]
+    work = sum(it * w * h for (w, h), (_, it) in zip(sizes, plan)) / top  # in top-level iterations
     levels: list[dict] = []
     x = None
-    with Progress(sum(it for _, it in plan), desc="stylize", quiet=not progress) as bar:
-        for i, (long_edge, iters) in enumerate(plan):
+    with Progress(sum(it for _, it in plan), mode=mode_for(progress), label=label, work=work) as bar:
+        for i, ((long_edge, iters), wh) in enumerate(zip(plan, sizes)):
             t0 = time.perf_counter()
-            wh = fit_long_edge(content.size, long_edge)
             c = to_tensor(content.resize(wh, Image.LANCZOS), device)
             s_wh = fit_long_edge(style.size, max(1, round(long_edge * params.style_scale)))
             s = to_tensor(style.resize(s_wh, Image.LANCZOS), device)
@@ -330,7 +335,7 @@ def stylize(content: Image.Image, style: Image.Image, params: RenderParams,
             else:
                 x = next_level_start(x, c_prev, c, params.init)
             c_prev = c
-            bar.set_description(f"stylize {wh[0]}x{wh[1]}")
+            bar.set_description(f"{wh[0]}x{wh[1]}", step_cost=wh[0] * wh[1] / top)
             obj = Objective(net, c, s, *level_weights(params, i, len(plan)), precision)
             trace = []
             if iters > 0:

@@ -95,7 +95,7 @@ def fake_render_module(log: list | None = None) -> types.ModuleType:
     """A stand-in for pipeline.render whose stylize is fake_stylize (and logs each call)."""
     mod = types.ModuleType("pipeline.render")
 
-    def stylize(content, style, params, progress=True):
+    def stylize(content, style, params, progress=True, label="stylize"):
         result = fake_stylize(content, style, params, progress)
         if log is not None:
             log.append(params)

@@ -53,6 +53,30 @@ def test_render_only_what_is_missing_then_nothing(tmp_path, monkeypatch, fake, c
     assert g.lock_path.read_text() == lock_text
 
 
+@pytest.mark.parametrize("argv, makeflags, want", [
+    (["render"], None, True),                              # a bar on a terminal, lines in a log
+    (["render", "--quiet"], None, False),
+    (["render", "--cell", "pearl:gogh"], " -j2 --jobserver-auth=3,4", "lines"),  # make -j2
+    (["render", "--cell", "pearl:gogh"], "", True),         # plain make
+    (["render", "--cell", "pearl:gogh", "--quiet"], "", False),
+])
+def test_each_render_shows_progress_unless_quiet(tmp_path, monkeypatch, argv, makeflags, want):
+    use(monkeypatch, build_gallery(tmp_path))
+    seen = []
+    mod = fake_render_module()
+    fake_stylize = mod.stylize
+    mod.stylize = lambda c, s, p, progress=True, label="": (seen.append((progress, label)),
+                                                           fake_stylize(c, s, p))[1]
+    monkeypatch.setitem(sys.modules, "pipeline.render", mod)
+    if makeflags is None:
+        monkeypatch.delenv("MAKEFLAGS", raising=False)
+    else:
+        monkeypatch.setenv("MAKEFLAGS", makeflags)
+    assert main(argv) == 0
+    assert seen and all(p == want for p, _ in seen)
+    assert seen[0][1] == "pearl:gogh"  # the line names the cell
+
+
 def test_add_a_style_renders_its_column_and_a_param_change_only_its_column(tmp_path, monkeypatch, fake):
     g = build_gallery(tmp_path, contents=("a", "b", "c"), styles=("x", "y", "z"))
     use(monkeypatch, g)
