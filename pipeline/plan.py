@@ -285,7 +285,8 @@ def explain(prev: dict[str, Any] | None, inputs: dict[str, Any], key: str, image
             reasons.append("new content")
         if new_style:
             reasons.append("new style")
-        return tuple(reasons) or ("new cell (not in the lock file: was it excluded?)",)
+        # Its content and style are known, the cell is not: most often a run stopped before it.
+        return tuple(reasons) or ("not rendered yet (an earlier run stopped before it, or it was excluded)",)
     reasons = []
     if prev.get("content", {}).get("sha256") != inputs["content"]:
         reasons.append("content image changed")

@@ -170,6 +170,12 @@ def test_reasons_compare_with_the_lock_file(tmp_path, monkeypatch):
     assert reasons(g) == {"pearl:munch": (f"render missing from the cache ({cell.image.name} not found "
                                           f"or incomplete)",)}
 
+    lock = json.loads(g.lock_path.read_text())
+    del lock["cells"]["pearl:munch"]  # as after a run stopped before this cell
+    g.lock_path.write_text(json.dumps(lock))
+    assert reasons(g) == {"pearl:munch": ("not rendered yet (an earlier run stopped before it, or it was "
+                                          "excluded)",)}
+
 
 def test_cells_in_manifest_order_with_paths_and_excluded(tmp_path):
     g = build_gallery(tmp_path, contents=("b", "a"), styles=("z", "y"), exclude={("a", "z")})
