@@ -35,9 +35,9 @@ class Progress:
     """Counts iterations; the ETA weighs each by its cost (pixels), since the last level's
     iterations cost about twice the level before's and counting them alike misleads."""
 
-    def __init__(self, total: int, desc: str = "", quiet: bool = False, mode: str = "bar",
-                 label: str = "stylize", work: float | None = None, clock=time.monotonic):
-        self.mode = "off" if quiet else mode
+    def __init__(self, total: int, desc: str = "", mode: str = "bar", label: str = "stylize",
+                 work: float | None = None, clock=time.monotonic):
+        self.mode = mode
         self.total, self.done = total, 0
         self.work_total, self.work_done = float(work or total), 0.0
         self.label, self.where = label, desc
@@ -48,8 +48,8 @@ class Progress:
         if self.mode == "bar":
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total, desc=f"{label} {desc}".strip(), unit="it", file=sys.stderr, dynamic_ncols=True,
-                            leave=False)
+            self.bar = tqdm(total=total, desc=f"{label} {desc}".strip(), unit="it", file=sys.stderr,
+                            dynamic_ncols=True, leave=False)
 
     def update(self, n: int = 1, **postfix) -> None:
         self.done += n
@@ -63,7 +63,7 @@ class Progress:
             print(self.line(), file=sys.stderr, flush=True)
 
     def line(self) -> str:
-        """'pearl:gogh: 40/135 iterations (512x512), 5 min 10 s so far, about 9 min 40 s left'"""
+        """'pearl:gogh: 40/125 iterations (512x512), 3 min 10 s so far, about 9 min 20 s left'"""
         elapsed = self.clock() - self.start
         left = elapsed * (self.work_total - self.work_done) / self.work_done if self.work_done else 0
         return (f"{self.label}: {self.done}/{self.total} iterations ({self.where}), "
