@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import GalleryError
+from .progress import duration
 
 
 # ---- wiring
@@ -219,17 +220,6 @@ def render_cells(plan, cells: list, quiet: bool = False, label: str = "",
 
 # ---- commands
 
-def _human_seconds(s: float) -> str:
-    s = round(s)
-    if s < 60:
-        return f"{s} s"
-    m, s = divmod(s, 60)
-    if m < 60:
-        return f"{m} min {s:02d} s"
-    h, m = divmod(m, 60)
-    return f"{h} h {m:02d} min"
-
-
 def _human_bytes(n: float) -> str:
     for unit in ("B", "KB", "MB", "GB"):
         if n < 1000 or unit == "GB":
@@ -322,7 +312,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         basis = (f"from {known} earlier render{'s' if known != 1 else ''}" if known
                  else "a CPU default until the first render")
         print(f"to render: {len(missing)} cell{'s' if len(missing) != 1 else ''}, "
-              f"about {_human_seconds(est)} of rendering ({basis})")
+              f"about {duration(est)} of rendering ({basis})")
         print("next: `make gallery` renders them (`make -j2 gallery`: two at a time)")
     else:
         print("nothing to render")
