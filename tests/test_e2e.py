@@ -163,7 +163,7 @@ def test_a_changed_style_parameter_rerenders_exactly_that_column(demo):
     manifest, mirror, _, _ = demo
 
     def tweak(d):
-        next(s for s in d["styles"] if s["id"] == "picasso")["render"] = {"style_scale": 0.8}
+        next(s for s in d["styles"] if s["id"] == "picasso").setdefault("render", {})["style_scale"] = 0.8
     _edit(manifest, tweak)
     todo = _to_render(_status(manifest, mirror))
     assert sorted(todo) == ["dancing:picasso", "pearl:picasso", "vinci:picasso"]
