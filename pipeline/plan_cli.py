@@ -310,7 +310,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         est = sum(plan.estimate_seconds(c) for c in missing)
         known = len(plan.timed_renders())
         basis = (f"from {known} earlier render{'s' if known != 1 else ''}" if known
-                 else "a CPU default until the first render")
+                 else "at a 2-core CPU's pace; the first render measures this machine's")
         print(f"to render: {len(missing)} cell{'s' if len(missing) != 1 else ''}, "
               f"about {duration(est)} of rendering ({basis})")
         print("next: `make gallery` renders them (`make -j2 gallery`: two at a time)")
