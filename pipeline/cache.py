@@ -4,6 +4,7 @@
     <cache>/<key[:2]>/<key>.json   its record, written last: the entry exists once both do
     <cache>/.locks/<key>.lock      flock held while one process renders that key
     <cache>/.locks/<name>.lock     flock held while the lock file is read, changed and written
+    <cache>/.locks/workers/        one flocked file per `make -jN` worker rendering now (pipeline.workers)
     <cache>/.memo.json             image hashes, record summaries and checked images, by (size, mtime)
     <cache>/variants/              web image variants of the site (pipeline.variants)
     <cache>/.site/<hash>.json      what the last site build into a folder read and wrote (pipeline.sitestate)

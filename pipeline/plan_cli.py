@@ -2,7 +2,8 @@
 
 Torch is imported only when a cell actually renders, so every command on a fully cached
 gallery stays fast. `make -jN` runs one `render --cell` per missing cell; each worker then
-uses cores // N threads (see `split_threads`).
+starts with cores // N threads (see `split_threads`) and takes more when fewer renders run
+(see `workers`).
 """
 from __future__ import annotations
 
@@ -97,8 +98,9 @@ def _record(cell, renderer_record: dict[str, Any]) -> dict[str, Any]:
     return rec
 
 
-def _render_one(plan, cell, progress: bool | str) -> float | None:
-    """Render a cell while holding its lock; None when another process rendered it meanwhile."""
+def _render_one(plan, cell, progress: bool | str, threads=None) -> float | None:
+    """Render a cell while holding its lock; None when another process rendered it meanwhile.
+    `threads`: see stylize (under make -jN, the worker's share of the cores now)."""
     from .images import ImageLoadError, load_rgb
     from .render import stylize
 
@@ -115,7 +117,8 @@ def _render_one(plan, cell, progress: bool | str) -> float | None:
             raise GalleryError(f"{plan.gallery.path}:{entry.line}: {entry.role} '{entry.id}': "
                                f"{entry.file}: {e}") from None
     start = time.perf_counter()
-    result = stylize(images[0], images[1], cell.params, progress=progress, label=cell.name)
+    result = stylize(images[0], images[1], cell.params, progress=progress, label=cell.name,
+                     threads=threads)
     seconds = time.perf_counter() - start
     record = _record(cell, result.record)
     record.setdefault("seconds", seconds)
@@ -155,8 +158,16 @@ def render_cells(plan, cells: list, quiet: bool = False, label: str = "",
     cell goes into the lock file at once (unless `write_lock` is off, as for shards), so an
     interrupted run loses nothing.
     """
+    user_threads = any(os.environ.get(v, "").strip() for v in ("GALLERY_THREADS", "OMP_NUM_THREADS"))
     threads = split_threads()
     jobs = make_jobs(os.environ.get("MAKEFLAGS"))
+    # Under make -jN, a worker left alone (fewer cells left than N) takes the idle cores, unless
+    # the user fixed the thread count.
+    workers = None
+    if threads and not user_threads:
+        from .workers import Workers
+
+        workers = Workers(plan.cache.lock_dir() / "workers", cpu_count())
     how = f"; {threads} thread{'s' if threads != 1 else ''} per worker under make -j{jobs or ''}" if threads else ""
     # Each render's own progress: a bar on a terminal, a line a minute in a log; with make -jN
     # always lines (N bars on one terminal overwrite each other).
@@ -179,7 +190,11 @@ def render_cells(plan, cells: list, quiet: bool = False, label: str = "",
                 say(f"{at}{cell.name}: rendering ({_describe(cell)}{how})...")
             else:
                 bar.set_postfix_str(cell.name)
-            seconds = _render_one(plan, cell, inner_progress)
+            if workers is None:
+                seconds = _render_one(plan, cell, inner_progress)
+            else:
+                with workers:
+                    seconds = _render_one(plan, cell, inner_progress, workers.threads)
         finally:
             lock.release()
         if write_lock:

@@ -16,6 +16,7 @@ import math
 import os
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -204,11 +205,13 @@ def as_floats(terms: dict[str, torch.Tensor]) -> dict[str, float]:
 # ---------------------------------------------------------------- the optimiser
 
 def optimise(objective: Objective, x: torch.Tensor, iterations: int, optimizer: str,
-             progress: Progress, line_search: str | None = None) -> tuple[torch.Tensor, list[dict]]:
+             progress: Progress, line_search: str | None = None,
+             before_step: Callable[[int], None] | None = None) -> tuple[torch.Tensor, list[dict]]:
     """Run `iterations` steps from x; return the result and the trace (terms before each step).
 
     L-BFGS runs one iteration per `step` call (its history persists between calls), so each
     iteration costs one forward+backward and is traced; x is kept in 0-255 throughout.
+    `before_step(i)` runs before iteration i (the thread count is adjusted there).
     """
     x = x.detach().clone().requires_grad_(True)
     if optimizer == "lbfgs":
@@ -238,6 +241,8 @@ def optimise(objective: Objective, x: torch.Tensor, iterations: int, optimizer: 
         return t["total"] * scale
 
     for i in range(iterations):
+        if before_step is not None:
+            before_step(i)
         opt.step(closure)
         if not math.isfinite(last["total"]):
             raise RenderError(f"the objective became {last['total']} at iteration {i}: try "
@@ -293,19 +298,29 @@ def next_level_start(x: torch.Tensor, c_prev: torch.Tensor, c: torch.Tensor, ini
 
 def stylize(content: Image.Image, style: Image.Image, params: RenderParams,
             progress: bool | str = True, line_search: str | None = None,
-            label: str = "stylize") -> RenderResult:
+            label: str = "stylize", threads: Callable[[], int] | None = None) -> RenderResult:
     """Render `content` in the manner of `style`: coarse to fine, one L-BFGS run per level.
 
     `progress`: True shows a bar on a terminal and a line a minute otherwise (logs), "lines"
     always the lines (parallel workers), False nothing; `label` names the render in them.
     `line_search` ("strong_wolfe") is for experiments; the default fixed unit step needs one
     forward+backward per iteration and proved stable in the 0-255 pixel space.
+    `threads`, when given, says before each iteration how many threads to use now (a `make -jN`
+    worker takes the cores its finished siblings left idle); the record lists the changes.
     """
     t_start = time.perf_counter()
     device = resolve_device(params.device)
     precision = resolve_precision(params.precision, device)
-    threads = choose_threads()
-    torch.set_num_threads(threads)
+    start_threads = choose_threads()
+    torch.set_num_threads(start_threads)
+    thread_changes: list[dict] = []
+
+    def adjust_threads(level: int, step: int) -> None:
+        n = threads()
+        if n != torch.get_num_threads():
+            torch.set_num_threads(n)
+            thread_changes.append({"level": level, "iteration": step, "threads": n})
+
     torch.manual_seed(params.seed)
     if device.type == "cuda":  # reproducible pixels: no autotuned, non-deterministic kernels
         torch.backends.cudnn.deterministic = True
@@ -339,7 +354,8 @@ def stylize(content: Image.Image, style: Image.Image, params: RenderParams,
             obj = Objective(net, c, s, *level_weights(params, i, len(plan)), precision)
             trace = []
             if iters > 0:
-                x, trace = optimise(obj, x, iters, params.optimizer, bar, line_search)
+                x, trace = optimise(obj, x, iters, params.optimizer, bar, line_search,
+                                    functools.partial(adjust_threads, i) if threads else None)
             levels.append({"size": list(wh), "iterations": iters,
                            "seconds": round(time.perf_counter() - t0, 3), "trace": trace})
 
@@ -354,7 +370,8 @@ def stylize(content: Image.Image, style: Image.Image, params: RenderParams,
         "renderer_version": RENDERER_VERSION,
         "device": str(device),
         "precision": precision,
-        "threads": threads,
+        "threads": start_threads,
+        **({"thread_changes": thread_changes} if thread_changes else {}),
         "torch": torch.__version__,
         "seconds": round(time.perf_counter() - t_start, 3),
         "levels": levels,

@@ -7,7 +7,8 @@ tested on real processes without torch and without the manifest stage. Environme
     FAKE_GALLERY  pickle of the Gallery to use (instead of reading a manifest)
     FAKE_RENDER   1: replace pipeline.render with the fake below
     FAKE_SLEEP    seconds each fake render takes
-    FAKE_LOG      file to which each fake render appends "<pair hash> <pid> <GALLERY_THREADS>"
+    FAKE_LOG      file to which each fake render appends "<pair hash> <pid> <GALLERY_THREADS>
+                  <min> <max>", the last two the thread counts it was given while it slept
     FAKE_HANG     "image" (half the PNG written) or "record" (image written, record not):
                   touch FAKE_HANG_MARKER there and sleep, for a test to kill -9 us
     CHECK_NO_TORCH  1: exit 99 if torch got imported
@@ -74,11 +75,18 @@ class FakeResult:
     record: dict
 
 
-def fake_stylize(content: Image.Image, style: Image.Image, params, progress: bool = True) -> FakeResult:
-    """A tinted, resized copy of the content, with a record shaped like the renderer's."""
-    sleep = float(os.environ.get("FAKE_SLEEP", "0"))
-    if sleep:
-        time.sleep(sleep)
+def fake_stylize(content: Image.Image, style: Image.Image, params, progress: bool = True,
+                 threads=None, seen: list | None = None) -> FakeResult:
+    """A tinted, resized copy of the content, with a record shaped like the renderer's.
+    `threads` (see stylize) is asked every 50 ms through the sleep; the answers go to `seen`."""
+    end = time.monotonic() + float(os.environ.get("FAKE_SLEEP", "0"))
+    while True:
+        if threads is not None and seen is not None:
+            seen.append(threads())
+        left = end - time.monotonic()
+        if left <= 0:
+            break
+        time.sleep(min(left, 0.05))
     w, h = content.size
     scale = params.size / max(w, h)
     out = content.resize((max(1, round(w * scale)), max(1, round(h * scale))))
@@ -95,8 +103,9 @@ def fake_render_module(log: list | None = None) -> types.ModuleType:
     """A stand-in for pipeline.render whose stylize is fake_stylize (and logs each call)."""
     mod = types.ModuleType("pipeline.render")
 
-    def stylize(content, style, params, progress=True, label="stylize"):
-        result = fake_stylize(content, style, params, progress)
+    def stylize(content, style, params, progress=True, label="stylize", threads=None):
+        seen: list[int] = []
+        result = fake_stylize(content, style, params, progress, threads, seen)
         if log is not None:
             log.append(params)
         path = os.environ.get("FAKE_LOG")
@@ -104,7 +113,8 @@ def fake_render_module(log: list | None = None) -> types.ModuleType:
             import hashlib
             pair = hashlib.md5(content.tobytes() + b"|" + style.tobytes()).hexdigest()[:12]
             with open(path, "a") as f:
-                f.write(f"{pair} {os.getpid()} {os.environ.get('GALLERY_THREADS', '-')}\n")
+                span = f"{min(seen)} {max(seen)}" if seen else "- -"
+                f.write(f"{pair} {os.getpid()} {os.environ.get('GALLERY_THREADS', '-')} {span}\n")
         return result
 
     mod.stylize = stylize

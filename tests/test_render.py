@@ -137,6 +137,26 @@ def test_every_evaluated_image_stays_in_the_pixel_range(monkeypatch):
     assert r.record["final"]["total"] < trace[0]["total"]
 
 
+def test_the_thread_count_follows_the_callback_between_iterations():
+    """A make -jN worker left alone grows its threads mid-render; the record says when."""
+    asked = []
+
+    def threads():
+        asked.append(torch.get_num_threads())
+        return 1 if len(asked) <= 3 else 2
+
+    before = torch.get_num_threads()
+    try:
+        r = stylize(content_image(), style_image(), tiny(iterations=(3, 3)), progress=False, threads=threads)
+        assert len(asked) == 6  # once before each iteration
+        assert asked[3] == 1 and torch.get_num_threads() == 2  # switched before the 4th
+        assert r.record["thread_changes"][-1] == {"level": 1, "iteration": 0, "threads": 2}
+        plain = stylize(content_image(), style_image(), tiny(iterations=(3, 3)), progress=False)
+        assert "thread_changes" not in plain.record
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_same_inputs_give_identical_bytes():
     p = tiny(iterations=(3, 2), init="noise", seed=7)
     a = stylize(content_image(), style_image(), p, progress=False).image.tobytes()

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -65,8 +66,8 @@ def test_each_render_shows_progress_unless_quiet(tmp_path, monkeypatch, argv, ma
     seen = []
     mod = fake_render_module()
     fake_stylize = mod.stylize
-    mod.stylize = lambda c, s, p, progress=True, label="": (seen.append((progress, label)),
-                                                           fake_stylize(c, s, p))[1]
+    mod.stylize = lambda c, s, p, progress=True, label="", threads=None: (
+        seen.append((progress, label)), fake_stylize(c, s, p))[1]
     monkeypatch.setitem(sys.modules, "pipeline.render", mod)
     if makeflags is None:
         monkeypatch.delenv("MAKEFLAGS", raising=False)
@@ -227,10 +228,8 @@ def test_real_stylize_at_32_px(tmp_path, monkeypatch):
     assert max(Image.open(cell.image).size) == 32
 
 
-@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
-def test_make_j2_render_runs_cells_in_parallel_with_one_thread_each(make_gallery, tmp_path):
-    """The real Makefile: one `render --cell` per missing cell, two at a time, cores split."""
-    manifest = make_gallery(contents=("a", "b"), styles=("x", "y"), render={"size": 16})
+def _fake_make(tmp_path, manifest, sleep: float) -> tuple[list[str], dict[str, str], Path]:
+    """The real Makefile driving the CLI with the fake renderer: (make argv, env, the fake's log)."""
     log = tmp_path / "renders.log"
     fake_py = tmp_path / "python"
     fake_py.write_text(
@@ -245,11 +244,21 @@ def test_make_j2_render_runs_cells_in_parallel_with_one_thread_each(make_gallery
     stamp = tmp_path / "installed"
     stamp.touch()
     # Isolated from a parent make (`make test ARGS=...` exports its command-line variables).
-    parent_make = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "ARGS", "CONFIG", "PY")
+    # Thread counts the user set would turn off the split (and the lone worker's growth).
+    parent_make = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "ARGS", "CONFIG", "PY",
+                   "GALLERY_THREADS", "OMP_NUM_THREADS")
     env = {**{k: v for k, v in os.environ.items() if k not in parent_make},
-           "FAKE_LOG": str(log), "FAKE_SLEEP": "0.2"}
+           "FAKE_LOG": str(log), "FAKE_SLEEP": str(sleep)}
     args = ["make", "--no-print-directory", "-C", str(REPO), f"CONFIG={manifest}", f"PY={fake_py}",
             f"STAMP={stamp}", "ARGS="]
+    return args, env, log
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_j2_render_runs_cells_in_parallel_with_one_thread_each(make_gallery, tmp_path):
+    """The real Makefile: one `render --cell` per missing cell, two at a time, cores split."""
+    manifest = make_gallery(contents=("a", "b"), styles=("x", "y"), render={"size": 16})
+    args, env, log = _fake_make(tmp_path, manifest, sleep=0.2)
     dry = subprocess.run([*args, "-n", "render"], env=env, capture_output=True, text=True, timeout=120)
     assert dry.returncode == 0, dry.stderr
     assert dry.stdout.count("--cell") == 4 and not log.exists()
@@ -268,6 +277,51 @@ def test_make_j2_render_runs_cells_in_parallel_with_one_thread_each(make_gallery
     again = subprocess.run([*args, "-j2", "render"], env=env, capture_output=True, text=True, timeout=120)
     assert again.returncode == 0 and "--cell" not in again.stdout
     assert len(log.read_text().splitlines()) == 4
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_j2_a_worker_left_alone_takes_the_idle_cores(make_gallery, tmp_path):
+    """3 cells under -j2: the third ends alone and must not stay on half the cores (at 512 px
+    that lone tail made `make -j2` slower than `make`)."""
+    manifest = make_gallery(contents=("a", "b", "c"), styles=("x",), render={"size": 16})
+    args, env, log = _fake_make(tmp_path, manifest, sleep=2.0)
+    r = subprocess.run([*args, "-j2", "render"], env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    # Each fake render polls the thread count it is given through its sleep: "<min> <max>".
+    seen = [tuple(map(int, line.split()[3:5])) for line in log.read_text().splitlines()]
+    cpus, half = plan_cli.cpu_count(), max(1, plan_cli.cpu_count() // 2)
+    assert len(seen) == 3
+    assert seen[0][0] == half and seen[1][0] == half  # the first two ran side by side
+    assert seen[2][1] == cpus  # the last one, once alone, used every core
+    assert all(lo >= 1 and hi <= cpus for lo, hi in seen)
+    workers = Path(manifest).parent / "renders" / ".locks" / "workers"
+    assert list(workers.glob("*.lock")) == []  # every worker removed its entry
+
+
+def test_workers_count_only_live_workers(tmp_path):
+    from pipeline.workers import Workers
+
+    folder = tmp_path / "workers"
+    with Workers(folder, cpus=4) as me:
+        assert me.running() == 1 and me.threads() == 4
+        (folder / f"{me.prefix}999999.lock").write_text("")  # a dead worker's file: nobody locks it
+        (folder / "other-host-1.lock").write_text("")  # another machine sharing the cache
+        assert me.running() == 1
+        child = subprocess.Popen([sys.executable, "-c", (
+            "import sys, time; sys.path.insert(0, %r)\n"
+            "from pipeline.workers import Workers\n"
+            "with Workers(%r, 4):\n"
+            "    print('in', flush=True); time.sleep(30)") % (str(REPO), str(folder))],
+            stdout=subprocess.PIPE, text=True)
+        try:
+            assert child.stdout.readline().strip() == "in"
+            assert me.running() == 2 and me.threads() == 2
+        finally:
+            child.kill()
+            child.wait(timeout=10)
+        assert me.running() == 1 and me.threads() == 4  # killed: the OS dropped its lock
+    assert not me.path.exists()
+    assert Workers(folder, cpus=3).threads() == 3
 
 
 def test_an_unwritable_cache_is_a_clear_error(tmp_path, monkeypatch, fake, capsys):

@@ -1,0 +1,64 @@
+"""How many renders run at once on this machine, so a `make -jN` worker left alone takes the idle cores.
+
+Under `make -jN` each worker starts with cores // N threads. When fewer cells than N are left,
+the workers still running would leave the other cores idle: the demo's 9 cells under `make -j2`
+ended with one 512 px render on one of the two cores for its whole length, and `-j2` was slower
+than a plain `make` (measured in issue 6). Each rendering worker holds an flock on its own file
+in the cache's lock folder; between iterations a worker counts the locked files and uses
+cores // count threads. The OS drops a dead worker's lock, so a crashed worker never holds cores.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+import socket
+from pathlib import Path
+
+
+class Workers:
+    """This process's entry among the renders running now (a context manager), and the count."""
+
+    def __init__(self, folder: Path, cpus: int):
+        self.folder = Path(folder)
+        self.cpus = max(1, cpus)
+        # Named by host: a cache shared by several machines (--shard) counts only this one's.
+        self.prefix = f"{socket.gethostname()}-"
+        self.path = self.folder / f"{self.prefix}{os.getpid()}.lock"
+        self._fd: int | None = None
+
+    def __enter__(self) -> "Workers":
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        try:
+            self.path.unlink()
+        except FileNotFoundError:
+            pass
+        if self._fd is not None:
+            os.close(self._fd)  # releases the flock
+            self._fd = None
+
+    def running(self) -> int:
+        """Workers rendering now on this host, this one included (a file nobody locks is a dead one's)."""
+        count = 1 if self._fd is not None else 0
+        for path in self.folder.glob(f"{self.prefix}*.lock"):
+            if path == self.path:
+                continue
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except FileNotFoundError:  # its worker just finished
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                count += 1
+            finally:
+                os.close(fd)
+        return max(1, count)
+
+    def threads(self) -> int:
+        """The threads this worker should use now: its share of the cores."""
+        return max(1, self.cpus // self.running())
