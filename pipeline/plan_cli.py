@@ -169,6 +169,8 @@ def render_cells(plan, cells: list, quiet: bool = False, label: str = "",
 
         workers = Workers(plan.cache.lock_dir() / "workers", cpu_count())
     how = f"; {threads} thread{'s' if threads != 1 else ''} per worker under make -j{jobs or ''}" if threads else ""
+    if workers is not None and threads < workers.cpus:
+        how += ", more once fewer cells are left"
     # Each render's own progress: a bar on a terminal, a line a minute in a log; with make -jN
     # always lines (N bars on one terminal overwrite each other).
     inner_progress = False if quiet else ("lines" if jobs not in (None, 1) else True)

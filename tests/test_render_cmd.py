@@ -287,6 +287,7 @@ def test_make_j2_a_worker_left_alone_takes_the_idle_cores(make_gallery, tmp_path
     args, env, log = _fake_make(tmp_path, manifest, sleep=2.0)
     r = subprocess.run([*args, "-j2", "render"], env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
+    assert "per worker under make -j2, more once fewer cells are left" in r.stdout or plan_cli.cpu_count() < 2
     # Each fake render polls the thread count it is given through its sleep: "<min> <max>".
     seen = [tuple(map(int, line.split()[3:5])) for line in log.read_text().splitlines()]
     cpus, half = plan_cli.cpu_count(), max(1, plan_cli.cpu_count() // 2)
