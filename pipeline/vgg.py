@@ -18,6 +18,7 @@ from typing import Iterable
 import torch
 from torch import nn
 
+from .winograd import WinogradConv3x3
 from .weights import CAFFE, CAFFE_SHA256, TORCHVISION, WeightsError, caffe_weights_path, \
     file_sha256, weights_identity
 
@@ -87,7 +88,8 @@ class VGGFeatures(nn.Module):
                 conv = nn.Conv2d(w.shape[1], w.shape[0], 3, padding=1)
                 conv.weight.data.copy_(w)
                 conv.bias.data.copy_(b)
-                mods.append(conv)
+                # conv1_1 and conv1_2 (64 channels at full size) ran faster direct on the CPU
+                mods.append(WinogradConv3x3(conv) if conv.out_channels >= 128 else conv)
             elif name.startswith("relu"):
                 mods.append(nn.ReLU(inplace=False))
             else:
