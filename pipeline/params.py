@@ -14,7 +14,8 @@ from typing import Any
 # 3: each level starts from the content at its size plus the upsampled change (sharper start).
 # 4: pixels are kept in 0-255 at every L-BFGS evaluation (the saved image scores as optimised).
 # 5: levels below min_size fold into the smallest kept level (small renders no longer repeat it).
-RENDERER_VERSION = 5
+# 6: VGG-19's 3x3 convolutions from 128 channels use Winograd on the CPU (fp32; ~3e-6 apart).
+RENDERER_VERSION = 6
 
 # Style weight multiplier per pyramid level below the top (see RenderParams.level_style_factor).
 LEVEL_STYLE_DECAY = 0.7
@@ -37,7 +38,7 @@ class Param:
 PRESETS: dict[str, dict[str, Any]] = {
     # Iterations per pyramid level, smallest first. Levels are about 128, 181, 256, 362 and
     # 512 px at size 512; an iteration's cost grows with the pixels (x2 per level), so the budget
-    # in full-size iterations is about draft 23, standard 94, high 159, against 500 for the
+    # in full-size iterations is about draft 23, standard 139, high 209, against 500 for the
     # single-level reference. Measured on pearl x gogh (the 512 pyramid replayed at 256 px,
     # min_size 64, against the 500-iteration reference; objective / reference's):
     # - at a standard budget, iterations at the top level pay most: 10,10,10,10,85 ends at
@@ -48,12 +49,15 @@ PRESETS: dict[str, dict[str, Any]] = {
     #   at 1.781x, 5,5,5,5,18 at 1.888x.
     # - high, 10,10,10,10,150, ends at 1.012x (120,90,70,60,80 ended at 1.064x).
     # At 512 px (bench_render.py, renderer 5, 2-core AVX2 CPU, fp32): draft 20.3x at 1.906x,
-    # standard 5.3x at 1.077x, high 3.2x at 1.040x; the reference's own trace is at 1.065x
-    # after 100 iterations and 1.038x after 150, so at full size the coarse levels buy no
-    # objective at these budgets, only the start at the draft budget.
+    # standard (then 10,10,10,10,85) 5.3x at 1.077x, high (then ...,150) 3.2x at 1.040x; at
+    # full size the coarse levels buy no objective at these budgets, only the start.
+    # Renderer 6 (Winograd convolutions) made a full-size pass 1.5x cheaper: standard now
+    # spends it on top-level iterations. One 10,10,10,10,140 run (pearl x gogh, 512 px) stood
+    # at 1.049x the reference's objective before top-level iteration 120, 1.045x at 130 and
+    # ended at 1.041x; high goes on to 200.
     "draft": {"iterations": (40, 30, 20, 12, 6)},
-    "standard": {"iterations": (10, 10, 10, 10, 85)},
-    "high": {"iterations": (10, 10, 10, 10, 150)},
+    "standard": {"iterations": (10, 10, 10, 10, 130)},
+    "high": {"iterations": (10, 10, 10, 10, 200)},
 }
 
 PARAMS: tuple[Param, ...] = (
