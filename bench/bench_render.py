@@ -8,12 +8,16 @@ so the ratios are fair even on a shared machine (wall seconds alone are not).
 
 "work" is the number of iterations in units of a full-size iteration (a load-independent cost).
 The reference is one level at full size, L-BFGS from the content image for 500 iterations in
-fp32, with the same loss and weights as the presets. Every result is then re-evaluated with
+fp32, with the same loss and weights as the presets, and torch's own convolutions (the naive
+recipe; `--reference-conv winograd` gives it the presets' Winograd convolutions instead). The
+script also times one full-size forward+backward pass with each, so the share of the speed-up
+that comes from the convolutions and the share from the schedule (the work column) are apart. Every result is then re-evaluated with
 the reference's fp32 objective at full size and with a fixed evaluator (relative distances).
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -57,6 +61,35 @@ def distances(net, image, content, style) -> tuple[float, float]:
     return cd, sd
 
 
+def pass_seconds(content, style, params, repeats: int = 3) -> tuple[float, float]:
+    """Median seconds of one full-size forward+backward of the objective: torch's own
+    convolutions, then Winograd's (the same loss, the same image)."""
+    import torch
+    from PIL import Image
+
+    from pipeline import winograd
+    from pipeline.render import Objective, feature_net, fit_long_edge, level_weights, to_tensor
+
+    dev = torch.device("cpu")
+    net, _ = feature_net(params.weights, params.pooling, dev)
+    c = to_tensor(content.resize(fit_long_edge(content.size, params.size), Image.LANCZOS), dev)
+    s = to_tensor(style.resize(fit_long_edge(style.size, params.size), Image.LANCZOS), dev)
+    obj = Objective(net, c, s, *level_weights(params, 0, 1), "fp32")
+
+    def one() -> float:
+        x = c.clone().requires_grad_(True)
+        t0 = time.perf_counter()
+        obj.terms(x)["total"].backward()
+        return time.perf_counter() - t0
+
+    timings = []
+    for ctx in (winograd.disabled, contextlib.nullcontext):
+        with ctx():
+            one()  # warm-up: allocations, the kernels' transform
+            timings.append(sorted(one() for _ in range(repeats))[repeats // 2])
+    return timings[0], timings[1]
+
+
 TABLE_HEAD = ("| render | iterations per level | long edges | work | wall s | speed-up | objective (fp32, ref. loss) "
               "| objective / ref. | content dist. | style dist. |\n"
               "|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
@@ -89,6 +122,8 @@ def main(argv=None) -> int:
                     help="comma-separated presets to run (default: all); empty for none")
     ap.add_argument("--reference-iterations", type=int, default=500,
                     help="iterations of the single-level fp32 reference (default 500)")
+    ap.add_argument("--reference-conv", choices=("direct", "winograd"), default="direct",
+                    help="convolutions of the reference: torch's own (default) or the presets' Winograd")
     ap.add_argument("--precision", default="auto", help="precision of the preset renders")
     ap.add_argument("--out", default=str(ROOT / "contact-sheets" / "bench"),
                     help="folder for the rendered images (git-ignored by default)")
@@ -97,6 +132,7 @@ def main(argv=None) -> int:
 
     import torch
 
+    from pipeline import winograd
     from pipeline.render import CONTENT_LAYER, STYLE_LAYERS, evaluate, resolve_precision, stylize
     from pipeline.vgg import load_vgg
 
@@ -114,6 +150,11 @@ def main(argv=None) -> int:
           f"cpu capability {torch.backends.cpu.get_cpu_capability()}, "
           f"load average at start {os.getloadavg()[0]:.1f}", flush=True)
 
+    direct_s, winograd_s = pass_seconds(content, style, ref_params)
+    print(f"one full-size forward+backward pass (fp32): torch's convolutions {direct_s:.2f} s, "
+          f"Winograd {winograd_s:.2f} s ({direct_s / winograd_s:.2f}x); the reference uses "
+          f"{'Winograd' if args.reference_conv == 'winograd' else 'torch' + chr(39) + 's'}", flush=True)
+
     runs = [("reference", ref_params)]
     level_opts = {"min_size": args.min_size} if args.min_size else {}
     runs += [(p, RenderParams(size=args.size, preset=p, precision=args.precision, **level_opts))
@@ -121,11 +162,14 @@ def main(argv=None) -> int:
     rows = []
     for name, params in runs:
         t0 = time.perf_counter()
-        result = stylize(content, style, params, progress=False)
+        with (winograd.disabled() if name == "reference" and args.reference_conv == "direct"
+              else contextlib.nullcontext()):
+            result = stylize(content, style, params, progress=False)
         seconds = time.perf_counter() - t0
         result.image.save(out / f"{content_path.stem}-{style_path.stem}-{name}-{args.size}.png")
-        objective = evaluate(result.image, content, style, ref_params)["total"]
-        cd, sd = distances(evaluator, result.image, content, style)
+        with winograd.disabled():  # one yardstick for every row: torch's own convolutions
+            objective = evaluate(result.image, content, style, ref_params)["total"]
+            cd, sd = distances(evaluator, result.image, content, style)
         rec = result.record
         rows.append({"name": name, "seconds": seconds, "objective": objective, "content_distance": cd,
                      "style_distance": sd, "iterations": [lv["iterations"] for lv in rec["levels"]],
