@@ -17,6 +17,7 @@ from typing import Any
 
 from .errors import GalleryError
 from .progress import duration
+from .workers import USER_THREAD_VARIABLES, Workers
 
 
 # ---- wiring
@@ -158,15 +159,13 @@ def render_cells(plan, cells: list, quiet: bool = False, label: str = "",
     cell goes into the lock file at once (unless `write_lock` is off, as for shards), so an
     interrupted run loses nothing.
     """
-    user_threads = any(os.environ.get(v, "").strip() for v in ("GALLERY_THREADS", "OMP_NUM_THREADS"))
+    user_threads = any(os.environ.get(v, "").strip() for v in USER_THREAD_VARIABLES)
     threads = split_threads()
     jobs = make_jobs(os.environ.get("MAKEFLAGS"))
     # Under make -jN, a worker left alone (fewer cells left than N) takes the idle cores, unless
     # the user fixed the thread count.
     workers = None
     if threads and not user_threads:
-        from .workers import Workers
-
         workers = Workers(plan.cache.lock_dir() / "workers", cpu_count())
     how = f"; {threads} thread{'s' if threads != 1 else ''} per worker under make -j{jobs or ''}" if threads else ""
     if workers is not None and threads < workers.cpus:

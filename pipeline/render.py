@@ -26,6 +26,7 @@ from .errors import GalleryError
 from .params import RENDERER_VERSION, RenderParams
 from .progress import Progress, mode_for
 from .vgg import load_vgg
+from .workers import USER_THREAD_VARIABLES
 
 CONTENT_LAYER = "relu4_2"
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
@@ -98,7 +99,7 @@ def resolve_precision(name: str, device: torch.device) -> str:
 
 def choose_threads() -> int:
     """GALLERY_THREADS, else OMP_NUM_THREADS (set per worker by `make -jN`), else torch's default."""
-    for var in ("GALLERY_THREADS", "OMP_NUM_THREADS"):
+    for var in USER_THREAD_VARIABLES:
         value = os.environ.get(var, "").strip()
         if value:
             try:

@@ -14,6 +14,10 @@ import os
 import socket
 from pathlib import Path
 
+# Where a user fixes the thread count of a render (read in this order); a count fixed there is
+# kept as it is, also by the workers left alone under `make -jN`.
+USER_THREAD_VARIABLES = ("GALLERY_THREADS", "OMP_NUM_THREADS")
+
 
 class Workers:
     """This process's entry among the renders running now (a context manager), and the count."""
