@@ -1,4 +1,4 @@
-"""3x3 convolutions by Winograd's F(4x4, 3x3) on the CPU: the same result, about 2.25x fewer
+"""3x3 convolutions by Winograd's F(4x4, 3x3) on the CPU: the same result with 4x fewer
 multiplications than direct convolution.
 
 Why: a render is ~all VGG-19 convolutions (forward and the input gradient), and on a CPU
@@ -6,8 +6,9 @@ without native bf16 torch's direct convolution already runs near the machine's p
 (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", 2016) transforms each 6x6
 input tile and each 3x3 kernel so that a 4x4 output tile costs 36 products instead of 144, as
 36 independent matrix products over the channels. Measured on a 2-core AVX2 CPU at 512 px:
-1.7-2.4x faster on the layers with 128 or more channels; slower on conv1_2 (64 channels at
-full size), which stays direct. The relative error against direct fp32 convolution is ~3e-6.
+1.3-2.4x faster on conv2_1 and the layers after it (a whole forward+backward pass 1.4x);
+slower on conv1_2 (64 channels at full size), which stays direct, and on layers of 8x8
+positions (milliseconds). The relative error against direct fp32 convolution is ~3e-6.
 
 The input tiles are transformed, multiplied and written back a band of tile rows at a time so
 that the intermediate tensors stay in the CPU's cache (one pass over the whole layer measured
@@ -61,7 +62,8 @@ def disabled():
 
 def transform_kernel(weight: torch.Tensor) -> torch.Tensor:
     """(out, in, 3, 3) kernels -> (36, out, in): G g G^T for every pair of channels, in fp64
-    (one matrix product with G (x) G: 0.1 s for all of VGG-19, where einsum took 1.5 s)."""
+    (one matrix product with G (x) G: 0.8 s for VGG-19's kernels and their flips, where an
+    einsum took 1.6 s)."""
     o, c = weight.shape[:2]
     u = torch.kron(_G, _G) @ weight.double().reshape(o * c, 9).T
     return u.reshape(36, o, c).to(weight.dtype).contiguous()
