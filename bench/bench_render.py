@@ -11,8 +11,9 @@ The reference is one level at full size, L-BFGS from the content image for 500 i
 fp32, with the same loss and weights as the presets, and torch's own convolutions (the naive
 recipe; `--reference-conv winograd` gives it the presets' Winograd convolutions instead). The
 script also times one full-size forward+backward pass with each, so the share of the speed-up
-that comes from the convolutions and the share from the schedule (the work column) are apart. Every result is then re-evaluated with
-the reference's fp32 objective at full size and with a fixed evaluator (relative distances).
+that comes from the convolutions and the share from the schedule (the work column) are apart.
+Every result is then re-evaluated with the reference's fp32 objective at full size and with a
+fixed evaluator (relative distances).
 """
 from __future__ import annotations
 
@@ -151,9 +152,10 @@ def main(argv=None) -> int:
           f"load average at start {os.getloadavg()[0]:.1f}", flush=True)
 
     direct_s, winograd_s = pass_seconds(content, style, ref_params)
+    reference_conv = "Winograd" if args.reference_conv == "winograd" else "torch's"
     print(f"one full-size forward+backward pass (fp32): torch's convolutions {direct_s:.2f} s, "
           f"Winograd {winograd_s:.2f} s ({direct_s / winograd_s:.2f}x); the reference uses "
-          f"{'Winograd' if args.reference_conv == 'winograd' else 'torch' + chr(39) + 's'}", flush=True)
+          f"{reference_conv}", flush=True)
 
     runs = [("reference", ref_params)]
     level_opts = {"min_size": args.min_size} if args.min_size else {}
