@@ -16,7 +16,7 @@ torch = pytest.importorskip("torch")
 from pipeline.cli import main  # noqa: E402
 from pipeline.errors import GalleryError  # noqa: E402
 from pipeline.params import RENDERER_VERSION, RenderParams  # noqa: E402
-from pipeline.render import RenderError, RenderResult, stylize  # noqa: E402
+from pipeline.render import RenderError, RenderResult, gram, stylize  # noqa: E402
 from pipeline.weights import WeightsError  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -231,3 +231,15 @@ def test_cli_module_does_not_import_torch():
             "assert 'torch' not in sys.modules")
     r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
+
+
+def test_gram_matches_the_plain_product_and_its_gradient():
+    g = torch.Generator().manual_seed(3)
+    f = torch.rand(1, 5, 4, 7, generator=g, dtype=torch.float64).requires_grad_(True)
+    plain = f.reshape(5, 28) @ f.reshape(5, 28).T / 28
+    assert torch.allclose(gram(f), plain, rtol=1e-12, atol=0)
+    weight = torch.rand(5, 5, generator=g, dtype=torch.float64)  # not symmetric: both halves count
+    ours, = torch.autograd.grad((gram(f) * weight).sum(), f)
+    expected, = torch.autograd.grad((plain * weight).sum(), f)
+    assert torch.allclose(ours, expected, rtol=1e-10, atol=1e-12)
+    assert torch.autograd.gradcheck(lambda t: gram(t), (f,))
