@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 # F(4x4, 3x3): input transform B^T, kernel transform G, output transform A^T (Lavin & Gray).
@@ -69,17 +68,30 @@ def transform_kernel(weight: torch.Tensor) -> torch.Tensor:
     return u.reshape(36, o, c).to(weight.dtype).contiguous()
 
 
-def conv3x3(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
-    """conv2d(x, w, padding=1) for x (n, in, h, w) and kernel = transform_kernel(w)."""
-    return torch.cat([_conv3x3_one(image, kernel) for image in x]) if len(x) > 1 \
-        else _conv3x3_one(x[0], kernel)
+def conv3x3(x: torch.Tensor, kernel: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """conv2d(x, w, bias, padding=1) for x (n, in, h, w) and kernel = transform_kernel(w)."""
+    return torch.cat([_conv3x3_one(image, kernel, bias) for image in x]) if len(x) > 1 \
+        else _conv3x3_one(x[0], kernel, bias)
 
 
-def _conv3x3_one(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+def _padded(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """x (c, h, w) inside a zero border: one row/column before, the rest after (F.pad zeroes
+    the whole buffer before copying x in; this zeroes only the border)."""
+    c, h, w = x.shape
+    xp = x.new_empty(c, height, width)
+    xp[:, 0].zero_()
+    xp[:, h + 1:].zero_()
+    xp[:, 1:h + 1, 0].zero_()
+    xp[:, 1:h + 1, w + 1:].zero_()
+    xp[:, 1:h + 1, 1:w + 1].copy_(x)
+    return xp
+
+
+def _conv3x3_one(x: torch.Tensor, kernel: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
     c, h, w = x.shape
     co = kernel.shape[1]
     th, tw = -(-h // 4), -(-w // 4)  # 4x4 output tiles; the last row/column may overhang
-    xp = F.pad(x, (1, 4 * tw + 1 - w, 1, 4 * th + 1 - h))
+    xp = _padded(x, 4 * th + 2, 4 * tw + 2)
     s_c, s_h, s_w = xp.stride()
     bt, at = _BT.to(x.dtype), _AT.to(x.dtype)
     out = x.new_empty(co, 4 * th, 4 * tw)
@@ -93,7 +105,11 @@ def _conv3x3_one(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
         v = torch.matmul(bt, (bt @ d.view(6, 6 * n)).view(6, 6, n)).view(36, c, r * tw)
         m = torch.bmm(kernel, v)  # (36, co, tiles): one channel product per tile position
         y = torch.matmul(at, (at @ m.view(6, -1)).view(4, 6, -1)).view(4, 4, co, r, tw)
-        out[:, 4 * r0:4 * (r0 + r)].view(co, r, 4, tw, 4).copy_(y.permute(2, 3, 0, 4, 1))
+        rows = out[:, 4 * r0:4 * (r0 + r)].view(co, r, 4, tw, 4)
+        if bias is None:
+            rows.copy_(y.permute(2, 3, 0, 4, 1))
+        else:  # the bias is added on the way out: no extra pass over the layer
+            torch.add(y.permute(2, 3, 0, 4, 1), bias.view(co, 1, 1, 1, 1), out=rows)
     return out[None, :, :h, :w]
 
 
@@ -102,13 +118,13 @@ class _Conv3x3(torch.autograd.Function):
     gradient with the flipped, transposed kernels (the weights are frozen: no weight gradient)."""
 
     @staticmethod
-    def forward(ctx, x, kernel, kernel_grad):
+    def forward(ctx, x, kernel, kernel_grad, bias):
         ctx.kernel_grad = kernel_grad
-        return conv3x3(x, kernel)
+        return conv3x3(x, kernel, bias)
 
     @staticmethod
     def backward(ctx, grad):
-        return conv3x3(grad.contiguous(), ctx.kernel_grad), None, None
+        return conv3x3(grad.contiguous(), ctx.kernel_grad), None, None, None
 
 
 class WinogradConv3x3(nn.Module):
@@ -136,5 +152,4 @@ class WinogradConv3x3(nn.Module):
         if not _enabled or x.device.type != "cpu" or x.dtype != torch.float32 \
                 or torch.is_autocast_enabled("cpu") or self.conv.weight.requires_grad:
             return self.conv(x)
-        y = _Conv3x3.apply(x.contiguous(), *self.kernels())
-        return y + self.conv.bias.detach().view(1, -1, 1, 1)
+        return _Conv3x3.apply(x.contiguous(), *self.kernels(), self.conv.bias.detach())
