@@ -102,9 +102,11 @@ def _record(cell, renderer_record: dict[str, Any]) -> dict[str, Any]:
 def _render_one(plan, cell, progress: bool | str, threads=None) -> float | None:
     """Render a cell while holding its lock; None when another process rendered it meanwhile.
     `threads`: see stylize (under make -jN, the worker's share of the cores now)."""
+    from .heap import keep_freed_memory
     from .images import ImageLoadError, load_rgb
     from .render import stylize
 
+    keep_freed_memory()  # a render process reuses its tensors' memory (see heap.py)
     cache = plan.cache
     cache.forget(cell.key)
     if cache.has(cell.key):

@@ -60,8 +60,10 @@ def cmd_stylize(args: argparse.Namespace) -> int:
         except ImageLoadError as e:
             raise GalleryError(f"{role} image {path}: {e}") from None
 
+    from .heap import keep_freed_memory
     from .render import stylize  # torch is imported here, not when the CLI starts
 
+    keep_freed_memory()  # this process only renders: reuse its tensors' memory (see heap.py)
     result = stylize(images[0], images[1], params, progress=not args.quiet)
     out = Path(args.out)
     fmt = out.suffix.lower()
