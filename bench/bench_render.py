@@ -8,10 +8,11 @@ so the ratios are fair even on a shared machine (wall seconds alone are not).
 
 "work" is the number of iterations in units of a full-size iteration (a load-independent cost).
 The reference is one level at full size, L-BFGS from the content image for 500 iterations in
-fp32, with the same loss and weights as the presets, and torch's own convolutions (the naive
-recipe; `--reference-conv winograd` gives it the presets' Winograd convolutions instead). The
-script also times one full-size forward+backward pass with each, so the share of the speed-up
-that comes from the convolutions and the share from the schedule (the work column) are apart.
+fp32, with the same loss and weights as the presets, torch's own convolutions and glibc's
+default heap (the naive recipe; `--reference-conv winograd` gives it the presets' Winograd
+convolutions, `--reference-heap kept` the presets' kept heap, see pipeline/heap.py). The script
+also times one full-size forward+backward pass each way, so the share of the speed-up that
+comes from the pass and the share from the schedule (the work column) are apart.
 Every result is then re-evaluated with the reference's fp32 objective at full size and with a
 fixed evaluator (relative distances).
 """
@@ -62,9 +63,9 @@ def distances(net, image, content, style) -> tuple[float, float]:
     return cd, sd
 
 
-def pass_seconds(content, style, params, repeats: int = 3) -> tuple[float, float]:
-    """Median seconds of one full-size forward+backward of the objective: torch's own
-    convolutions, then Winograd's (the same loss, the same image)."""
+def pass_seconds(content, style, params, conv: str, repeats: int = 3) -> float:
+    """Median seconds of one full-size forward+backward of the objective with `conv`
+    ("direct": torch's own convolutions, or "winograd"), the same loss and image."""
     import torch
     from PIL import Image
 
@@ -83,12 +84,9 @@ def pass_seconds(content, style, params, repeats: int = 3) -> tuple[float, float
         obj.terms(x)["total"].backward()
         return time.perf_counter() - t0
 
-    timings = []
-    for ctx in (winograd.disabled, contextlib.nullcontext):
-        with ctx():
-            one()  # warm-up: allocations, the kernels' transform
-            timings.append(sorted(one() for _ in range(repeats))[repeats // 2])
-    return timings[0], timings[1]
+    with winograd.disabled() if conv == "direct" else contextlib.nullcontext():
+        one()  # warm-up: allocations, the kernels' transform
+        return sorted(one() for _ in range(repeats))[repeats // 2]
 
 
 TABLE_HEAD = ("| render | iterations per level | long edges | work | wall s | speed-up | objective (fp32, ref. loss) "
@@ -125,6 +123,8 @@ def main(argv=None) -> int:
                     help="iterations of the single-level fp32 reference (default 500)")
     ap.add_argument("--reference-conv", choices=("direct", "winograd"), default="direct",
                     help="convolutions of the reference: torch's own (default) or the presets' Winograd")
+    ap.add_argument("--reference-heap", choices=("default", "kept"), default="default",
+                    help="the reference's heap: glibc's default (default) or kept as the presets' is")
     ap.add_argument("--precision", default="auto", help="precision of the preset renders")
     ap.add_argument("--out", default=str(ROOT / "contact-sheets" / "bench"),
                     help="folder for the rendered images (git-ignored by default)")
@@ -134,6 +134,7 @@ def main(argv=None) -> int:
     import torch
 
     from pipeline import winograd
+    from pipeline.heap import keep_freed_memory
     from pipeline.render import CONTENT_LAYER, STYLE_LAYERS, evaluate, resolve_precision, stylize
     from pipeline.vgg import load_vgg
 
@@ -151,11 +152,15 @@ def main(argv=None) -> int:
           f"cpu capability {torch.backends.cpu.get_cpu_capability()}, "
           f"load average at start {os.getloadavg()[0]:.1f}", flush=True)
 
-    direct_s, winograd_s = pass_seconds(content, style, ref_params)
+    if args.reference_heap == "kept":
+        keep_freed_memory()
+    heap_now = "kept" if args.reference_heap == "kept" else "glibc's default"
+    direct_s = pass_seconds(content, style, ref_params, "direct")
+    winograd_s = pass_seconds(content, style, ref_params, "winograd")
     reference_conv = "Winograd" if args.reference_conv == "winograd" else "torch's"
-    print(f"one full-size forward+backward pass (fp32): torch's convolutions {direct_s:.2f} s, "
-          f"Winograd {winograd_s:.2f} s ({direct_s / winograd_s:.2f}x); the reference uses "
-          f"{reference_conv}", flush=True)
+    print(f"one full-size forward+backward pass (fp32, {heap_now} heap): torch's convolutions "
+          f"{direct_s:.2f} s, Winograd {winograd_s:.2f} s ({direct_s / winograd_s:.2f}x); the "
+          f"reference uses {reference_conv}", flush=True)
 
     runs = [("reference", ref_params)]
     level_opts = {"min_size": args.min_size} if args.min_size else {}
@@ -163,6 +168,12 @@ def main(argv=None) -> int:
              for p in filter(None, args.presets.split(","))]
     rows = []
     for name, params in runs:
+        if name != "reference" and keep_freed_memory() and heap_now != "kept":
+            heap_now = "kept"  # as in a render process (see pipeline/heap.py)
+            kept_s = pass_seconds(content, style, ref_params, "winograd")
+            print(f"the presets run with the heap kept: one pass with Winograd {kept_s:.2f} s "
+                  f"({direct_s / kept_s:.2f}x the pass with torch's convolutions and glibc's "
+                  "default heap)", flush=True)
         t0 = time.perf_counter()
         with (winograd.disabled() if name == "reference" and args.reference_conv == "direct"
               else contextlib.nullcontext()):
