@@ -168,8 +168,8 @@ def main(argv=None) -> int:
              for p in filter(None, args.presets.split(","))]
     rows = []
     for name, params in runs:
-        if name != "reference" and keep_freed_memory() and heap_now != "kept":
-            heap_now = "kept"  # as in a render process (see pipeline/heap.py)
+        if name != "reference" and heap_now != "kept" and keep_freed_memory():
+            heap_now = "kept"  # once, after the reference: as in a render process (pipeline/heap.py)
             kept_s = pass_seconds(content, style, ref_params, "winograd")
             print(f"the presets run with the heap kept: one pass with Winograd {kept_s:.2f} s "
                   f"({direct_s / kept_s:.2f}x the pass with torch's convolutions and glibc's "
