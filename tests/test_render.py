@@ -101,7 +101,7 @@ def test_small_renders_fold_levels_below_min_size_into_the_smallest_level(size, 
 
 
 def test_a_192px_draft_runs_two_levels():
-    assert RenderParams(size=192, preset="draft").levels() == ((136, 34), (192, 6))
+    assert RenderParams(size=192, preset="draft").levels() == ((136, 8), (192, 0))
 
 
 def test_finer_levels_keep_the_content_detail_the_coarse_levels_did_not_change():
