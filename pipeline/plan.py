@@ -23,8 +23,8 @@ from .params import PARAMS, PARAMS_BY_NAME, RenderParams
 from .weights import file_sha256, weights_identity
 
 # Used when no earlier render says how fast this machine is: the pace of a 2-core CPU in fp32
-# (AVX2), fitted to the renderer benchmark at 512 px (renderer 6 with the kept heap and the
-# one-product Gram gradient: standard 604 s, draft 114 s) plus a process's start under `make`.
+# (AVX2), fitted to the renderer benchmark at 512 px (renderer 6: standard 604 s; renderer 7
+# measured standard 582 s, draft 25 s) plus a process's start under `make`.
 # Work is the sum over pyramid levels of iterations x level_size^2. On a GPU the first
 # estimate is far too high, which misleads less than a tenfold underestimate on the CPU most
 # users have; after the first render every estimate uses this machine's own pace.
