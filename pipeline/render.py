@@ -315,7 +315,8 @@ def next_level_start(x: torch.Tensor, c_prev: torch.Tensor, c: torch.Tensor, ini
 
 
 def stylize(content: Image.Image, style: Image.Image, params: RenderParams,
-            progress: bool | str = True, label: str = "stylize", threads: Callable[[], int] | None = None) -> RenderResult:
+            progress: bool | str = True, label: str = "stylize",
+            threads: Callable[[], int] | None = None) -> RenderResult:
     """Render `content` in the manner of `style`: coarse to fine, one L-BFGS run per level.
 
     `progress`: True shows a bar on a terminal and a line a minute otherwise (logs), "lines"
@@ -359,8 +360,6 @@ def stylize(content: Image.Image, style: Image.Image, params: RenderParams,
         for i, ((long_edge, iters), wh) in enumerate(zip(plan, sizes)):
             t0 = time.perf_counter()
             c = to_tensor(content.resize(wh, Image.LANCZOS), device)
-            s_wh = fit_long_edge(style.size, max(1, round(long_edge * params.style_scale)))
-            s = to_tensor(style.resize(s_wh, Image.LANCZOS), device)
             if x is None:
                 x = c if params.init == "content" else _noise(c, params.seed)
             else:
@@ -369,6 +368,8 @@ def stylize(content: Image.Image, style: Image.Image, params: RenderParams,
             bar.set_description(f"{wh[0]}x{wh[1]}", step_cost=wh[0] * wh[1] / top)
             trace = []
             if iters > 0 or i == len(plan) - 1:  # the top's targets also score the result
+                s_wh = fit_long_edge(style.size, max(1, round(long_edge * params.style_scale)))
+                s = to_tensor(style.resize(s_wh, Image.LANCZOS), device)
                 obj = Objective(net, c, s, *level_weights(params, i, len(plan)), precision)
             if iters > 0:
                 x, trace, curvature = optimise(
