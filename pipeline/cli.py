@@ -33,8 +33,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
         resolve_sources(gallery, quiet=args.quiet)
     gallery = load_gallery(Path(args.config), check_files=not args.no_fetch)
     n = len(gallery.cells())
-    print(f"{args.config}: valid: {len(gallery.contents)} contents x {len(gallery.styles)} styles, "
-          f"{n} cells to render ({len(gallery.exclude)} excluded)")
+    # The grid only: which cells the cache already holds is `status`'s to say (it reads the cache).
+    print(f"{args.config}: valid: {len(gallery.contents)} contents x {len(gallery.styles)} styles "
+          f"= {n} cell{'s' if n != 1 else ''} ({len(gallery.exclude)} excluded)")
     return 0
 
 
