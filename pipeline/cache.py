@@ -107,6 +107,14 @@ class Memo:
             self.changed = False
 
 
+def final_threads(record: dict[str, Any]) -> int | None:
+    """The CPU threads a render ended with (under `make -jN` a worker gains threads late):
+    the count that ran its top level, where nearly all of its time goes."""
+    changes = record.get("thread_changes") or []
+    threads = changes[-1].get("threads") if changes else record.get("threads")
+    return threads if isinstance(threads, int) and threads > 0 else None
+
+
 class Cache:
     """One cache folder. Records read here are memoised for the life of the object (one plan)."""
 
@@ -163,7 +171,7 @@ class Cache:
         return record
 
     def summary(self, key: str) -> dict[str, Any] | None:
-        """{'seconds', 'device'} of a complete entry; None when it is not cached.
+        """{'seconds', 'device', 'threads'} of a complete entry; None when it is not cached.
 
         Complete means: the image exists and the record, written last, parses and names the
         key. A record is parsed once; later runs trust the memo while its size and mtime hold.
@@ -174,14 +182,15 @@ class Cache:
                 return None
         except OSError:
             return None
-        hit = self.memo.get("records", key, st)
+        hit = self.memo.get("record-summaries", key, st)
         if hit is not None:
             return hit
         record = self.read_record(key)
         if record is None:
             return None
-        hit = {"seconds": record.get("seconds"), "device": record.get("device")}
-        self.memo.put("records", key, st, hit)
+        hit = {"seconds": record.get("seconds"), "device": record.get("device"),
+               "threads": final_threads(record)}
+        self.memo.put("record-summaries", key, st, hit)
         return hit
 
     def has(self, key: str) -> bool:

@@ -22,14 +22,42 @@ from .model import Gallery, ImageEntry
 from .params import PARAMS, PARAMS_BY_NAME, RenderParams
 from .weights import file_sha256, weights_identity
 
-# Used when no earlier render says how fast this machine is: the pace of a 2-core CPU in fp32
-# (AVX2), fitted to the renderer benchmark at 512 px (renderer 6: standard 604 s; renderer 7
-# measured standard 582 s, draft 25 s) plus a process's start under `make`.
-# Work is the sum over pyramid levels of iterations x level_size^2. On a GPU the first
-# estimate is far too high, which misleads less than a tenfold underestimate on the CPU most
-# users have; after the first render every estimate uses this machine's own pace.
-DEFAULT_SECONDS_PER_WORK = 1.65e-5
-DEFAULT_SECONDS_OVERHEAD = 12.0  # per render, whatever its size (process start, weights, style features)
+# Used when no earlier render says how fast this machine is: the pace of a 2-core x86 CPU,
+# seconds per unit of work plus a per-render overhead (process start, weights, style features),
+# fitted to 512 px renders under `make`. Work is the sum over pyramid levels of
+# iterations x level_size^2. Two CPUs, because `precision: auto` runs bf16 where the CPU
+# multiplies it natively (the one measured took a third of the other's time):
+# - fp32 (AVX2 only): the renderer benchmark, renderer 7: standard 582 s, draft 25 s;
+# - native bf16 (AVX512-BF16), renderer 7 under `make`: standard 189-206 s, draft 8-11 s,
+#   plus about 3 s each for the process.
+# On a GPU the first estimate is far too high, which misleads less than a tenfold
+# underestimate on the CPU most users have; after the first render every estimate uses this
+# machine's own pace.
+CPU_PACE = {"fp32": (1.65e-5, 12.0), "bf16": (5.2e-6, 6.7)}  # (seconds per work, overhead)
+CPUINFO = Path("/proc/cpuinfo")
+NATIVE_BF16_FLAGS = {"avx512_bf16", "amx_bf16"}
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether the CPU multiplies bf16 natively (Linux's CPU flags; False where unknown).
+
+    Read from /proc/cpuinfo rather than asked of torch: `status` stays torch-free (importing it
+    costs a second), and the answer is the same one oneDNN acts on.
+    """
+    try:
+        with CPUINFO.open(encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return bool(NATIVE_BF16_FLAGS & set(line.partition(":")[2].split()))
+    except OSError:
+        pass
+    return False
+
+
+def default_pace(params: RenderParams) -> tuple[str, float, float]:
+    """The assumed CPU (fp32 or bf16) and its (seconds per work, overhead) for `params`."""
+    cpu = "bf16" if params.precision in ("auto", "bf16") and cpu_has_native_bf16() else "fp32"
+    return (cpu, *CPU_PACE[cpu])
 
 
 class MissingImageError(GalleryError):
@@ -116,6 +144,8 @@ class Plan:
             entry["seconds"] = round(float(record["seconds"]), 1)
         if record.get("device"):
             entry["device"] = str(record["device"])
+        if record.get("threads"):
+            entry["threads"] = record["threads"]
         return entry
 
     def synced_lock(self, current: dict[str, dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
@@ -150,7 +180,8 @@ class Plan:
             return statistics.median(same[sched])
         if rates:
             return statistics.median(rates) * _work(cell.params)
-        return DEFAULT_SECONDS_OVERHEAD + DEFAULT_SECONDS_PER_WORK * _work(cell.params)
+        _, per_work, overhead = default_pace(cell.params)
+        return overhead + per_work * _work(cell.params)
 
     def timed_renders(self) -> list[float]:
         """Seconds per unit of work of earlier renders (cache and lock file) that say how long they took."""
@@ -158,26 +189,43 @@ class Plan:
 
     def _timings(self) -> tuple[dict[tuple, list[float]], list[float]]:
         """Render seconds by (size, schedule), and per unit of work, from the cached cells'
-        records and from the lock file (a cell's previous render, even if its key changed)."""
+        records and from the lock file (a cell's previous render, even if its key changed).
+
+        CPU renders are scaled to the most threads any of them had: under `make -j2` each
+        worker renders on 1 of 2 cores and takes about twice as long, but the gallery does not.
+        """
         if not hasattr(self, "_timing_cache"):
-            samples: dict[str, tuple[RenderParams, Any]] = {}
+            samples: dict[str, tuple[RenderParams, dict[str, Any]]] = {}
             for name, entry in self.lock.items():
                 try:
                     known = {k: v for k, v in (entry.get("params") or {}).items() if k in PARAMS_BY_NAME}
-                    samples[name] = (RenderParams.from_layers(known), entry.get("seconds"))
+                    samples[name] = (RenderParams.from_layers(known), entry)
                 except (ValueError, TypeError):
                     continue  # written by another version of the parameter table
             for c in self.cells:
                 if c.state == "cached":
-                    samples[c.name] = (c.params, (self.cache.summary(c.key) or {}).get("seconds"))
+                    samples[c.name] = (c.params, self.cache.summary(c.key) or {})
+            timed = [(params, float(info["seconds"]), _cpu_threads(info))
+                     for params, info in samples.values()
+                     if isinstance(info.get("seconds"), (int, float)) and info["seconds"] > 0]
+            most = max((t for _, _, t in timed if t), default=None)
             same: dict[tuple, list[float]] = {}
             rates: list[float] = []
-            for params, seconds in samples.values():
-                if isinstance(seconds, (int, float)) and seconds > 0:
-                    same.setdefault((params.size, tuple(params.schedule())), []).append(float(seconds))
-                    rates.append(float(seconds) / max(_work(params), 1))
+            for params, seconds, threads in timed:
+                if threads and most:
+                    seconds *= threads / most
+                same.setdefault((params.size, tuple(params.schedule())), []).append(seconds)
+                rates.append(seconds / max(_work(params), 1))
             self._timing_cache = (same, rates)
         return self._timing_cache
+
+
+def _cpu_threads(info: dict[str, Any]) -> int | None:
+    """The threads of a CPU render (None for a GPU's, or where the record does not say)."""
+    threads = info.get("threads")
+    if info.get("device") != "cpu" or not isinstance(threads, int) or threads < 1:
+        return None
+    return threads
 
 
 def _work(p: RenderParams) -> float:

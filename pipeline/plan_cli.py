@@ -291,7 +291,7 @@ def _with_cache(gallery, args: argparse.Namespace):
 def cmd_status(args: argparse.Namespace) -> int:
     import json
 
-    from .plan import MissingImageError, make_plan
+    from .plan import MissingImageError, default_pace, make_plan
 
     gallery = _with_cache(_load_gallery(args.config, check_files=False), args)
     try:
@@ -327,14 +327,41 @@ def cmd_status(args: argparse.Namespace) -> int:
     if missing:
         est = sum(plan.estimate_seconds(c) for c in missing)
         known = len(plan.timed_renders())
+        cpu = {"bf16": "a 2-core CPU with native bf16", "fp32": "a 2-core CPU in fp32"}[
+            default_pace(missing[0].params)[0]]
         basis = (f"from {known} earlier render{'s' if known != 1 else ''}" if known
-                 else "at a 2-core CPU's pace; the first render measures this machine's")
+                 else f"at the pace of {cpu}; the first render measures this machine's")
         print(f"to render: {len(missing)} cell{'s' if len(missing) != 1 else ''}, "
               f"about {duration(est)} of rendering ({basis})")
         print("next: `make gallery` renders them (`make -j2 gallery`: two at a time)")
     else:
         print("nothing to render")
     return 0
+
+
+def sibling_lock_keys(lock_path: Path, cache_root: Path) -> dict[Path, set[str]]:
+    """The cache keys that the other lock files beside this manifest name in the same cache.
+
+    Why: a copy of the manifest, or a second gallery in the same folder, often shares the cache;
+    pruning for one manifest must not delete the renders the other still shows.
+    """
+    from .lockfile import read_lock
+
+    root = Path(cache_root).resolve()
+    found: dict[Path, set[str]] = {}
+    for lock in sorted(Path(lock_path).parent.glob("*.lock.json")):
+        if lock.resolve() == Path(lock_path).resolve():
+            continue
+        try:
+            cells = read_lock(lock)
+        except GalleryError:
+            continue  # not ours to judge here; its own manifest's commands say what is wrong
+        keys = {e["key"] for e in cells.values()
+                if isinstance(e.get("key"), str) and isinstance(e.get("image"), str)
+                and (lock.parent / e["image"]).resolve().is_relative_to(root)}
+        if keys:
+            found[lock] = keys
+    return found
 
 
 def _display(path: Path) -> str:
@@ -401,6 +428,12 @@ def cmd_prune(args: argparse.Namespace) -> int:
 
     plan = make_plan(_load_gallery(args.config, check_files=False))
     keep = {c.key for c in plan.cells if c.state != "excluded"}
+    for lock, keys in sibling_lock_keys(plan.gallery.lock_path, plan.cache.root).items():
+        shared = len((keys - keep) & set(plan.cache.entries()))
+        if shared:
+            print(f"kept: {shared} entr{'ies' if shared != 1 else 'y'} that {_display(lock)} "
+                  "(another manifest's lock file) names")
+        keep |= keys
     unused = plan.cache.unused(keep)
     if not unused:
         print(f"{_display(plan.cache.root)}: nothing to prune (every entry is used by a cell of "
@@ -422,8 +455,9 @@ def cmd_prune(args: argparse.Namespace) -> int:
     print(f"{n} cache entr{'ies' if n != 1 else 'y'} no cell uses, {_human_bytes(total)} in "
           f"{_display(plan.cache.root)}")
     if not args.yes:
-        print("nothing deleted: run `python -m pipeline prune --yes` to delete them "
-              "(renders other manifests share with this cache count as unused too)")
+        print("nothing deleted: run `python -m pipeline prune --yes` to delete them (renders of "
+              "another manifest that uses this cache are kept only if its lock file lies beside "
+              "this one)")
         return 0
     deleted = 0
     for key, files in unused.items():

@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import signal
 import time
 
@@ -104,6 +105,30 @@ def test_prune_lists_then_deletes_only_unused_entries(tmp_path, monkeypatch, cap
     assert "was pearl:munch" in capsys.readouterr().out
 
 
+def test_prune_keeps_the_renders_a_manifest_beside_it_still_uses(tmp_path, monkeypatch, capsys):
+    # Met as a new user: a copy of the demo manifest shares its cache; removing a content from
+    # the copy made `prune --yes` offer, and delete, renders the original gallery still showed.
+    g = build_gallery(tmp_path)
+    fill_cache(g)  # gallery.yaml: its 4 cells, named by gallery.lock.json
+    copy = dataclasses.replace(g, path=tmp_path / "copy.yaml",
+                               contents=tuple(c for c in g.contents if c.id != "vinci"))
+    copy.path.write_text("# a copy of the manifest without vinci\n")
+    fill_cache(with_style(copy, "gogh", render={"style_weight": 2.0}))  # an entry only the copy made
+    monkeypatch.setattr(plan_cli, "_load_gallery", lambda config, check_files: copy)
+    assert main(["prune"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"kept: 2 entries that \S*/gallery.lock.json \(another manifest's lock file\) "
+                     r"names", out), out
+    assert "1 cache entry no cell uses" in out and "was pearl:gogh" in out
+    assert "vinci" not in out
+
+    (tmp_path / "gallery.lock.json").unlink()  # no lock beside: the original's renders are offered
+    assert main(["prune"]) == 0
+    out = capsys.readouterr().out
+    assert "kept:" not in out and "3 cache entries no cell uses" in out
+    assert "was vinci:gogh" in out and "was vinci:munch" in out
+
+
 @pytest.mark.parametrize("phase", ["image", "record"])
 def test_kill_9_mid_write_leaves_no_entry_and_the_rerun_completes(tmp_path, phase):
     g = build_gallery(tmp_path)
@@ -138,8 +163,9 @@ def test_kill_9_mid_write_leaves_no_entry_and_the_rerun_completes(tmp_path, phas
 
 def test_the_memo_skips_parsing_but_never_hides_a_change(tmp_path, monkeypatch):
     cache = Cache(tmp_path)
-    cache.store(KEY, Image.new("RGB", (4, 4)), {"seconds": 3.0, "device": "cpu"})
-    assert cache.summary(KEY) == {"seconds": 3.0, "device": "cpu"}
+    cache.store(KEY, Image.new("RGB", (4, 4)), {"seconds": 3.0, "device": "cpu", "threads": 1,
+                                                "thread_changes": [{"level": 2, "threads": 2}]})
+    assert cache.summary(KEY) == {"seconds": 3.0, "device": "cpu", "threads": 2}
     cache.memo.save()
     again = Cache(tmp_path)
     monkeypatch.setattr(Cache, "read_record", lambda self, key: pytest.fail("parsed despite the memo"))

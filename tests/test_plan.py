@@ -9,9 +9,11 @@ import shutil
 import subprocess
 
 import pytest
+from PIL import Image
 
-from gallery_fakes import build_gallery, fill_cache, run_driver, tiny_png, with_style
+from gallery_fakes import build_gallery, fake_stylize, fill_cache, run_driver, tiny_png, with_style
 from pipeline import params as params_mod
+from pipeline import plan as plan_mod
 from pipeline import plan_cli
 from pipeline.cli import main
 from pipeline.params import DEFAULTS, PRESETS, RenderParams
@@ -276,9 +278,18 @@ def test_status_make_before_the_images_are_fetched(tmp_path, monkeypatch, capsys
     assert "content 'pearl': image file" in err and "run `make validate` to fetch it" in err
 
 
+def _cpuinfo(tmp_path, monkeypatch, flags: str):
+    """Point the plan at a fake /proc/cpuinfo with these CPU flags."""
+    info = tmp_path / "cpuinfo"
+    info.write_text(f"processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse2 avx2 {flags}\n\n")
+    monkeypatch.setattr(plan_mod, "CPUINFO", info)
+
+
 def test_first_estimate_is_a_2_core_cpus_pace_and_says_so(tmp_path, monkeypatch, capsys):
-    # Before any render the estimate must not promise a tenth of the real time: measured here,
-    # a 512 px cell takes about 10 minutes in `standard` and half a minute in `draft` under `make`.
+    # Before any render the estimate must not promise a tenth of the real time: measured on a
+    # 2-core AVX2 CPU, a 512 px cell takes about 10 minutes in `standard` and half a minute in
+    # `draft` under `make`.
+    _cpuinfo(tmp_path, monkeypatch, "avx512f")
     g = _render(size=512)(build_gallery(tmp_path))
     plan = make_plan(g)
     assert plan.timed_renders() == []
@@ -288,8 +299,72 @@ def test_first_estimate_is_a_2_core_cpus_pace_and_says_so(tmp_path, monkeypatch,
     monkeypatch.setattr(plan_cli, "_load_gallery", lambda config, check_files: g)
     assert main(["status"]) == 0
     out = capsys.readouterr().out
-    assert re.search(r"to render: 4 cells, about 4\d min( \d+ s)? of rendering \(at a 2-core CPU's "
-                     r"pace; the first render measures this machine's\)", out), out
+    assert re.search(r"to render: 4 cells, about 4\d min( \d+ s)? of rendering \(at the pace of a "
+                     r"2-core CPU in fp32; the first render measures this machine's\)", out), out
+
+
+def test_first_estimate_on_a_cpu_with_native_bf16_is_its_faster_pace(tmp_path, monkeypatch, capsys):
+    # `precision: auto` runs bf16 there: measured on a 2-core AVX512-BF16 CPU under `make`, a
+    # 512 px `standard` cell took 189-206 s (the fp32 pace said about 10 minutes).
+    _cpuinfo(tmp_path, monkeypatch, "avx512f avx512_bf16")
+    g = _render(size=512)(build_gallery(tmp_path))
+    plan = make_plan(g)
+    assert 170 < plan.estimate_seconds(plan.cells[0]) < 240
+    draft = make_plan(_render(preset="draft")(g))
+    assert 8 < draft.estimate_seconds(draft.cells[0]) < 30
+    monkeypatch.setattr(plan_cli, "_load_gallery", lambda config, check_files: g)
+    assert main(["status"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"to render: 4 cells, about 1[2-5] min( \d+ s)? of rendering \(at the pace of a "
+                     r"2-core CPU with native bf16; the first render measures this machine's\)", out), out
+    # fp32 asked for explicitly runs at the fp32 pace on the same CPU
+    fp32 = make_plan(_render(size=512, precision="fp32")(g))
+    assert 540 < fp32.estimate_seconds(fp32.cells[0]) < 720
+
+
+@pytest.mark.parametrize("flags", ["amx_bf16 amx_tile", "avx512_bf16"])
+def test_native_bf16_is_read_from_the_cpu_flags(tmp_path, monkeypatch, flags):
+    _cpuinfo(tmp_path, monkeypatch, flags)
+    assert plan_mod.cpu_has_native_bf16()
+    _cpuinfo(tmp_path, monkeypatch, "avx512f avx512bw")  # AVX-512 without bf16: emulated, slow
+    assert not plan_mod.cpu_has_native_bf16()
+    monkeypatch.setattr(plan_mod, "CPUINFO", tmp_path / "absent")  # macOS, Windows
+    assert not plan_mod.cpu_has_native_bf16()
+
+
+def _store_timed(g, timings):
+    """Cache a fake render per cell whose record says (seconds, threads, thread_changes, device)."""
+    plan = make_plan(g)
+    for cell, (seconds, threads, changes, device) in zip(plan.missing(), timings):
+        im = Image.new("RGB", (8, 8), (10, 20, 30))
+        rec = {**fake_stylize(im, im, cell.params).record, "seconds": seconds, "threads": threads,
+               "device": device, **({"thread_changes": changes} if changes else {})}
+        plan.cache.store(cell.key, im, plan_cli._record(cell, rec))
+    plan_cli.sync_lock(g)
+
+
+def test_estimates_count_renders_made_on_fewer_threads_at_the_full_count(tmp_path):
+    # Measured here: under `make -j2` a 512 px cell took 361-385 s on 1 thread, alone on both
+    # threads 189-206 s. Estimating from the 1-thread renders doubled the time `make` took.
+    g = build_gallery(tmp_path)
+    _store_timed(g, [(10.0, 1, None, "cpu"), (9.6, 1, None, "cpu"),
+                     # gained a thread early on, so its top level ran on 2: taken as it is
+                     (5.2, 1, [{"level": 0, "iteration": 3, "threads": 2}], "cpu"),
+                     (9.8, 2, [{"level": 4, "iteration": 1, "threads": 1}], "cpu")])
+    plan = make_plan(_render(seed=5)(g))  # every key changed: the estimates come from the lock file
+    assert len(plan.timed_renders()) == 4
+    [same] = plan._timings()[0].values()  # one size and schedule
+    assert sorted(same) == [4.8, 4.9, 5.0, 5.2]
+    assert all(plan.estimate_seconds(c) == pytest.approx(4.95) for c in plan.cells)
+
+
+def test_gpu_renders_and_renders_without_a_thread_count_are_taken_as_they_are(tmp_path):
+    g = build_gallery(tmp_path)
+    _store_timed(g, [(3.0, 1, None, "cuda"), (3.0, 1, None, "cuda"), (8.0, None, None, "cpu"),
+                     (6.0, 2, None, "cpu")])
+    plan = make_plan(g)
+    [same] = plan._timings()[0].values()
+    assert sorted(same) == [3.0, 3.0, 6.0, 8.0]
 
 
 def test_estimates_come_from_earlier_renders_even_when_every_key_changed(tmp_path):
