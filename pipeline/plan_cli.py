@@ -333,7 +333,8 @@ def cmd_status(args: argparse.Namespace) -> int:
                  else f"at the pace of {cpu}; the first render measures this machine's")
         print(f"to render: {len(missing)} cell{'s' if len(missing) != 1 else ''}, "
               f"about {duration(est)} of rendering ({basis})")
-        print("next: `make gallery` renders them (`make -j2 gallery`: two at a time)")
+        cfg = _config_words(args.config, make=True)
+        print(f"next: `make gallery{cfg}` renders them (`make -j2 gallery{cfg}`: two at a time)")
     else:
         print("nothing to render")
     return 0
@@ -362,6 +363,15 @@ def sibling_lock_keys(lock_path: Path, cache_root: Path) -> dict[Path, set[str]]
         if keys:
             found[lock] = keys
     return found
+
+
+def _config_words(config: str, make: bool) -> str:
+    """The manifest as a suggested command must name it: nothing for the default one."""
+    from .cli import DEFAULT_CONFIG
+
+    if Path(config) == Path(DEFAULT_CONFIG):
+        return ""
+    return f" CONFIG={config}" if make else f" --config {config}"
 
 
 def _display(path: Path) -> str:
@@ -455,9 +465,11 @@ def cmd_prune(args: argparse.Namespace) -> int:
     print(f"{n} cache entr{'ies' if n != 1 else 'y'} no cell uses, {_human_bytes(total)} in "
           f"{_display(plan.cache.root)}")
     if not args.yes:
-        print("nothing deleted: run `python -m pipeline prune --yes` to delete them (renders of "
-              "another manifest that uses this cache are kept only if its lock file lies beside "
-              "this one)")
+        again = ("make prune" + _config_words(args.config, make=True) + " ARGS=--yes"
+                 if os.environ.get("MAKELEVEL") else
+                 "python -m pipeline prune --yes" + _config_words(args.config, make=False))
+        print(f"nothing deleted: run `{again}` to delete them (renders of another manifest that "
+              "uses this cache are kept only if its lock file lies beside this one)")
         return 0
     deleted = 0
     for key, files in unused.items():

@@ -129,6 +129,28 @@ def test_prune_keeps_the_renders_a_manifest_beside_it_still_uses(tmp_path, monke
     assert "was vinci:gogh" in out and "was vinci:munch" in out
 
 
+def test_prunes_hint_names_the_manifest_and_the_way_it_was_run(tmp_path, monkeypatch, capsys):
+    # `make prune CONFIG=config/fourth.yaml` said to run `python -m pipeline prune --yes`: that
+    # prunes config/gallery.yaml's cache use instead, and not the way the user runs things.
+    g = build_gallery(tmp_path)
+    fill_cache(g)
+    fill_cache(with_style(g, "gogh", render={"style_weight": 2.0}))
+    monkeypatch.setattr(plan_cli, "_load_gallery", lambda config, check_files: g)
+    monkeypatch.delenv("MAKELEVEL", raising=False)
+    assert main(["prune", "--config", "config/fourth.yaml"]) == 0
+    assert "run `python -m pipeline prune --yes --config config/fourth.yaml` to delete" in capsys.readouterr().out
+    assert main(["prune"]) == 0
+    assert "run `python -m pipeline prune --yes` to delete" in capsys.readouterr().out
+    monkeypatch.setenv("MAKELEVEL", "1")
+    assert main(["prune", "--config", "config/fourth.yaml"]) == 0
+    assert "run `make prune CONFIG=config/fourth.yaml ARGS=--yes` to delete" in capsys.readouterr().out
+    monkeypatch.setattr(plan_cli, "_load_gallery",
+                        lambda config, check_files: with_style(g, "gogh", render={"style_weight": 3.0}))
+    assert main(["status", "--config", "config/fourth.yaml"]) == 0
+    assert ("next: `make gallery CONFIG=config/fourth.yaml` renders them (`make -j2 gallery "
+            "CONFIG=config/fourth.yaml`: two at a time)") in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("phase", ["image", "record"])
 def test_kill_9_mid_write_leaves_no_entry_and_the_rerun_completes(tmp_path, phase):
     g = build_gallery(tmp_path)

@@ -71,7 +71,7 @@ def test_valid_manifest(cli, manifest):
     path = manifest()
     rc, out, err = cli("validate", "--config", path)
     assert (rc, err) == (0, "")
-    assert "1 contents x 1 styles, 1 cells" in out
+    assert "1 contents x 1 styles = 1 cell (0 excluded)" in out
 
 
 def test_model_values_and_defaults(manifest, tmp_path):
@@ -365,7 +365,7 @@ def test_demo_manifest_with_the_seed_mirror(demo_manifest, seed_mirror):
     r = subprocess.run([sys.executable, "-m", "pipeline", "validate", "-q", "--config", str(demo_manifest)],
                        cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
-    assert "3 contents x 3 styles, 9 cells" in r.stdout
+    assert "3 contents x 3 styles = 9 cells (0 excluded)" in r.stdout
     g = load_gallery(demo_manifest)
     assert [e.id for e in g.contents] == ["dancing", "pearl", "vinci"]
     assert [e.id for e in g.styles] == ["gogh", "picasso", "staircase"]
