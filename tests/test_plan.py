@@ -285,39 +285,29 @@ def _cpuinfo(tmp_path, monkeypatch, flags: str):
     monkeypatch.setattr(plan_mod, "CPUINFO", info)
 
 
-def test_first_estimate_is_a_2_core_cpus_pace_and_says_so(tmp_path, monkeypatch, capsys):
-    # Before any render the estimate must not promise a tenth of the real time: measured on a
-    # 2-core AVX2 CPU, a 512 px cell takes about 10 minutes in `standard` and half a minute in
-    # `draft` under `make`.
-    _cpuinfo(tmp_path, monkeypatch, "avx512f")
+# Before any render the estimate must not promise a tenth of the real time. Measured under
+# `make` at 512 px: on a 2-core AVX2 CPU (fp32) about 10 minutes in `standard` and half a
+# minute in `draft`; on a 2-core AVX512-BF16 CPU, where `precision: auto` runs bf16,
+# 189-206 s and 8-11 s (the fp32 pace said about 10 minutes there).
+@pytest.mark.parametrize("flags, standard, draft, minutes, cpu", [
+    ("avx512f", (540, 720), (20, 45), r"4\d", "in fp32"),
+    ("avx512f avx512_bf16", (170, 240), (8, 30), r"1[2-5]", "with native bf16"),
+])
+def test_first_estimate_is_a_2_core_cpus_pace_and_says_which(tmp_path, monkeypatch, capsys, flags,
+                                                               standard, draft, minutes, cpu):
+    _cpuinfo(tmp_path, monkeypatch, flags)
     g = _render(size=512)(build_gallery(tmp_path))
     plan = make_plan(g)
     assert plan.timed_renders() == []
-    assert 540 < plan.estimate_seconds(plan.cells[0]) < 720
-    draft = make_plan(_render(preset="draft")(g))
-    assert 20 < draft.estimate_seconds(draft.cells[0]) < 45
+    assert standard[0] < plan.estimate_seconds(plan.cells[0]) < standard[1]
+    quick = make_plan(_render(preset="draft")(g))
+    assert draft[0] < quick.estimate_seconds(quick.cells[0]) < draft[1]
     monkeypatch.setattr(plan_cli, "_load_gallery", lambda config, check_files: g)
     assert main(["status"]) == 0
     out = capsys.readouterr().out
-    assert re.search(r"to render: 4 cells, about 4\d min( \d+ s)? of rendering \(at the pace of a "
-                     r"2-core CPU in fp32; the first render measures this machine's\)", out), out
-
-
-def test_first_estimate_on_a_cpu_with_native_bf16_is_its_faster_pace(tmp_path, monkeypatch, capsys):
-    # `precision: auto` runs bf16 there: measured on a 2-core AVX512-BF16 CPU under `make`, a
-    # 512 px `standard` cell took 189-206 s (the fp32 pace said about 10 minutes).
-    _cpuinfo(tmp_path, monkeypatch, "avx512f avx512_bf16")
-    g = _render(size=512)(build_gallery(tmp_path))
-    plan = make_plan(g)
-    assert 170 < plan.estimate_seconds(plan.cells[0]) < 240
-    draft = make_plan(_render(preset="draft")(g))
-    assert 8 < draft.estimate_seconds(draft.cells[0]) < 30
-    monkeypatch.setattr(plan_cli, "_load_gallery", lambda config, check_files: g)
-    assert main(["status"]) == 0
-    out = capsys.readouterr().out
-    assert re.search(r"to render: 4 cells, about 1[2-5] min( \d+ s)? of rendering \(at the pace of a "
-                     r"2-core CPU with native bf16; the first render measures this machine's\)", out), out
-    # fp32 asked for explicitly runs at the fp32 pace on the same CPU
+    assert re.search(rf"to render: 4 cells, about {minutes} min( \d+ s)? of rendering \(at the pace "
+                     rf"of a 2-core CPU {cpu}; the first render measures this machine's\)", out), out
+    # fp32 asked for explicitly runs at the fp32 pace on either CPU
     fp32 = make_plan(_render(size=512, precision="fp32")(g))
     assert 540 < fp32.estimate_seconds(fp32.cells[0]) < 720
 
