@@ -438,8 +438,10 @@ def cmd_prune(args: argparse.Namespace) -> int:
 
     plan = make_plan(_load_gallery(args.config, check_files=False))
     keep = {c.key for c in plan.cells if c.state != "excluded"}
-    for lock, keys in sibling_lock_keys(plan.gallery.lock_path, plan.cache.root).items():
-        shared = len((keys - keep) & set(plan.cache.entries()))
+    siblings = sibling_lock_keys(plan.gallery.lock_path, plan.cache.root)
+    present = set(plan.cache.entries()) if siblings else set()
+    for lock, keys in siblings.items():
+        shared = len((keys - keep) & present)
         if shared:
             print(f"kept: {shared} entr{'ies' if shared != 1 else 'y'} that {_display(lock)} "
                   "(another manifest's lock file) names")
