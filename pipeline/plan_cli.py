@@ -349,9 +349,10 @@ def sibling_lock_keys(lock_path: Path, cache_root: Path) -> dict[Path, set[str]]
     from .lockfile import read_lock
 
     root = Path(cache_root).resolve()
+    own = Path(lock_path).resolve()
     found: dict[Path, set[str]] = {}
-    for lock in sorted(Path(lock_path).parent.glob("*.lock.json")):
-        if lock.resolve() == Path(lock_path).resolve():
+    for lock in sorted(own.parent.glob("*.lock.json")):
+        if lock.resolve() == own:
             continue
         try:
             cells = read_lock(lock)
