@@ -49,6 +49,7 @@ serve: site ## build site/, then serve it on http://127.0.0.1:PORT/ (PORT=8000 b
 	$(PY) -m pipeline serve --config $(CONFIG) --port $(PORT)
 
 bench: install ## benchmarks (one command per line)
+	$(PY) bench/bench_bound.py
 	$(PY) bench/bench_render.py
 	$(PY) bench/bench_noop.py
 

@@ -63,9 +63,10 @@ def distances(net, image, content, style) -> tuple[float, float]:
     return cd, sd
 
 
-def pass_seconds(content, style, params, conv: str, repeats: int = 3) -> float:
+def pass_seconds(content, style, params, conv: str, repeats: int = 3, precision: str = "fp32") -> float:
     """Median seconds of one full-size forward+backward of the objective with `conv`
-    ("direct": torch's own convolutions, or "winograd"), the same loss and image."""
+    ("direct": torch's own convolutions, or "winograd"), the same loss and image, with the
+    network in `precision` (fp32 or bf16; Winograd applies to fp32 only)."""
     import torch
     from PIL import Image
 
@@ -76,7 +77,7 @@ def pass_seconds(content, style, params, conv: str, repeats: int = 3) -> float:
     net, _ = feature_net(params.weights, params.pooling, dev)
     c = to_tensor(content.resize(fit_long_edge(content.size, params.size), Image.LANCZOS), dev)
     s = to_tensor(style.resize(fit_long_edge(style.size, params.size), Image.LANCZOS), dev)
-    obj = Objective(net, c, s, *level_weights(params, 0, 1), "fp32")
+    obj = Objective(net, c, s, *level_weights(params, 0, 1), precision)
 
     def one() -> float:
         x = c.clone().requires_grad_(True)
