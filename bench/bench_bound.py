@@ -102,7 +102,7 @@ def main(argv=None) -> int:
     net, _ = feature_net(params.weights, params.pooling, device)
     flop = 2 * 2 * convolution_macs(net, h, w)  # forward and input gradient, 2 FLOP a multiply-add
     levels = params.levels()
-    work = sum(it * s * s for s, it in levels) / levels[-1][0] ** 2  # in full-size passes
+    work = params.work() / args.size ** 2  # in full-size passes
     print(f"# Bound: {args.cells} cells x {args.preset} at {w}x{h}, {precision} on "
           f"{torch.get_num_threads()} threads ({os.cpu_count()} cores), torch {torch.__version__}")
 

@@ -219,6 +219,11 @@ class RenderParams:
         kept[0][1] += round(folded / kept[0][0] ** 2)
         return tuple((s, it) for s, it in kept)
 
+    def work(self) -> float:
+        """The cost of the schedule in pixel-iterations (a level's iterations times its long edge
+        squared, summed): what render time is proportional to, whatever the level sizes."""
+        return float(sum(it * size * size for size, it in self.levels()))
+
     def level_style_factor(self, level: int, n_levels: int) -> float:
         """Multiplier of style_weight at a pyramid level (the last level is always 1).
 

@@ -179,9 +179,9 @@ class Plan:
         if same.get(sched):
             return statistics.median(same[sched])
         if rates:
-            return statistics.median(rates) * _work(cell.params)
+            return statistics.median(rates) * cell.params.work()
         _, per_work, overhead = default_pace(cell.params)
-        return overhead + per_work * _work(cell.params)
+        return overhead + per_work * cell.params.work()
 
     def timed_renders(self) -> list[float]:
         """Seconds per unit of work of earlier renders (cache and lock file) that say how long they took."""
@@ -215,7 +215,7 @@ class Plan:
                 if threads and most:
                     seconds *= threads / most
                 same.setdefault((params.size, tuple(params.schedule())), []).append(seconds)
-                rates.append(seconds / max(_work(params), 1))
+                rates.append(seconds / max(params.work(), 1))
             self._timing_cache = (same, rates)
         return self._timing_cache
 
@@ -226,10 +226,6 @@ def _cpu_threads(info: dict[str, Any]) -> int | None:
     if info.get("device") != "cpu" or not isinstance(threads, int) or threads < 1:
         return None
     return threads
-
-
-def _work(p: RenderParams) -> float:
-    return float(sum(it * size * size for size, it in p.levels()))
 
 
 def _relative(path: Path, start: Path) -> str:
