@@ -34,6 +34,8 @@ def convolution_macs(net, height: int, width: int) -> int:
     """Multiply-adds of the network's convolutions on one image (direct convolution's count)."""
     import torch
 
+    from pipeline.winograd import WinogradConv3x3
+
     total = 0
 
     def count(module, inputs, output):
@@ -42,8 +44,9 @@ def convolution_macs(net, height: int, width: int) -> int:
         kh, kw = conv.kernel_size
         total += output.shape[-2] * output.shape[-1] * conv.in_channels * conv.out_channels * kh * kw
 
-    hooks = [m.register_forward_hook(count) for m in net.modules()
-             if isinstance(m, torch.nn.Conv2d) or hasattr(m, "conv")]
+    # the network's layers only: a WinogradConv3x3 may call the nn.Conv2d inside it
+    hooks = [m.register_forward_hook(count) for m in net.net
+             if isinstance(m, (torch.nn.Conv2d, WinogradConv3x3))]
     try:
         with torch.no_grad():
             net(torch.zeros(1, 3, height, width))
