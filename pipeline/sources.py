@@ -52,15 +52,17 @@ def resolve_sources(gallery: Gallery, quiet: bool = False) -> list[str]:
             continue
         try:
             how = fetch(entry, mirror, offline)
-        except SourceError as e:
-            failures.append(str(e))
+        except SourceError as e:  # named as the manifest's own problems are: file:line: entry: ...
+            failures.append(f"{_show(gallery.path)}:{entry.line}: {e}")
             offline = offline or e.offline
             continue
         line = f"{entry.id}: {how} -> {_show(entry.file)}"
         done.append(line)
         print(line, flush=True)
     if failures:
-        raise SourceError("\n".join(failures))
+        missing = len(failures) + len(done)
+        raise SourceError("\n".join(failures) + f"\n{len(failures)} of {missing} missing image"
+                          f"{'s' if missing != 1 else ''} could not be fetched; nothing was rendered.")
     return done
 
 
@@ -81,19 +83,17 @@ def fetch(entry: ImageEntry, mirror: "Mirror", offline: bool = False) -> str:
     if not entry.url:
         raise SourceError(
             f"{entry.id}: {_show(entry.file)} is missing and the entry has no url: put the image "
-            f"there, or add url and sha256 to entry '{entry.id}' (line {entry.line}), or set "
-            f"{MIRROR_ENV} to a folder that holds {entry.file.name}")
+            f"there, or add url and sha256 to entry '{entry.id}', or set {MIRROR_ENV} to a folder "
+            f"that holds {entry.file.name} ({mirror.describe()})")
     try:
         if offline:
             raise OfflineError("not tried: the network failed for an earlier image")
         download(entry.url, entry.file, entry.sha256)
     except SourceError as e:
-        where = f"folders searched: {', '.join(map(str, mirror.folders))}" if mirror.folders \
-            else f"{MIRROR_ENV} is not set"
         raise type(e)(
             f"{entry.id}: cannot download {entry.url}: {e}\n"
             f"  fix: put the file (sha256 {entry.sha256}) at {_show(entry.file)}, or set "
-            f"{MIRROR_ENV} to a folder that holds {entry.file.name} ({where})") from None
+            f"{MIRROR_ENV} to a folder that holds {entry.file.name} ({mirror.describe()})") from None
     return f"downloaded {entry.url}"
 
 
@@ -168,6 +168,14 @@ class Mirror:
                     dirs[:] = sorted(d for d in dirs if not d.startswith("."))
                     self._files += [Path(parent, n) for n in sorted(names) if not n.startswith(".")]
         return self._files
+
+    def describe(self) -> str:
+        """The folders, for a message: one that is not a folder is marked (a typo in the path
+        would otherwise look like a mirror without the file)."""
+        if not self.folders:
+            return f"{MIRROR_ENV} is not set"
+        return "folders searched: " + ", ".join(
+            str(f) if f.is_dir() else f"{f} (not a folder: check the path)" for f in self.folders)
 
     def find(self, name: str, sha256: str = "") -> Path | None:
         """A file called `name` (with the right sha256 when one is pinned), else one with that sha256."""

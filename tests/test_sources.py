@@ -106,9 +106,30 @@ def test_network_failures_name_entry_url_and_fix(net, remote_gallery, tmp_path, 
     with pytest.raises(SourceError) as e:
         resolve_sources(load_gallery(path, check_files=False), quiet=True)
     text = str(e.value)
-    assert text.startswith("gogh: cannot download https://example.org/gogh.png: ") and message in text
-    assert str(tmp_path / "images" / "style" / "gogh.png") in text and "GALLERY_MIRROR" in text
+    # the manifest's file and the entry's line first, as the manifest's own problems are named
+    assert text.startswith(f"{path}:{entry_line(path, 'gogh')}: gogh: cannot download "
+                           "https://example.org/gogh.png: ") and message in text
+    assert str(tmp_path / "images" / "style" / "gogh.png") in text and "GALLERY_MIRROR is not set" in text
     assert not (tmp_path / "images" / "style").exists()
+
+
+def entry_line(manifest, id: str) -> int:
+    """The line of `- id: <id>` in the manifest."""
+    lines = manifest.read_text().splitlines()
+    return next(i for i, line in enumerate(lines, 1) if line.strip().lstrip("- ") == f"id: {id}")
+
+
+def test_a_mirror_path_that_is_not_a_folder_is_pointed_out(net, remote_gallery, tmp_path, monkeypatch):
+    path, _ = remote_gallery
+    mirror = tmp_path.parent / (tmp_path.name + "-mirror")
+    mirror.mkdir()
+    typo = tmp_path.parent / (tmp_path.name + "-mirorr")
+    monkeypatch.setenv("GALLERY_MIRROR", f"{mirror}{os.pathsep}{typo}")
+    with pytest.raises(SourceError) as e:
+        resolve_sources(load_gallery(path, check_files=False), quiet=True)
+    text = str(e.value)
+    assert f"folders searched: {mirror}, {typo} (not a folder: check the path)" in text
+    assert f"{mirror} (not a folder" not in text
 
 
 def test_offline_is_tried_once(net, make_gallery, tmp_path):
@@ -120,6 +141,7 @@ def test_offline_is_tried_once(net, make_gallery, tmp_path):
         resolve_sources(load_gallery(path, check_files=False), quiet=True)
     assert len(net.calls) == 1
     assert str(e.value).count("cannot download") == 3 and "not tried" in str(e.value)
+    assert str(e.value).endswith("\n3 of 3 missing images could not be fetched; nothing was rendered.")
 
 
 def test_only_https_is_downloaded(net, tmp_path):
@@ -166,7 +188,8 @@ def test_no_url_and_no_mirror(net, make_gallery, tmp_path):
     with pytest.raises(SourceError) as e:
         resolve_sources(load_gallery(path, check_files=False), quiet=True)
     text = str(e.value)
-    assert "gogh:" in text and "no url" in text and "GALLERY_MIRROR" in text
+    assert text.startswith(f"{path}:{entry_line(path, 'gogh')}: gogh: ") and "no url" in text
+    assert "GALLERY_MIRROR is not set" in text
     assert str(tmp_path / "images" / "style" / "gogh.png") in text and net.calls == []
 
 
