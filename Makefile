@@ -48,7 +48,7 @@ site: install ## build site/ from the manifest and the render cache (never rende
 serve: site ## build site/, then serve it on http://127.0.0.1:PORT/ (PORT=8000 by default)
 	$(PY) -m pipeline serve --config $(CONFIG) --port $(PORT)
 
-bench: install ## benchmarks (one command per line)
+bench: install ## benchmarks: the least time a gallery can take here, the renderer presets, the no-op rebuild
 	$(PY) bench/bench_bound.py
 	$(PY) bench/bench_render.py
 	$(PY) bench/bench_noop.py
