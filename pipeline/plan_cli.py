@@ -310,8 +310,10 @@ def cmd_status(args: argparse.Namespace) -> int:
     missing = plan.missing()
     if args.make:
         sys.stdout.write(_make_fragment(plan))
+        # `make gallery` shows this line, not status's own: the time is worth knowing up front
+        estimate = f" ({_estimate_words(plan)} of rendering)" if missing else ""
         print(f"{_display(plan.gallery.path)}: {len(plan.cells)} cells: {counts['cached']} cached, "
-              f"{counts['render']} to render, {counts['excluded']} excluded", file=sys.stderr)
+              f"{counts['render']} to render{estimate}, {counts['excluded']} excluded", file=sys.stderr)
         return 0
     if args.json:
         print(json.dumps(_status_json(plan), indent=2))
@@ -325,19 +327,23 @@ def cmd_status(args: argparse.Namespace) -> int:
         why = "; ".join(c.reasons)
         print(f"  {state:<9} {c.name:<{width}}  {why}".rstrip())
     if missing:
-        est = sum(plan.estimate_seconds(c) for c in missing)
         known = len(plan.timed_renders())
         cpu = {"bf16": "a 2-core CPU with native bf16", "fp32": "a 2-core CPU in fp32"}[
             default_pace(missing[0].params)[0]]
         basis = (f"from {known} earlier render{'s' if known != 1 else ''}" if known
                  else f"at the pace of {cpu}; the first render measures this machine's")
         print(f"to render: {len(missing)} cell{'s' if len(missing) != 1 else ''}, "
-              f"about {duration(est)} of rendering ({basis})")
+              f"{_estimate_words(plan)} of rendering ({basis})")
         cfg = _config_words(args.config, make=True)
         print(f"next: `make gallery{cfg}` renders them (`make -j2 gallery{cfg}`: two at a time)")
     else:
         print("nothing to render")
     return 0
+
+
+def _estimate_words(plan) -> str:
+    """'about 29 min 30 s': the plan's missing cells' render time (see Plan.estimate_seconds)."""
+    return f"about {duration(sum(plan.estimate_seconds(c) for c in plan.missing()))}"
 
 
 def sibling_lock_keys(lock_path: Path, cache_root: Path) -> dict[Path, set[str]]:
@@ -410,8 +416,11 @@ def cmd_render(args: argparse.Namespace) -> int:
             print(f"{cell.name}: cached ({cell.image})")
             return 0
         render_cells(plan, [cell], quiet=args.quiet)
-        counts = make_plan(gallery).counts()
-        print(f"{cell.name}: {counts['cached']} of {counts['cached'] + counts['render']} cells now cached")
+        after = make_plan(gallery)
+        counts = after.counts()
+        left = f"; {_estimate_words(after)} of rendering left" if after.missing() else ""
+        print(f"{cell.name}: {counts['cached']} of {counts['cached'] + counts['render']} cells now "
+              f"cached{left}")
         return 0
     cells = plan.missing()
     label = "render"

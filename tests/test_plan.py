@@ -227,7 +227,8 @@ def test_status_text_json_and_make(tmp_path, monkeypatch, capsys):
     assert cell["image"].endswith(f"{cell['key']}.png") and cell["estimated_seconds"] == 2.5
 
     assert main(["status", "--make"]) == 0
-    fragment = capsys.readouterr().out
+    fragment, said = capsys.readouterr()
+    assert said.endswith("4 cells: 1 cached, 2 to render (about 5 s of rendering), 1 excluded\n")
     (tmp_path / "plan.mk").write_text(fragment)
     dry = _dry_run_make(tmp_path / "plan.mk", "PY=py", "CONFIG=g.yaml", "render-cells")
     assert dry.returncode == 0, dry.stderr
