@@ -311,7 +311,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.make:
         sys.stdout.write(_make_fragment(plan))
         # `make gallery` shows this line, not status's own: the time is worth knowing up front
-        estimate = f" ({_estimate_words(plan)} of rendering)" if missing else ""
+        estimate = f" ({_estimate_words(plan, missing)} of rendering)" if missing else ""
         print(f"{_display(plan.gallery.path)}: {len(plan.cells)} cells: {counts['cached']} cached, "
               f"{counts['render']} to render{estimate}, {counts['excluded']} excluded", file=sys.stderr)
         return 0
@@ -333,7 +333,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         basis = (f"from {known} earlier render{'s' if known != 1 else ''}" if known
                  else f"at the pace of {cpu}; the first render measures this machine's")
         print(f"to render: {len(missing)} cell{'s' if len(missing) != 1 else ''}, "
-              f"{_estimate_words(plan)} of rendering ({basis})")
+              f"{_estimate_words(plan, missing)} of rendering ({basis})")
         cfg = _config_words(args.config, make=True)
         print(f"next: `make gallery{cfg}` renders them (`make -j2 gallery{cfg}`: two at a time)")
     else:
@@ -341,9 +341,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
-def _estimate_words(plan) -> str:
-    """'about 29 min 30 s': the plan's missing cells' render time (see Plan.estimate_seconds)."""
-    return f"about {duration(sum(plan.estimate_seconds(c) for c in plan.missing()))}"
+def _estimate_words(plan, cells) -> str:
+    """'about 29 min 30 s': the time these cells take to render (see Plan.estimate_seconds)."""
+    return f"about {duration(sum(plan.estimate_seconds(c) for c in cells))}"
 
 
 def sibling_lock_keys(lock_path: Path, cache_root: Path) -> dict[Path, set[str]]:
@@ -418,7 +418,8 @@ def cmd_render(args: argparse.Namespace) -> int:
         render_cells(plan, [cell], quiet=args.quiet)
         after = make_plan(gallery)
         counts = after.counts()
-        left = f"; {_estimate_words(after)} of rendering left" if after.missing() else ""
+        to_go = after.missing()
+        left = f"; {_estimate_words(after, to_go)} of rendering left" if to_go else ""
         print(f"{cell.name}: {counts['cached']} of {counts['cached'] + counts['render']} cells now "
               f"cached{left}")
         return 0
