@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 from bench_render import find_in_mirror, pass_seconds  # noqa: E402
 from pipeline.images import load_rgb  # noqa: E402
 from pipeline.params import PRESETS, RenderParams  # noqa: E402
+from pipeline.progress import duration  # noqa: E402
 
 
 def convolution_macs(net, height: int, width: int) -> int:
@@ -70,11 +71,6 @@ def matmul_peak(dtype, n: int = 4096, repeats: int = 3) -> float:
     return 2 * n ** 3 / best
 
 
-def minutes(seconds: float) -> str:
-    m, s = divmod(round(seconds), 60)
-    return f"{m} min {s:02d} s" if m else f"{s} s"
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("content", nargs="?", help="content image (default: pearl.jpg from the mirror)")
@@ -90,7 +86,8 @@ def main(argv=None) -> int:
     import torch
 
     from pipeline.heap import keep_freed_memory
-    from pipeline.render import choose_threads, feature_net, fit_long_edge, resolve_precision
+    from pipeline.render import (AUTOCAST_DTYPES, choose_threads, feature_net, fit_long_edge,
+                                 resolve_precision)
 
     keep_freed_memory()  # as in a render process
     torch.set_num_threads(choose_threads())
@@ -99,7 +96,7 @@ def main(argv=None) -> int:
     params = RenderParams(size=args.size, preset=args.preset)
     device = torch.device("cpu")
     precision = resolve_precision(params.precision, device)
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision, torch.float32)
+    dtype = AUTOCAST_DTYPES.get(precision, torch.float32)
 
     w, h = fit_long_edge(content.size, args.size)
     net, _ = feature_net(params.weights, params.pooling, device)
@@ -125,7 +122,7 @@ def main(argv=None) -> int:
     print("|---|---:|---:|---:|---:|")
     for name, seconds in (("measured", pass_s), ("at the peak", at_peak)):
         cell = work * seconds
-        print(f"| {name} ({seconds:.3g} s) | {cell:.0f} s | {minutes(args.cells * cell)} | "
+        print(f"| {name} ({seconds:.3g} s) | {cell:.0f} s | {duration(args.cells * cell)} | "
               f"{args.cells * cell / target:.2f}x | {target / args.cells / seconds:.0f} |")
     return 0
 

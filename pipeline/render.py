@@ -36,6 +36,8 @@ STYLE_LAYER_WEIGHTS = (0.2, 0.2, 0.2, 0.2, 0.2)
 LBFGS_HISTORY = 50
 ADAM_LR = 4.0  # pixels (0-255) per step: Adam's step size is about lr, whatever the loss scale
 CHANNELS_LAST = False  # measured on a 2-core AVX2 CPU: no gain over the default layout
+# The network's dtype under autocast for each reduced precision (fp32: no autocast).
+AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 class RenderError(GalleryError):
@@ -202,7 +204,7 @@ class Objective:
     def features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         if CHANNELS_LAST:
             x = x.contiguous(memory_format=torch.channels_last)
-        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision)
+        dtype = AUTOCAST_DTYPES.get(self.precision)
         with torch.autocast(x.device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
             out = self.net(x)
         return {k: v.float() for k, v in out.items()}
