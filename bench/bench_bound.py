@@ -26,16 +26,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench_render import find_in_mirror, pass_seconds  # noqa: E402
-from pipeline.images import load_rgb  # noqa: E402
-from pipeline.params import PRESETS, RenderParams  # noqa: E402
-from pipeline.progress import duration  # noqa: E402
+from pipeline.manifest.images import load_rgb  # noqa: E402
+from pipeline.manifest.params import PRESETS, RenderParams  # noqa: E402
+from pipeline.util.progress import duration  # noqa: E402
 
 
 def convolution_macs(net, height: int, width: int) -> int:
     """Multiply-adds of the network's convolutions on one image (direct convolution's count)."""
     import torch
 
-    from pipeline.winograd import WinogradConv3x3
+    from pipeline.render.gatys.winograd import WinogradConv3x3
 
     total = 0
 
@@ -85,8 +85,8 @@ def main(argv=None) -> int:
 
     import torch
 
-    from pipeline.heap import keep_freed_memory
-    from pipeline.render import (AUTOCAST_DTYPES, choose_threads, feature_net, fit_long_edge,
+    from pipeline.render.heap import keep_freed_memory
+    from pipeline.render.gatys.core import (AUTOCAST_DTYPES, choose_threads, feature_net, fit_long_edge,
                                  resolve_precision)
 
     keep_freed_memory()  # as in a render process

@@ -48,9 +48,9 @@ def fill(manifest: Path) -> int:
     """Store a fake render for every cell (records as large as real ones) and sync the lock file."""
     from PIL import Image
 
-    from pipeline import plan_cli
-    from pipeline.manifest import load_gallery
-    from pipeline.plan import make_plan
+    from pipeline.cli import plan_cmds as plan_cli
+    from pipeline.manifest.reader import load_gallery
+    from pipeline.plan.planner import make_plan
 
     gallery = load_gallery(manifest)
     plan = make_plan(gallery)
@@ -70,8 +70,8 @@ def fill(manifest: Path) -> int:
 
 def plan_ms(manifest: Path, repeat: int = 5) -> float:
     """The pipeline's own work for a no-op plan, without interpreter start-up and imports."""
-    from pipeline.manifest import load_gallery
-    from pipeline.plan import make_plan
+    from pipeline.manifest.reader import load_gallery
+    from pipeline.plan.planner import make_plan
 
     best = float("inf")
     for _ in range(repeat):
@@ -91,9 +91,9 @@ def site_ms(manifest: Path, repeat: int = 5) -> float:
     import contextlib
     import io
 
-    from pipeline.manifest import load_gallery
-    from pipeline.plan import make_plan
-    from pipeline.site import build_site
+    from pipeline.manifest.reader import load_gallery
+    from pipeline.plan.planner import make_plan
+    from pipeline.site.builder import build_site
 
     gallery = load_gallery(manifest, check_files=False)
     plan = make_plan(gallery)

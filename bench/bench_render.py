@@ -30,8 +30,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline.images import load_rgb  # noqa: E402
-from pipeline.params import PRESETS, RenderParams  # noqa: E402
+from pipeline.manifest.images import load_rgb  # noqa: E402
+from pipeline.manifest.params import PRESETS, RenderParams  # noqa: E402
 
 
 def find_in_mirror(kind: str, name: str) -> Path:
@@ -50,7 +50,7 @@ def distances(net, image, content, style) -> tuple[float, float]:
     import torch
     from PIL import Image
 
-    from pipeline.render import CONTENT_LAYER, STYLE_LAYERS, fit_long_edge, gram, to_tensor
+    from pipeline.render.gatys.core import CONTENT_LAYER, STYLE_LAYERS, fit_long_edge, gram, to_tensor
 
     dev = torch.device("cpu")
     c = to_tensor(content.resize(image.size, Image.LANCZOS), dev)
@@ -70,8 +70,8 @@ def pass_seconds(content, style, params, conv: str, repeats: int = 3, precision:
     import torch
     from PIL import Image
 
-    from pipeline import winograd
-    from pipeline.render import Objective, feature_net, fit_long_edge, level_weights, to_tensor
+    from pipeline.render.gatys import winograd
+    from pipeline.render.gatys.core import Objective, feature_net, fit_long_edge, level_weights, to_tensor
 
     dev = torch.device("cpu")
     net, _ = feature_net(params.weights, params.pooling, dev)
@@ -134,10 +134,10 @@ def main(argv=None) -> int:
 
     import torch
 
-    from pipeline import winograd
-    from pipeline.heap import keep_freed_memory
-    from pipeline.render import CONTENT_LAYER, STYLE_LAYERS, evaluate, resolve_precision, stylize
-    from pipeline.vgg import load_vgg
+    from pipeline.render.gatys import winograd
+    from pipeline.render.heap import keep_freed_memory
+    from pipeline.render.gatys.core import CONTENT_LAYER, STYLE_LAYERS, evaluate, resolve_precision, stylize
+    from pipeline.render.gatys.vgg import load_vgg
 
     content_path = Path(args.content) if args.content else find_in_mirror("content", "pearl.jpg")
     style_path = Path(args.style) if args.style else find_in_mirror("style", "gogh.jpg")

@@ -153,7 +153,7 @@ def demo_manifest(tmp_path: Path) -> Path:
 @pytest.fixture
 def cli(capsys) -> Callable[..., tuple[int, str, str]]:
     """Run `python -m pipeline ARGS...` in-process; return (exit code, stdout, stderr)."""
-    from pipeline.cli import main
+    from pipeline.cli.app import main
 
     def run(*args: str) -> tuple[int, str, str]:
         code = main([str(a) for a in args])

@@ -31,7 +31,7 @@ if str(REPO) not in sys.path:
 
 from PIL import Image  # noqa: E402
 
-from pipeline.model import Gallery, ImageEntry, SiteSettings  # noqa: E402
+from pipeline.manifest.model import Gallery, ImageEntry, SiteSettings  # noqa: E402
 
 
 def tiny_png(path: Path, seed: int, size: tuple[int, int] = (24, 16)) -> Path:
@@ -101,7 +101,7 @@ def fake_stylize(content: Image.Image, style: Image.Image, params, progress: boo
 
 def fake_render_module(log: list | None = None) -> types.ModuleType:
     """A stand-in for pipeline.render whose stylize is fake_stylize (and logs each call)."""
-    mod = types.ModuleType("pipeline.render")
+    mod = types.ModuleType("pipeline.render.gatys.core")
 
     def stylize(content, style, params, progress=True, label="stylize", threads=None):
         seen: list[int] = []
@@ -124,8 +124,8 @@ def fake_render_module(log: list | None = None) -> types.ModuleType:
 
 def fill_cache(gallery: Gallery) -> None:
     """Store a fake render for every cell and write the lock file: a fully cached gallery."""
-    from pipeline import plan_cli
-    from pipeline.plan import make_plan
+    from pipeline.cli import plan_cmds as plan_cli
+    from pipeline.plan.planner import make_plan
 
     plan = make_plan(gallery)
     for cell in plan.missing():
@@ -153,9 +153,9 @@ def run_driver(gallery: Gallery, *args: str, env: dict | None = None, wait: bool
 
 def _install_hang(phase: str, marker: Path) -> None:
     """Stop in the middle of storing an entry, so that a test can kill -9 us there."""
-    import pipeline.cache
-    import pipeline.images
-    from pipeline.fsutil import atomic_writer
+    import pipeline.plan.cache
+    import pipeline.manifest.images
+    from pipeline.util.files import atomic_writer
 
     def hang() -> None:
         marker.write_text("ready")
@@ -170,26 +170,26 @@ def _install_hang(phase: str, marker: Path) -> None:
                 f.write(buf.getvalue()[: len(buf.getvalue()) // 2])
                 f.flush()
                 hang()
-        pipeline.images.save_atomic = save_atomic
+        pipeline.manifest.images.save_atomic = save_atomic
     else:
-        real = pipeline.cache.write_text_atomic
+        real = pipeline.plan.cache.write_text_atomic
 
         def write_text_atomic(path, text):
             if len(Path(path).stem) == 64:  # a record, not the memo
                 hang()
             real(path, text)
-        pipeline.cache.write_text_atomic = write_text_atomic
+        pipeline.plan.cache.write_text_atomic = write_text_atomic
 
 
 def main(argv: list[str]) -> int:
-    from pipeline import plan_cli
-    from pipeline.cli import main as cli_main
+    from pipeline.cli import plan_cmds as plan_cli
+    from pipeline.cli.app import main as cli_main
 
     with open(os.environ["FAKE_GALLERY"], "rb") as f:
         gallery = pickle.load(f)
     plan_cli._load_gallery = lambda config, check_files: gallery
     if os.environ.get("FAKE_RENDER"):
-        sys.modules["pipeline.render"] = fake_render_module()
+        sys.modules["pipeline.render.gatys.core"] = fake_render_module()
     if os.environ.get("FAKE_HANG"):
         _install_hang(os.environ["FAKE_HANG"], Path(os.environ["FAKE_HANG_MARKER"]))
     commands: list[list[str]] = [[]]

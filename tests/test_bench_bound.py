@@ -28,7 +28,7 @@ def vgg19_to_conv5_1_macs(h: int, w: int) -> int:
 def test_convolution_macs_match_the_hand_count():
     import torch
 
-    from pipeline.render import feature_net
+    from pipeline.render.gatys.core import feature_net
 
     net, _ = feature_net("caffe-vgg19", "max", torch.device("cpu"))
     for h, w in ((64, 64), (48, 80)):

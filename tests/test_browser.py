@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.site import build_site
+from pipeline.site.builder import build_site
 from site_fixtures import CONTENTS, STYLES, make_gallery
 
 pytestmark = pytest.mark.browser

@@ -12,12 +12,12 @@ import pytest
 from PIL import Image
 
 from gallery_fakes import build_gallery, fill_cache, run_driver, with_style
-from pipeline import plan_cli
-from pipeline.cache import Cache, FileLock
-from pipeline.cli import main
-from pipeline.errors import GalleryError
-from pipeline.lockfile import dumps_lock, read_lock, update_lock
-from pipeline.plan import make_plan
+from pipeline.cli import plan_cmds as plan_cli
+from pipeline.plan.cache import Cache, FileLock
+from pipeline.cli.app import main
+from pipeline.util.errors import GalleryError
+from pipeline.plan.lockfile import dumps_lock, read_lock, update_lock
+from pipeline.plan.planner import make_plan
 
 KEY = "ab" + "0" * 62
 

@@ -4,7 +4,7 @@ import stat
 
 import pytest
 
-from pipeline.fsutil import atomic_writer, write_bytes_atomic, write_text_atomic
+from pipeline.util.files import atomic_writer, write_bytes_atomic, write_text_atomic
 
 
 def test_write_replaces_whole_file_with_publishable_mode(tmp_path):

@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parent.parent
 PROBE = f"""
 import resource, sys
 sys.path.insert(0, {str(REPO)!r})
-from pipeline.heap import keep_freed_memory
+from pipeline.render.heap import keep_freed_memory
 kept = keep_freed_memory() if sys.argv[1] == "keep" else False
 def faults():
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
@@ -45,7 +45,7 @@ def test_kept_heap_reuses_large_blocks_instead_of_faulting_them_in():
 
 
 def test_keeping_twice_is_harmless():
-    from pipeline import heap
+    from pipeline.render import heap
 
     first = heap.keep_freed_memory()
     assert heap.keep_freed_memory() is first

@@ -13,9 +13,9 @@ import pytest
 from PIL import Image
 
 from conftest import REPO, gradient, png_bytes, snapshot, write_image
-from pipeline.errors import ManifestError
-from pipeline.manifest import load_gallery
-from pipeline.schema import schema_json
+from pipeline.util.errors import ManifestError
+from pipeline.manifest.reader import load_gallery
+from pipeline.manifest.schema import schema_json
 
 # Line numbers below refer to this text: contents[0] 'pearl' starts on line 6, styles[0] 'gogh' on 10.
 BASE = """\
@@ -341,7 +341,7 @@ def test_sha256_mismatch(manifest, refused):
 
 
 def test_sha256_match(cli, manifest, tmp_path):
-    from pipeline.weights import file_sha256
+    from pipeline.manifest.weights import file_sha256
 
     digest = file_sha256(write_image(tmp_path / "images" / "gogh.png", seed=2))
     path = manifest(BASE.replace("    title: Gogh", "    sha256: " + digest.upper()))
@@ -406,7 +406,7 @@ def test_schema_follows_params():
 
 def test_a_checked_image_is_decoded_again_only_when_it_changes(manifest, tmp_path, monkeypatch):
     """Checking files decodes each image once per (size, mtime), remembered in the cache's memo."""
-    import pipeline.images as images
+    import pipeline.manifest.images as images
 
     path = manifest()
     (tmp_path / "renders").mkdir()  # the memo lives in the cache; validate never creates it

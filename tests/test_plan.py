@@ -12,12 +12,12 @@ import pytest
 from PIL import Image
 
 from gallery_fakes import build_gallery, fake_stylize, fill_cache, run_driver, tiny_png, with_style
-from pipeline import params as params_mod
-from pipeline import plan as plan_mod
-from pipeline import plan_cli
-from pipeline.cli import main
-from pipeline.params import DEFAULTS, PRESETS, RenderParams
-from pipeline.plan import canonical_json, make_plan, render_key
+from pipeline.manifest import params as params_mod
+from pipeline.plan import planner as plan_mod
+from pipeline.cli import plan_cmds as plan_cli
+from pipeline.cli.app import main
+from pipeline.manifest.params import DEFAULTS, PRESETS, RenderParams
+from pipeline.plan.planner import canonical_json, make_plan, render_key
 
 # Every parameter spelled out, so that only a change to the key's *format* (or to the set of
 # parameters) moves the golden key, not a change of some default.

@@ -5,8 +5,8 @@ import sys
 
 import pytest
 
-from pipeline import progress
-from pipeline.progress import Progress, duration, mode_for
+from pipeline.util import progress
+from pipeline.util.progress import Progress, duration, mode_for
 
 
 class Clock:
@@ -65,7 +65,7 @@ def test_a_render_in_a_log_reports_its_levels(monkeypatch, capsys):
     pytest.importorskip("torch")
     from test_render import content_image, style_image, tiny
 
-    from pipeline.render import stylize
+    from pipeline.render.gatys.core import stylize
 
     monkeypatch.setattr(progress, "LINE_INTERVAL_S", 0.0)
     monkeypatch.setattr(sys.stderr, "isatty", lambda: False)

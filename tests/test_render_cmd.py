@@ -14,19 +14,19 @@ from pathlib import Path
 import pytest
 
 from gallery_fakes import REPO, build_gallery, fake_render_module, fill_cache, run_driver, with_style
-from pipeline import plan_cli
-from pipeline.cache import FileLock
-from pipeline.cli import main
-from pipeline.lockfile import read_lock
-from pipeline.params import DEFAULTS
-from pipeline.plan import make_plan
+from pipeline.cli import plan_cmds as plan_cli
+from pipeline.plan.cache import FileLock
+from pipeline.cli.app import main
+from pipeline.plan.lockfile import read_lock
+from pipeline.manifest.params import DEFAULTS
+from pipeline.plan.planner import make_plan
 
 
 @pytest.fixture
 def fake(monkeypatch):
     """Swap the renderer for a fast fake; yields the list of params it was called with."""
     calls: list = []
-    monkeypatch.setitem(sys.modules, "pipeline.render", fake_render_module(calls))
+    monkeypatch.setitem(sys.modules, "pipeline.render.gatys.core", fake_render_module(calls))
     monkeypatch.delenv("MAKEFLAGS", raising=False)
     return calls
 
@@ -68,7 +68,7 @@ def test_each_render_shows_progress_unless_quiet(tmp_path, monkeypatch, argv, ma
     fake_stylize = mod.stylize
     mod.stylize = lambda c, s, p, progress=True, label="", threads=None: (
         seen.append((progress, label)), fake_stylize(c, s, p))[1]
-    monkeypatch.setitem(sys.modules, "pipeline.render", mod)
+    monkeypatch.setitem(sys.modules, "pipeline.render.gatys.core", mod)
     if makeflags is None:
         monkeypatch.delenv("MAKEFLAGS", raising=False)
     else:
@@ -189,11 +189,11 @@ def test_a_thread_count_the_user_set_wins():
 
 
 def test_gallery_renders_then_builds_the_site_with_the_plan(tmp_path, monkeypatch, fake, capsys):
-    import pipeline.site
+    import pipeline.site.builder
 
     g = use(monkeypatch, build_gallery(tmp_path))
     built = []
-    monkeypatch.setattr(pipeline.site, "build_site", lambda gallery, plan=None, quiet=False: built.append(plan))
+    monkeypatch.setattr(pipeline.site.builder, "build_site", lambda gallery, plan=None, quiet=False: built.append(plan))
     assert main(["gallery", "--no-fetch", "--quiet"]) == 0
     assert len(fake) == 4 and len(built) == 1
     assert [c.state for c in built[0].cells] == ["cached"] * 4
@@ -202,7 +202,7 @@ def test_gallery_renders_then_builds_the_site_with_the_plan(tmp_path, monkeypatc
 
 def test_real_manifest_no_op_gallery_never_imports_torch(make_gallery, tmp_path):
     """Through the real manifest loader and site stage: the whole no-op `make gallery` path."""
-    from pipeline.manifest import load_gallery
+    from pipeline.manifest.reader import load_gallery
 
     manifest = make_gallery(contents=("pearl", "vinci"), styles=("gogh", "munch"), render={"size": 32})
     fill_cache(load_gallery(manifest))
@@ -215,7 +215,7 @@ def test_real_manifest_no_op_gallery_never_imports_torch(make_gallery, tmp_path)
     assert "4 cells rendered, 0 missing" in r.stdout
 
 
-@pytest.mark.skipif(importlib.util.find_spec("pipeline.render") is None, reason="renderer not written yet")
+@pytest.mark.skipif(importlib.util.find_spec("pipeline.render.gatys.core") is None, reason="renderer not written yet")
 def test_real_stylize_at_32_px(tmp_path, monkeypatch):
     g = use(monkeypatch, build_gallery(tmp_path, contents=("pearl",), styles=("gogh",),
                                        render={"size": 32, "min_size": 32, "iterations": [3]}))
@@ -238,7 +238,7 @@ def _fake_make(tmp_path, manifest, sleep: float) -> tuple[list[str], dict[str, s
         "import runpy, sys\n"
         f"sys.path[:0] = [{str(REPO / 'tests')!r}, {str(REPO)!r}]\n"
         "import gallery_fakes\n"
-        "sys.modules['pipeline.render'] = gallery_fakes.fake_render_module()\n"
+        "sys.modules['pipeline.render.gatys.core'] = gallery_fakes.fake_render_module()\n"
         "sys.argv = sys.argv[2:]\n"  # drop `-m pipeline`
         "runpy.run_module('pipeline', run_name='__main__', alter_sys=True)\n")
     fake_py.chmod(0o755)
@@ -270,7 +270,7 @@ def test_make_j2_render_runs_cells_in_parallel_with_one_thread_each(make_gallery
     threads = [line.split()[2] for line in log.read_text().splitlines()]
     assert threads == [str(max(1, plan_cli.cpu_count() // 2))] * 4
     assert "1 thread" in r.stdout or plan_cli.cpu_count() > 3
-    from pipeline.manifest import load_gallery
+    from pipeline.manifest.reader import load_gallery
     g = load_gallery(manifest)
     assert all(c.state == "cached" for c in make_plan(g).cells)
     assert len(read_lock(g.lock_path)) == 4
@@ -301,7 +301,7 @@ def test_make_j2_a_worker_left_alone_takes_the_idle_cores(make_gallery, tmp_path
 
 
 def test_workers_count_only_live_workers(tmp_path):
-    from pipeline.workers import Workers
+    from pipeline.render.threads import Workers
 
     folder = tmp_path / "workers"
     with Workers(folder, cpus=4) as me:

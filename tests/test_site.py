@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-import pipeline.site as site_mod
+import pipeline.site.builder as site_mod
 from htmlcheck import check_site, parse
-from pipeline.errors import GalleryError
-from pipeline.site import MARKER, build_site
+from pipeline.util.errors import GalleryError
+from pipeline.site.builder import MARKER, build_site
 from site_fixtures import CONTENTS, STYLES, make_gallery
 
 
@@ -271,8 +271,8 @@ def test_base_url_from_the_environment_when_the_manifest_has_none(tmp_path, cach
 
 
 def test_loss_chart_geometry():
-    from pipeline.losscurve import loss_chart
-    from pipeline.params import RenderParams
+    from pipeline.site.loss_chart import loss_chart
+    from pipeline.manifest.params import RenderParams
     from site_fixtures import fake_record
 
     assert loss_chart(None) is None and loss_chart({"levels": []}) is None
@@ -300,7 +300,7 @@ def _manifest(tmp_path: Path) -> Path:
 
 def test_build_command_with_the_real_manifest_and_plan(tmp_path, capsys):
     """`python -m pipeline build` on a manifest with nothing rendered: placeholders, valid links."""
-    from pipeline.cli import main
+    from pipeline.cli.app import main
     config = _manifest(tmp_path)
     assert main(["build", "--config", str(config), "--quiet"]) == 0
     assert "2 cells not rendered" in capsys.readouterr().out
@@ -339,7 +339,7 @@ def test_a_render_without_its_record_says_so(tmp_path):
 
 
 def test_loss_chart_thins_out_a_long_trace():
-    from pipeline.losscurve import MAX_POINTS, loss_chart
+    from pipeline.site.loss_chart import MAX_POINTS, loss_chart
     levels = [{"size": [s, s], "iterations": 300, "seconds": 1.0,
                "trace": [{"iteration": i, "content": 1e5 / (i + 1), "style": 1e6 / (i + 1), "tv": 0.0,
                           "total": 1.1e6 / (i + 1)} for i in range(300)]} for s in (128, 256, 512)]
@@ -393,7 +393,7 @@ def test_noop_rebuild_renders_and_writes_nothing(tmp_path, cache, renders):
 def test_noop_rebuild_does_not_import_jinja(tmp_path, cache):
     """In a fresh process: an up-to-date build never imports Jinja2 (~50 ms)."""
     gallery, plan = _noop_ready(tmp_path, cache)
-    code = ("import pickle, sys; from pipeline.site import build_site\n"
+    code = ("import pickle, sys; from pipeline.site.builder import build_site\n"
             f"g, p = pickle.loads({pickle.dumps((gallery, plan))!r})\n"
             "r = build_site(g, p, quiet=True)\n"
             "print(r.up_to_date, 'jinja2' in sys.modules)\n")
@@ -529,7 +529,7 @@ def test_a_hand_edited_or_added_output_file_is_restored(tmp_path, cache, renders
 
 
 def test_the_state_lives_in_the_cache_and_losing_it_costs_one_full_build(tmp_path, cache, renders):
-    from pipeline import sitestate
+    from pipeline.site import state as sitestate
     gallery, plan = _noop_ready(tmp_path, cache)
     state = sitestate.state_path(gallery.cache, gallery.site.output)
     assert state.is_file() and state.parent.parent == cache

@@ -9,8 +9,8 @@ import urllib.error
 import pytest
 
 from conftest import gradient, snapshot
-from pipeline.manifest import load_gallery
-from pipeline.sources import SourceError, download, resolve_sources
+from pipeline.manifest.reader import load_gallery
+from pipeline.manifest.sources import SourceError, download, resolve_sources
 
 
 def image_bytes(seed: int = 0) -> bytes:

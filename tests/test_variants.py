@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from pipeline.variants import (DEFAULT_SETTINGS, EncoderSettings, make_variants, target_widths,
+from pipeline.site.web_images import (DEFAULT_SETTINGS, EncoderSettings, make_variants, target_widths,
                                variant_key)
 
 

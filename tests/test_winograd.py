@@ -7,8 +7,8 @@ torch = pytest.importorskip("torch")
 import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
-from pipeline import winograd  # noqa: E402
-from pipeline.vgg import VGGFeatures  # noqa: E402
+from pipeline.render.gatys import winograd  # noqa: E402
+from pipeline.render.gatys.vgg import VGGFeatures  # noqa: E402
 
 
 def frozen_conv(c_in: int, c_out: int, seed: int = 0) -> nn.Conv2d:
@@ -77,7 +77,7 @@ def test_vgg_uses_winograd_from_128_channels_and_keeps_the_same_features():
         out = {"1": 64, "2": 128, "3": 256}[name[4]]
         convs[name] = (torch.randn(out, prev, 3, 3) * (2 / (9 * prev)) ** 0.5, torch.randn(out) * 0.1)
         prev = out
-    from pipeline.vgg import Preprocess
+    from pipeline.render.gatys.vgg import Preprocess
     net = VGGFeatures(convs, Preprocess.caffe(), ("relu1_1", "relu3_1"))
     kinds = [type(m).__name__ for m in net.net if "Conv" in type(m).__name__]
     assert kinds == ["Conv2d", "Conv2d", "WinogradConv3x3", "WinogradConv3x3", "WinogradConv3x3"]

@@ -15,22 +15,22 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .errors import GalleryError
-from .progress import duration
-from .workers import USER_THREAD_VARIABLES, Workers
+from pipeline.util.errors import GalleryError
+from pipeline.util.progress import duration
+from pipeline.render.threads import USER_THREAD_VARIABLES, Workers
 
 
 # ---- wiring
 
 def _load_gallery(config: str, check_files: bool):
     """The validated manifest (one place, so tests can swap in a gallery of their own)."""
-    from .manifest import load_gallery
+    from pipeline.manifest.reader import load_gallery
 
     return load_gallery(Path(config), check_files=check_files)
 
 
 def _fetch(config: str, quiet: bool) -> None:
-    from .sources import resolve_sources
+    from pipeline.manifest.sources import resolve_sources
 
     resolve_sources(_load_gallery(config, check_files=False), quiet=quiet)
 
@@ -82,7 +82,7 @@ def _record(cell, renderer_record: dict[str, Any]) -> dict[str, Any]:
     """The renderer's record plus what the plan knows: the key, its inputs and the versions used."""
     import platform
 
-    from . import __version__
+    from pipeline import __version__
 
     rec = dict(renderer_record)
     rec["key"] = cell.key
@@ -102,9 +102,9 @@ def _record(cell, renderer_record: dict[str, Any]) -> dict[str, Any]:
 def _render_one(plan, cell, progress: bool | str, threads=None) -> float | None:
     """Render a cell while holding its lock; None when another process rendered it meanwhile.
     `threads`: see stylize (under make -jN, the worker's share of the cores now)."""
-    from .heap import keep_freed_memory
-    from .images import ImageLoadError, load_rgb
-    from .render import stylize
+    from pipeline.render.heap import keep_freed_memory
+    from pipeline.manifest.images import ImageLoadError, load_rgb
+    from pipeline.render.gatys.core import stylize
 
     keep_freed_memory()  # a render process reuses its tensors' memory (see heap.py)
     cache = plan.cache
@@ -131,7 +131,7 @@ def _render_one(plan, cell, progress: bool | str, threads=None) -> float | None:
 
 def _update_lock_for(plan, key: str) -> None:
     """Record every non-excluded cell with this key in the lock file (read-modify-write, locked)."""
-    from .lockfile import update_lock
+    from pipeline.plan.lockfile import update_lock
 
     mine = [c for c in plan.cells if c.key == key and c.state != "excluded"]
 
@@ -143,8 +143,8 @@ def _update_lock_for(plan, key: str) -> None:
 
 def sync_lock(gallery, quiet: bool = True) -> Any:
     """Re-plan and rewrite the lock file to match the cache (written only when it changes)."""
-    from .lockfile import update_lock
-    from .plan import make_plan
+    from pipeline.plan.lockfile import update_lock
+    from pipeline.plan.planner import make_plan
 
     plan = make_plan(gallery)
     if update_lock(gallery.lock_path, plan.lock_guard(), plan.synced_lock) and not quiet:
@@ -291,7 +291,7 @@ def _with_cache(gallery, args: argparse.Namespace):
 def cmd_status(args: argparse.Namespace) -> int:
     import json
 
-    from .plan import MissingImageError, default_pace, make_plan
+    from pipeline.plan.planner import MissingImageError, default_pace, make_plan
 
     gallery = _with_cache(_load_gallery(args.config, check_files=False), args)
     try:
@@ -352,7 +352,7 @@ def sibling_lock_keys(lock_path: Path, cache_root: Path) -> dict[Path, set[str]]
     Why: a copy of the manifest, or a second gallery in the same folder, often shares the cache;
     pruning for one manifest must not delete the renders the other still shows.
     """
-    from .lockfile import read_lock
+    from pipeline.plan.lockfile import read_lock
 
     root = Path(cache_root).resolve()
     own = Path(lock_path).resolve()
@@ -374,7 +374,7 @@ def sibling_lock_keys(lock_path: Path, cache_root: Path) -> dict[Path, set[str]]
 
 def _config_words(config: str, make: bool) -> str:
     """The manifest as a suggested command must name it: nothing for the default one."""
-    from .cli import DEFAULT_CONFIG
+    from pipeline.cli.app import DEFAULT_CONFIG
 
     if Path(config) == Path(DEFAULT_CONFIG):
         return ""
@@ -397,7 +397,7 @@ def _parse_shard(text: str) -> tuple[int, int]:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from .plan import make_plan
+    from pipeline.plan.planner import make_plan
 
     gallery = _with_cache(_load_gallery(args.config, check_files=False), args)
     plan = make_plan(gallery)
@@ -445,7 +445,7 @@ def cmd_render(args: argparse.Namespace) -> int:
 def cmd_prune(args: argparse.Namespace) -> int:
     import json
 
-    from .plan import make_plan
+    from pipeline.plan.planner import make_plan
 
     plan = make_plan(_load_gallery(args.config, check_files=False))
     keep = {c.key for c in plan.cells if c.state != "excluded"}
@@ -496,7 +496,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
 
 
 def cmd_gallery(args: argparse.Namespace) -> int:
-    from .plan import make_plan
+    from pipeline.plan.planner import make_plan
 
     if not args.no_fetch:
         _fetch(args.config, args.quiet)
@@ -510,7 +510,7 @@ def cmd_gallery(args: argparse.Namespace) -> int:
     print(f"{_display(gallery.path)}: {counts['cached']} cells rendered, {counts['render']} missing, "
           f"{counts['excluded']} excluded")
     try:
-        from .site import build_site
+        from pipeline.site.builder import build_site
     except ModuleNotFoundError as e:
         if e.name != f"{__package__}.site":
             raise
@@ -526,7 +526,7 @@ def _add_cache(p: argparse.ArgumentParser) -> None:
 
 
 def register(sub) -> None:
-    from .cli import _add_config, _add_quiet
+    from pipeline.cli.app import _add_config, _add_quiet
 
     p = sub.add_parser("status", help="what is cached, what must render and why",
                        description="List every cell as cached, to render (with the reason: new content "

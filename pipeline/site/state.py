@@ -35,15 +35,16 @@ from dataclasses import fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
-from .fsutil import write_text_atomic
+from pipeline.util.files import write_text_atomic
 
 STATE_VERSION = 1
 # An output file whose mtime is less than this before the state was taken is hashed, not trusted
 # by its stat: covers coarse filesystem timestamps (FAT: 2 s) and a little clock skew.
 RACY_NS = 2_000_000_000
 # Modules whose code decides the pages' bytes: editing one rebuilds the site.
-SITE_MODULES = ("site", "sitestate", "variants", "losscurve", "images", "model", "params", "fsutil",
-                "errors", "__init__")
+# The code whose change can change the pages' bytes, relative to the package folder.
+SITE_MODULES = ("site/*.py", "manifest/images.py", "manifest/model.py", "manifest/params.py", "util/*.py",
+                "__init__.py")
 # Libraries whose version could change the pages' bytes (found without importing them: ~50 ms).
 LIBRARIES = ("jinja2", "markupsafe")
 
@@ -108,10 +109,11 @@ def _stat(path: Any) -> list[int] | None:
 
 def _code_hash() -> str:
     h = hashlib.sha256()
-    here = Path(__file__).resolve().parent
-    for name in SITE_MODULES:
-        with contextlib.suppress(OSError):
-            h.update(name.encode() + b"\0" + (here / f"{name}.py").read_bytes() + b"\0")
+    package = Path(__file__).resolve().parent.parent
+    for pattern in SITE_MODULES:
+        for path in sorted(package.glob(pattern)):
+            with contextlib.suppress(OSError):
+                h.update(pattern.encode() + path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return h.hexdigest()
 
 

@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from .errors import GalleryError
+from pipeline.util.errors import GalleryError
 
 DEFAULT_CONFIG = "config/gallery.yaml"
 
@@ -25,8 +25,8 @@ def _add_quiet(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from .manifest import load_gallery
-    from .sources import resolve_sources
+    from pipeline.manifest.reader import load_gallery
+    from pipeline.manifest.sources import resolve_sources
 
     gallery = load_gallery(Path(args.config), check_files=False)
     if not args.no_fetch:
@@ -40,11 +40,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    from .schema import schema_json
+    from pipeline.manifest.schema import schema_json
 
     text = schema_json()
     if args.output:
-        from .fsutil import write_text_atomic
+        from pipeline.util.files import write_text_atomic
         write_text_atomic(args.output, text)
     else:
         sys.stdout.write(text)
@@ -71,23 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", metavar="PATH", help="write it to PATH instead of stdout")
     p.set_defaults(func=cmd_schema)
 
-    for register in _stage_registrars():
-        register(sub)
+    from pipeline.cli import plan_cmds, site_cmds, stylize_cmd
+
+    for module in (stylize_cmd, plan_cmds, site_cmds):
+        module.register(sub)
     return parser
-
-
-def _stage_registrars():
-    """Subcommands that belong to later stages register themselves (each module owns its CLI)."""
-    import importlib
-
-    for name in ("render_cli", "plan_cli", "site_cli"):
-        try:
-            mod = importlib.import_module(f".{name}", __package__)
-        except ModuleNotFoundError as e:
-            if e.name != f"{__package__}.{name}":
-                raise
-            continue
-        yield mod.register
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,8 +8,8 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from .errors import GalleryError
-from .fsutil import file_sha256
+from pipeline.util.errors import GalleryError
+from pipeline.util.files import file_sha256
 
 CAFFE = "caffe-vgg19"
 TORCHVISION = "torchvision-vgg19"

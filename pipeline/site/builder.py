@@ -18,18 +18,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
-from . import sitestate
-from .errors import GalleryError
-from .fsutil import file_sha256, write_bytes_atomic
-from .losscurve import loss_chart
-from .model import Gallery, ImageEntry
-from .params import PARAMS_BY_NAME, RenderParams
-from .variants import DEFAULT_SETTINGS, MIME, EncoderSettings, VariantSet, make_variants
+from pipeline.site import state as sitestate
+from pipeline.util.errors import GalleryError
+from pipeline.util.files import file_sha256, write_bytes_atomic
+from pipeline.site.loss_chart import loss_chart
+from pipeline.manifest.model import Gallery, ImageEntry
+from pipeline.manifest.params import PARAMS_BY_NAME, RenderParams
+from pipeline.site.web_images import DEFAULT_SETTINGS, MIME, EncoderSettings, VariantSet, make_variants
 
 if TYPE_CHECKING:
     import jinja2  # imported when pages are rendered: a build with nothing to do never needs it
 
-BUILTIN_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+def _builtin_templates() -> Path:
+    """templates/ at the top of a checkout; in an installed wheel, pipeline/templates (package data)."""
+    package = Path(__file__).resolve().parent.parent
+    checkout = package.parent / "templates"
+    return checkout if (checkout / "base.html").is_file() else package / "templates"
+
+
+BUILTIN_TEMPLATES = _builtin_templates()
 MARKER = ".style-gallery-site"
 MARKER_TEXT = ("This folder is written by `python -m pipeline build` (style-gallery).\n"
                "Each build deletes the files here that it did not produce.\n")
@@ -73,7 +80,7 @@ def build_site(gallery: Gallery, plan=None, quiet: bool = False,
     out = Path(gallery.site.output)
     _check_output(out, gallery)
     if plan is None:
-        from .plan import make_plan
+        from pipeline.plan.planner import make_plan
         plan = make_plan(gallery)
     report = SiteReport(output=out)
     say = (lambda msg: None) if quiet else (lambda msg: print(f"site: {msg}", file=sys.stderr, flush=True))

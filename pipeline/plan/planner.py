@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import params as _params
-from .cache import Cache, FileLock
-from .errors import GalleryError
-from .lockfile import cell_name, read_lock
-from .model import Gallery, ImageEntry
-from .params import PARAMS, PARAMS_BY_NAME, RenderParams
-from .weights import file_sha256, weights_identity
+from pipeline.manifest import params as _params
+from pipeline.plan.cache import Cache, FileLock
+from pipeline.util.errors import GalleryError
+from pipeline.plan.lockfile import cell_name, read_lock
+from pipeline.manifest.model import Gallery, ImageEntry
+from pipeline.manifest.params import PARAMS, PARAMS_BY_NAME, RenderParams
+from pipeline.manifest.weights import file_sha256, weights_identity
 
 # Used when no earlier render says how fast this machine is: the pace of a 2-core x86 CPU,
 # seconds per unit of work plus a per-render overhead (process start, weights, style features),

@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .manifest import (ENTRY_FIELDS, EXCLUDE_FIELDS, ID_MAX, ID_PATTERN, SHA256_PATTERN,
+from pipeline.manifest.reader import (ENTRY_FIELDS, EXCLUDE_FIELDS, ID_MAX, ID_PATTERN, SHA256_PATTERN,
                        SITE_FIELDS, TOP_FIELDS, Field)
-from .model import SiteSettings
-from .params import PARAMS, Param
+from pipeline.manifest.model import SiteSettings
+from pipeline.manifest.params import PARAMS, Param
 
 _SCALARS: dict[str, dict[str, Any]] = {
     "text": {"type": "string"},

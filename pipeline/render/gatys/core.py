@@ -22,12 +22,12 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .errors import GalleryError
-from .lbfgs import LBFGS
-from .params import RENDERER_VERSION, RenderParams
-from .progress import Progress, mode_for
-from .vgg import load_vgg
-from .workers import USER_THREAD_VARIABLES
+from pipeline.util.errors import GalleryError
+from pipeline.render.gatys.lbfgs import LBFGS
+from pipeline.manifest.params import RENDERER_VERSION, RenderParams
+from pipeline.util.progress import Progress, mode_for
+from pipeline.render.gatys.vgg import load_vgg
+from pipeline.render.threads import USER_THREAD_VARIABLES
 
 CONTENT_LAYER = "relu4_2"
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
@@ -277,7 +277,7 @@ def optimise(objective: Objective, x: torch.Tensor, iterations: int, optimizer: 
 def feature_net(weights: str, pooling: str, device: torch.device):
     """The network and weights identity, kept for the next render in this process (a gallery
     renders many cells in one process; a .pth file is reloaded when its contents change)."""
-    from .weights import BUILTIN, weights_identity
+    from pipeline.manifest.weights import BUILTIN, weights_identity
 
     version = "" if weights in BUILTIN else weights_identity(weights)["sha256"]
     return _feature_net(weights, pooling, str(device), version)

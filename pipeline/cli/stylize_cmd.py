@@ -10,8 +10,8 @@ import argparse
 import json
 from pathlib import Path
 
-from .errors import GalleryError
-from .params import PARAMS, ParamError, RenderParams
+from pipeline.util.errors import GalleryError
+from pipeline.manifest.params import PARAMS, ParamError, RenderParams
 
 
 def _int_list(text: str) -> list[int]:
@@ -49,8 +49,8 @@ def params_from_args(args: argparse.Namespace) -> RenderParams:
 
 
 def cmd_stylize(args: argparse.Namespace) -> int:
-    from .fsutil import write_text_atomic
-    from .images import ImageLoadError, load_rgb, save_atomic
+    from pipeline.util.files import write_text_atomic
+    from pipeline.manifest.images import ImageLoadError, load_rgb, save_atomic
 
     params = params_from_args(args)
     images = []
@@ -60,8 +60,8 @@ def cmd_stylize(args: argparse.Namespace) -> int:
         except ImageLoadError as e:
             raise GalleryError(f"{role} image {path}: {e}") from None
 
-    from .heap import keep_freed_memory
-    from .render import stylize  # torch is imported here, not when the CLI starts
+    from pipeline.render.heap import keep_freed_memory
+    from pipeline.render.gatys.core import stylize  # torch is imported here, not when the CLI starts
 
     keep_freed_memory()  # this process only renders: reuse its tensors' memory (see heap.py)
     result = stylize(images[0], images[1], params, progress=not args.quiet)

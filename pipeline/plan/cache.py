@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .fsutil import write_text_atomic
+from pipeline.util.files import write_text_atomic
 
 KEY_RE = re.compile(r"^[0-9a-f]{64}$")
 # Temp files of atomic writes look like `.<name>.<random>.tmp` (see fsutil.atomic_writer).
@@ -131,7 +131,7 @@ class Cache:
 
     def file_sha256(self, path: Path) -> str:
         """sha256 of a file (an input image), hashed once per (path, size, mtime) across runs."""
-        from .weights import file_sha256
+        from pipeline.manifest.weights import file_sha256
 
         name = str(Path(path).resolve())
         st = os.stat(name)
@@ -204,7 +204,7 @@ class Cache:
     # ---- writing
     def store(self, key: str, image: Any, record: dict[str, Any]) -> None:
         """Write the image, then the record: a crash in between leaves an entry that is not cached."""
-        from .images import save_atomic  # PIL: only a process that renders needs it
+        from pipeline.manifest.images import save_atomic  # PIL: only a process that renders needs it
 
         record = dict(record, key=key)
         save_atomic(image, self.image_path(key), format="PNG")

@@ -17,9 +17,9 @@ import re
 from pathlib import Path
 from typing import Any, Callable
 
-from .cache import FileLock
-from .errors import GalleryError
-from .fsutil import write_text_atomic
+from pipeline.plan.cache import FileLock
+from pipeline.util.errors import GalleryError
+from pipeline.util.files import write_text_atomic
 
 LOCK_VERSION = 1
 

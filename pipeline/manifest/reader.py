@@ -19,10 +19,10 @@ from typing import Any
 
 import yaml
 
-from .errors import GalleryError, ManifestError
-from .model import Gallery, ImageEntry, SiteSettings
-from .params import PARAMS_BY_NAME, ParamError, check_value
-from .weights import BUILTIN, file_sha256
+from pipeline.util.errors import GalleryError, ManifestError
+from pipeline.manifest.model import Gallery, ImageEntry, SiteSettings
+from pipeline.manifest.params import PARAMS_BY_NAME, ParamError, check_value
+from pipeline.manifest.weights import BUILTIN, file_sha256
 
 ID_PATTERN = r"^[a-z0-9-]+$"  # ids become file names and URLs: nothing else may reach the file system
 ID_MAX = 64
@@ -144,7 +144,7 @@ class _Reader:
         render = self.render(top.get("render"), "")
         cache = self.path_value(top.get("cache"), "", "cache", "renders")
         if self.check_files and cache is not None:
-            from .cache import Cache
+            from pipeline.plan.cache import Cache
             self.cache = Cache(cache)
         ids: dict[str, tuple[str, int]] = {}
         contents = self.entries(top.get("contents"), "contents", "content", ids)
@@ -412,7 +412,7 @@ class _Reader:
         name, st = str(file), file.stat()
         if self.cache and self.cache.memo.get("decoded", name, st) is not None:
             return
-        from .images import MAX_PIXELS, ImageLoadError, load_rgb  # Pillow: only when files are checked
+        from pipeline.manifest.images import MAX_PIXELS, ImageLoadError, load_rgb  # Pillow: only when files are checked
 
         try:
             im = load_rgb(file, MAX_PIXELS)

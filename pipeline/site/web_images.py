@@ -13,7 +13,7 @@ from pathlib import Path
 
 import PIL  # just the version (for keys); PIL.Image is imported when something is encoded
 
-from .fsutil import write_text_atomic
+from pipeline.util.files import write_text_atomic
 
 # Bump when this module changes how it encodes: every variant key changes with it.
 VARIANTS_VERSION = 1
@@ -100,7 +100,7 @@ def make_variants(source: Path, source_key: str, cache_dir: Path,
 
     from PIL import Image
 
-    from .images import load_rgb, save_atomic
+    from pipeline.manifest.images import load_rgb, save_atomic
 
     im = load_rgb(source)
     src_w, src_h = im.size

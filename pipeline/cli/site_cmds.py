@@ -5,12 +5,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from .errors import GalleryError
+from pipeline.util.errors import GalleryError
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from .manifest import load_gallery
-    from .site import build_site
+    from pipeline.manifest.reader import load_gallery
+    from pipeline.site.builder import build_site
 
     gallery = load_gallery(Path(args.config), check_files=True)
     build_site(gallery, quiet=args.quiet)  # prints its summary line
@@ -39,13 +39,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _output_of(config: str) -> Path:
-    from .manifest import load_gallery
+    from pipeline.manifest.reader import load_gallery
 
     return Path(load_gallery(Path(config), check_files=False).site.output)
 
 
 def register(sub) -> None:
-    from .cli import _add_config
+    from pipeline.cli.app import _add_config
 
     p = sub.add_parser("build", help="write site/ from the manifest and the render cache (never renders)",
                        description="Write the static site (pages, web images, static assets) into "

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from PIL import Image, ImageCms, ImageOps
 
-from .fsutil import atomic_writer
+from pipeline.util.files import atomic_writer
 
 # Decompression-bomb guard: 64 megapixels is far above any sensible gallery input.
 MAX_PIXELS = 64_000_000

@@ -13,11 +13,11 @@ import time
 from pathlib import Path
 from typing import IO, Iterable
 
-from . import __version__
-from .errors import GalleryError
-from .fsutil import atomic_writer
-from .model import Gallery, ImageEntry
-from .weights import file_sha256
+from pipeline import __version__
+from pipeline.util.errors import GalleryError
+from pipeline.util.files import atomic_writer
+from pipeline.manifest.model import Gallery, ImageEntry
+from pipeline.manifest.weights import file_sha256
 
 MIRROR_ENV = "GALLERY_MIRROR"
 MAX_BYTES = 100 * 1024 * 1024  # no gallery image is this large; a bigger answer is not an image

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from .params import RenderParams
+from pipeline.manifest.params import RenderParams
 
 
 @dataclass(frozen=True)

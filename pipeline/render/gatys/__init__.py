@@ -1,0 +1,1 @@
+"""The optimiser engine (Gatys et al.): torch lives here and only here."""

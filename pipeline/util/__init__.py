@@ -1,0 +1,1 @@
+"""Small helpers every stage uses: errors, atomic files, hashing, progress."""
