@@ -5,6 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 CONFIG ?= config/gallery.yaml
 ARGS ?=
+EXTRAS ?=# optional extras to install too, e.g. EXTRAS=s3 for an s3:// remote render cache
 STAMP := $(VENV)/.installed
 PORT ?= 8000
 
@@ -16,6 +17,9 @@ help: ## list the targets
 	@echo "  variables: CONFIG=$(CONFIG)  GALLERY_MIRROR=folder[:folder]  ARGS='extra CLI options'"
 
 install: $(STAMP) ## create .venv and install the project with its pinned dependencies
+ifneq ($(EXTRAS),)
+	$(PY) -m pip install --quiet -e '.[$(EXTRAS)]'
+endif
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)

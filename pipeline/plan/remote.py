@@ -1,0 +1,486 @@
+"""The remote render cache: any fsspec URL where every machine's renders meet.
+
+Layout on the remote, content addressed like the local cache:
+
+    <root>/<key[:2]>/<key>.json            the record, with the image's sha256 and size; written last
+    <root>/<key[:2]>/<key>.<sha256>.png    the render, named by its own hash as well
+
+Why the image is also named by its hash: two machines may render one key to different bytes
+(another thread count sums in another order). If both push at once, whichever record lands last
+names its own image, which exists and matches; no remote locking is needed (Bazel's action cache
+and content store work the same way). A pulled image is hashed before it enters the local cache;
+a record whose image is missing, short or different is reported and ignored.
+
+Credentials come from each backend's own environment (AWS_*, GOOGLE_APPLICATION_CREDENTIALS,
+AZURE_STORAGE_*), never from the manifest: options that look like secrets are refused.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import re
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+from pipeline.plan.cache import KEY_RE, Cache, dumps_record
+from pipeline.util.errors import GalleryError
+from pipeline.util.files import atomic_writer, write_bytes_atomic
+
+log = logging.getLogger(__name__)
+
+SHA_RE = re.compile(r"^[0-9a-f]{64}$")
+# Which `pip install '.[extra]'` brings the filesystem for a protocol.
+EXTRAS = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs", "az": "azure", "abfs": "azure",
+          "abfss": "azure", "adl": "azure", "http": "http", "https": "http"}
+READ_ONLY = {"http", "https"}
+SECRET_OPTION = re.compile(r"key|secret|token|passw|credential|connection_string|sas|auth", re.I)
+CREDENTIAL_HELP = {
+    "s3": "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) in the environment",
+    "gcs": "set GOOGLE_APPLICATION_CREDENTIALS to a service account's key file, or run "
+           "`gcloud auth application-default login`",
+    "azure": "set AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_ACCOUNT_NAME with "
+             "AZURE_STORAGE_ACCOUNT_KEY, in the environment",
+}
+_NETWORK_ERRORS = ("EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError",
+                   "ConnectionClosedError", "ClientConnectorError", "ServerDisconnectedError",
+                   "ClientOSError", "ServerTimeoutError", "ConnectionError", "ProxyConnectionError")
+
+
+class RemoteError(GalleryError):
+    """A remote problem the user can fix (credentials, missing extra, bucket, network)."""
+
+
+class RemoteUnreachable(RemoteError):
+    """The remote stopped answering: a batch stops here and says what was transferred."""
+
+
+class RemoteDenied(RemoteError):
+    """No credentials, or credentials the remote refuses: nothing more can be transferred."""
+
+
+class DamagedEntry(Exception):
+    """One remote entry that must not be trusted (record unreadable, image missing or different)."""
+
+
+@dataclass
+class Transfer:
+    """What one pull or push of many keys did, key by key, so the message can say what was not done."""
+
+    verb: str  # "pull" | "push"
+    url: str
+    done: list[str] = field(default_factory=list)  # copied
+    already: list[str] = field(default_factory=list)  # the other side had it: nothing to copy
+    absent: list[str] = field(default_factory=list)  # pull: the remote does not have it
+    busy: list[str] = field(default_factory=list)  # pull: being rendered here right now
+    damaged: dict[str, str] = field(default_factory=dict)  # key -> why it was refused
+    not_done: list[str] = field(default_factory=list)  # never tried: the batch stopped
+    error: RemoteError | None = None  # why the batch stopped
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and not self.damaged
+
+
+def extra_for(protocol: str) -> str | None:
+    return EXTRAS.get(protocol)
+
+
+def _install_hint(protocol: str) -> str:
+    extra = extra_for(protocol)
+    if not extra:
+        return "install the fsspec filesystem for it"
+    return (f"install the optional extra: `pip install '.[{extra}]'` "
+            f"(in this checkout: `make install EXTRAS={extra}`)")
+
+
+class Remote:
+    """One remote cache: `has`, `keys`, `pull` and `push` of content-addressed entries."""
+
+    def __init__(self, url: str, options: dict[str, Any] | None = None, *, retries: int | None = None):
+        import fsspec
+        from fsspec.core import split_protocol
+
+        self.url = url.rstrip("/")
+        protocol = split_protocol(self.url)[0] or "file"
+        self.protocol = protocol
+        self.read_only = protocol in READ_ONLY
+        options = dict(options or {})
+        secret = sorted(k for k in options if SECRET_OPTION.search(k) and k != "endpoint_url")
+        if secret:
+            raise RemoteError(f"remote {url}: option{'s' if len(secret) > 1 else ''} {', '.join(secret)} "
+                              f"look like credentials; they never go in the manifest: "
+                              f"{self._credential_help()}")
+        if re.match(r"^[a-z0-9+]+://[^/@]*@", self.url):
+            raise RemoteError(f"remote {self._display()}: the URL holds credentials (user@host); "
+                              f"remove them and {self._credential_help()}")
+        # Each Remote its own connection and no listing cache: another machine writes meanwhile.
+        options.setdefault("skip_instance_cache", True)
+        options.setdefault("use_listings_cache", False)
+        endpoint = options.pop("endpoint_url", None)
+        if endpoint and protocol in ("s3", "s3a"):
+            options.setdefault("client_kwargs", {})["endpoint_url"] = endpoint
+        elif endpoint:
+            raise RemoteError(f"remote {url}: endpoint_url applies to s3:// remotes only")
+        try:
+            fsspec.get_filesystem_class(protocol)
+        except ValueError:
+            raise RemoteError(f"remote {url}: unknown protocol '{protocol}://'; want s3://, gs://, "
+                              f"az://, file:// or https://") from None
+        except ImportError as e:
+            raise RemoteError(f"remote {url}: the {protocol}:// filesystem is not installed ({e}); "
+                              f"{_install_hint(protocol)}") from None
+        try:
+            self.fs, self.root = fsspec.core.url_to_fs(self.url, **options)
+        except ImportError as e:
+            raise RemoteError(f"remote {url}: a package it needs is missing ({e}); "
+                              f"{_install_hint(protocol)}") from None
+        except (TypeError, ValueError) as e:
+            raise RemoteError(f"remote {url}: bad option: {e}") from None
+        if retries is not None and hasattr(self.fs, "retries"):
+            self.fs.retries = retries  # s3fs retries a dead connection for ~12 s by default
+        self.root = self.root.rstrip("/")
+        self.local = protocol in ("file", "local")
+
+    # ---- layout
+    def record_path(self, key: str) -> str:
+        return f"{self.root}/{key[:2]}/{key}.json"
+
+    def image_path(self, key: str, sha: str) -> str:
+        if not (KEY_RE.match(key) and SHA_RE.match(sha)):
+            raise ValueError(f"not a key and image hash: {key!r} {sha!r}")
+        return f"{self.root}/{key[:2]}/{key}.{sha}.png"
+
+    # ---- errors
+    def _credential_help(self) -> str:
+        return CREDENTIAL_HELP.get(extra_for(self.protocol) or "", "use the backend's usual environment "
+                                   "variables or config files")
+
+    def _display(self) -> str:
+        return re.sub(r"//[^/@]*@", "//", self.url)
+
+    def translate(self, exc: BaseException, doing: str) -> RemoteError:
+        """The backend's exception (each has its own types) as a RemoteError that says what to do."""
+        names = {c.__name__ for c in type(exc).__mro__}
+        if isinstance(exc, RemoteError):
+            return exc
+        if any("Credential" in n for n in names) or "NoAuthHandlerFound" in names:
+            return RemoteDenied(f"remote {self._display()}: no credentials for {doing}: "
+                                f"{self._credential_help()} (never in the manifest)")
+        if isinstance(exc, PermissionError) or "ClientAuthenticationError" in names:
+            return RemoteDenied(f"remote {self._display()}: access denied while {doing} ({exc}); "
+                                f"check the credentials in the environment ({self._credential_help()}) "
+                                f"and that they may {'read' if 'pull' in doing else 'write'} there")
+        if names & set(_NETWORK_ERRORS) or isinstance(exc, (ConnectionError, TimeoutError)):
+            return RemoteUnreachable(f"remote {self._display()}: no answer while {doing} ({exc})")
+        if isinstance(exc, FileNotFoundError) and doing in ("pushing", "listing"):
+            return RemoteError(f"remote {self._display()}: {exc}: create the bucket or container "
+                               f"first (this pipeline never creates one)")
+        return RemoteError(f"remote {self._display()}: {doing} failed ({type(exc).__name__}: {exc})")
+
+    # ---- reading
+    def keys(self) -> set[str] | None:
+        """Every key with a record on the remote; None where the remote cannot list (https)."""
+        if self.read_only:
+            return None
+        try:
+            found = self.fs.find(self.root)  # an empty prefix lists as []; a missing bucket raises
+        except Exception as e:  # noqa: BLE001 - backends raise their own types
+            raise self.translate(e, "listing") from None
+        out = set()
+        for p in found:
+            parts = p.rstrip("/").rsplit("/", 2)
+            if len(parts) >= 2 and parts[-1].endswith(".json"):
+                key = parts[-1][:-5]
+                if KEY_RE.match(key) and parts[-2] == key[:2]:
+                    out.add(key)
+        return out
+
+    def which(self, keys: Iterable[str], jobs: int = 8) -> set[str]:
+        """The subset of `keys` that the remote has a record for (one listing where it can list)."""
+        keys = list(dict.fromkeys(keys))
+        listed = self.keys()
+        if listed is not None:
+            return listed & set(keys)
+        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            return {k for k, yes in zip(keys, pool.map(self.has, keys)) if yes}
+
+    def has(self, key: str) -> bool:
+        try:
+            return bool(self.fs.exists(self.record_path(key)))
+        except Exception as e:  # noqa: BLE001
+            raise self.translate(e, "looking up a render") from None
+
+    def read_record(self, key: str, doing: str = "pulling") -> dict[str, Any] | None:
+        """The remote record, checked (None when absent; DamagedEntry when it cannot be trusted)."""
+        try:
+            data = self.fs.cat_file(self.record_path(key))
+        except FileNotFoundError:
+            return None
+        except Exception as e:  # noqa: BLE001
+            raise self.translate(e, doing) from None
+        try:
+            record = json.loads(data)
+        except ValueError:
+            raise DamagedEntry(f"record is not valid JSON ({len(data)} bytes)") from None
+        if not isinstance(record, dict) or record.get("key") != key:
+            raise DamagedEntry("record names another key")
+        sha, size = record.get("image_sha256"), record.get("image_bytes")
+        if not (isinstance(sha, str) and SHA_RE.match(sha)) or not isinstance(size, int):
+            raise DamagedEntry("record carries no image checksum")
+        return record
+
+    def pull(self, key: str, cache: Cache) -> str:
+        """Copy one entry into `cache`, image first and record last, after checking the image.
+
+        Returns "pulled", "local" (the cache has it), "absent" (the remote has not) or "busy" (a
+        render of this key runs here now). Raises DamagedEntry or RemoteError.
+        """
+        lock = cache.cell_lock(key)
+        if not lock.acquire(blocking=False):
+            return "busy"
+        try:
+            cache.forget(key)
+            if cache.has(key):
+                return "local"
+            record = self.read_record(key)
+            if record is None:
+                return "absent"
+            sha, size = record["image_sha256"], record["image_bytes"]
+            try:
+                with atomic_writer(cache.image_path(key), "wb") as out:
+                    h, got = hashlib.sha256(), 0
+                    with self.fs.open(self.image_path(key, sha), "rb") as f:
+                        while chunk := f.read(1 << 20):
+                            h.update(chunk)
+                            got += len(chunk)
+                            if got > size:
+                                break
+                            out.write(chunk)
+                    if got != size:
+                        raise DamagedEntry(f"image is {'longer' if got > size else 'shorter'} than its "
+                                           f"record says ({got}{'+' if got > size else ''} of {size} bytes)")
+                    if h.hexdigest() != sha:
+                        raise DamagedEntry(f"image checksum differs from its record's ({h.hexdigest()[:12]} "
+                                           f"!= {sha[:12]})")
+            except DamagedEntry:
+                raise
+            except FileNotFoundError:
+                raise DamagedEntry("record names an image that is not there") from None
+            except Exception as e:  # noqa: BLE001
+                raise self.translate(e, "pulling") from None
+            write_bytes_atomic(cache.record_path(key), dumps_record(record).encode("utf-8"))
+            cache.forget(key)
+            log.info("pulled %s from %s", key[:12], self.url)
+            return "pulled"
+        finally:
+            lock.release()
+
+    # ---- writing
+    def push(self, key: str, cache: Cache) -> str:
+        """Copy one complete local entry to the remote: image, then record. Idempotent.
+
+        Returns "pushed" or "present" (the remote already has a complete entry for the key).
+        """
+        if self.read_only:
+            raise RemoteError(f"remote {self._display()}: {self.protocol}:// is read-only; push to an "
+                              f"s3://, gs://, az:// or file:// remote")
+        cache.forget(key)
+        record = cache.read_record(key)
+        if record is None or not cache.has(key):
+            raise DamagedEntry("not in the local cache")
+        image = cache.image_path(key).read_bytes()
+        sha = hashlib.sha256(image).hexdigest()
+        if record.get("image_sha256") not in (None, sha):
+            raise DamagedEntry(f"the local image differs from its record's checksum ({cache.image_path(key)}); "
+                               f"delete the entry and render it again")
+        record = dict(record, image_sha256=sha, image_bytes=len(image))
+        try:
+            if self._complete(key):
+                return "present"
+            path = self.image_path(key, sha)
+            if not self._size_is(path, len(image)):
+                self._put(path, image)
+            self._put(self.record_path(key), dumps_record(record).encode("utf-8"))
+        except Exception as e:  # noqa: BLE001
+            raise self.translate(e, "pushing") from None
+        log.info("pushed %s to %s", key[:12], self.url)
+        return "pushed"
+
+    def _complete(self, key: str) -> bool:
+        """A valid record whose image is there at the size it says (a cheap check: no download)."""
+        try:
+            record = self.read_record(key, "pushing")
+        except DamagedEntry:
+            return False
+        return record is not None and self._size_is(self.image_path(key, record["image_sha256"]),
+                                                    record["image_bytes"])
+
+    def _size_is(self, path: str, size: int) -> bool:
+        try:
+            return self.fs.info(path).get("size") == size
+        except FileNotFoundError:
+            return False
+
+    def _put(self, path: str, data: bytes) -> None:
+        """One object, whole or not at all: object stores put atomically; a folder renames."""
+        if not self.local:
+            self.fs.pipe_file(path, data)
+            return
+        parent = path.rsplit("/", 1)[0]
+        self.fs.makedirs(parent, exist_ok=True)
+        tmp = f"{parent}/.{path.rsplit('/', 1)[1]}.{uuid.uuid4().hex}.tmp"
+        try:
+            self.fs.pipe_file(tmp, data)
+            self.fs.mv(tmp, path)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                self.fs.rm_file(tmp)
+
+    # ---- many keys
+    def transfer(self, verb: str, keys: Iterable[str], cache: Cache, jobs: int = 4,
+                 on_each: Callable[[str, str], None] | None = None) -> Transfer:
+        """Pull or push `keys`, `jobs` at a time. A damaged entry is reported and skipped; a dead
+        connection or refused credentials stop the batch, and the report lists what was not done."""
+        one = self.pull if verb == "pull" else self.push
+        report = Transfer(verb, self._display())
+        keys = list(dict.fromkeys(keys))
+        stop = threading.Event()
+        guard = threading.Lock()
+
+        def work(key: str) -> None:
+            if stop.is_set():
+                with guard:
+                    report.not_done.append(key)
+                return
+            try:
+                outcome = one(key, cache)
+            except DamagedEntry as e:
+                with guard:
+                    report.damaged[key] = str(e)
+                log.warning("%s %s: %s: %s", verb, key[:12], self._display(), e)
+                outcome = "damaged"
+            except RemoteError as e:
+                with guard:
+                    report.not_done.append(key)
+                    if report.error is None:
+                        report.error = e
+                stop.set()
+                return
+            else:
+                with guard:
+                    {"pulled": report.done, "pushed": report.done, "local": report.already,
+                     "present": report.already, "absent": report.absent, "busy": report.busy}[outcome].append(key)
+            if on_each:
+                on_each(key, outcome)
+
+        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            list(pool.map(work, keys))
+        order = {k: i for i, k in enumerate(keys)}
+        for part in (report.done, report.already, report.absent, report.busy, report.not_done):
+            part.sort(key=order.__getitem__)
+        return report
+
+
+
+def remote_for(gallery: Any, url: str | None = None) -> Remote | None:
+    """The gallery's remote cache, or None: `url` (--remote), else GALLERY_REMOTE, else the
+    manifest's `cache: remote:`. GALLERY_REMOTE=none turns a manifest's remote off."""
+    settings = getattr(gallery, "remote", None)
+    url = (url or os.environ.get("GALLERY_REMOTE", "").strip()
+           or (settings.url if settings is not None else ""))
+    if not url or url.lower() == "none":
+        return None
+    endpoint = (os.environ.get("GALLERY_REMOTE_ENDPOINT", "").strip()
+                or (settings.endpoint_url if settings is not None else ""))
+    s3 = url.split("://", 1)[0] in ("s3", "s3a")
+    return Remote(url, {"endpoint_url": endpoint} if endpoint and s3 else None)
+
+
+class RenderSync:
+    """The render loop's use of a remote: pull what it has instead of rendering, push each new
+    render at once. The remote is a help, never a requirement: the first failure to reach it
+    turns it off for the rest of the run (with one note), and rendering goes on locally."""
+
+    def __init__(self, remote: Remote, cache: Cache, keys: Iterable[str]):
+        self.remote, self.cache = remote, cache
+        self.notes: list[str] = []  # for the CLI to show, in order
+        self.pulled: list[str] = []
+        self.pushed: list[str] = []
+        self.not_pushed: list[str] = []
+        self.off = False
+        try:
+            self.available = remote.which(keys)
+        except RemoteError as e:
+            self._fail(e)
+            self.available = set()
+
+    def _fail(self, e: RemoteError) -> None:
+        self.off = True
+        self.notes.append(f"{e}; going on without the remote (renders are kept here; "
+                          f"`push` sends them later)")
+
+    def pull(self, key: str) -> bool:
+        """True when the remote's copy is now in the local cache (so the cell need not render)."""
+        if self.off or key not in self.available:
+            return False
+        try:
+            outcome = self.remote.pull(key, self.cache)
+        except DamagedEntry as e:
+            self.notes.append(f"remote copy of {key[:12]} refused: {e}; rendering it here")
+            return False
+        except RemoteError as e:
+            self._fail(e)
+            return False
+        if outcome == "pulled":
+            self.pulled.append(key)
+        return outcome in ("pulled", "local")
+
+    def push(self, key: str) -> None:
+        """Send a new render (record last); after a failure, only remember it as not pushed."""
+        if self.off or self.remote.read_only:
+            self.not_pushed.append(key)
+            return
+        try:
+            if self.remote.push(key, self.cache) == "pushed":
+                self.pushed.append(key)
+        except DamagedEntry as e:
+            self.notes.append(f"{key[:12]} not pushed: {e}")
+            self.not_pushed.append(key)
+        except RemoteError as e:
+            self._fail(e)
+            self.not_pushed.append(key)
+
+
+def describe(report: Transfer, name: Callable[[str], str] = lambda k: k[:12]) -> list[str]:
+    """What a pull or push did, in lines for the CLI: counts, refused entries, and after a
+    failure exactly which renders were and were not transferred."""
+    def names(keys: list[str]) -> str:
+        shown = ", ".join(name(k) for k in keys[:8])
+        return shown + (f" and {len(keys) - 8} more" if len(keys) > 8 else "")
+
+    to_from = "to" if report.verb == "push" else "from"
+    done = len(report.done)
+    lines = [f"{report.verb}ed {done} render{'s' if done != 1 else ''} {to_from} {report.url}"
+             + (f"; {len(report.already)} {'there' if report.verb == 'push' else 'here'} already"
+                if report.already else "")
+             + (f"; {len(report.absent)} not on the remote" if report.absent else "")]
+    if report.busy:
+        lines.append(f"  skipped {len(report.busy)} being rendered here now: {names(report.busy)}")
+    for key, why in report.damaged.items():
+        lines.append(f"  refused {name(key)} ({key[:12]}): {why}; "
+                     + ("not trusted, left out of the local cache" if report.verb == "pull"
+                        else "not pushed"))
+    if report.error is not None:
+        lines.append(f"stopped: {report.error}")
+        if report.done:
+            lines.append(f"  transferred: {names(report.done)}")
+        lines.append(f"  not transferred: {names(report.not_done)}")
+        lines.append("  both caches hold whole entries only (an entry's record goes last); "
+                     f"run {report.verb} again to transfer the rest")
+    return lines
