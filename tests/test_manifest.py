@@ -303,7 +303,7 @@ def test_missing_file_without_url_via_cli(manifest, refused, tmp_path, monkeypat
     monkeypatch.delenv("GALLERY_MIRROR", raising=False)
     path = manifest()
     (tmp_path / "images" / "gogh.png").unlink()
-    refused(path, "gogh", "images/gogh.png", "no url", "GALLERY_MIRROR", code=1)
+    refused(path, at(path, 12), "styles[0] (id 'gogh')", "images/gogh.png", "no url", "GALLERY_MIRROR")
 
 
 def test_no_fetch_skips_file_checks(cli, manifest, tmp_path):
@@ -335,9 +335,20 @@ def test_folder_is_not_an_image(manifest, refused, tmp_path):
     refused(path, at(path, 12), "styles[0] (id 'gogh')", "'file' 'images' is not a regular file")
 
 
-def test_sha256_mismatch(manifest, refused):
+def test_sha256_mismatch_without_url_never_says_delete(manifest, refused):
+    # without a url the file on disk may be the only copy: deleting it would lose the image
     path = manifest(BASE.replace("    title: Gogh", "    sha256: " + "ab" * 32))
-    refused(path, at(path, 12), "styles[0] (id 'gogh')", "has sha256", "ab" * 32, "delete the file")
+    err = refused(path, at(path, 12), "styles[0] (id 'gogh')", "has sha256", "ab" * 32,
+                  "set 'sha256: ", "restore the original", "Do not delete it")
+    assert "delete the file" not in err and "download" not in err
+
+
+def test_sha256_mismatch_with_url_says_how_to_fetch_again(manifest, refused):
+    path = manifest(BASE.replace("    title: Gogh", "    url: https://example.org/gogh.png\n"
+                                                  "    sha256: " + "ab" * 32))
+    err = refused(path, at(path, 13), "styles[0] (id 'gogh')", "has sha256", "move the file away",
+                  "download the pinned one from 'url'", "set 'sha256: ")
+    assert "Do not delete" not in err
 
 
 def test_sha256_match(cli, manifest, tmp_path):
@@ -424,3 +435,49 @@ def test_a_checked_image_is_decoded_again_only_when_it_changes(manifest, tmp_pat
     assert decoded[2:] == ["gogh.png"]
     with pytest.raises(ManifestError, match="truncated"):  # a failure is never remembered
         load_gallery(path)
+
+
+def test_validate_reports_every_problem_of_every_entry_in_one_run(manifest, refused, tmp_path, monkeypatch):
+    """Two new entries, four problems of three kinds (a typo, an image that cannot be fetched, a
+    wrong sha256, a bad parameter): one run names them all (it used to take four runs)."""
+    monkeypatch.delenv("GALLERY_MIRROR", raising=False)
+    monkeypatch.setattr("urllib.request.urlopen", _offline)
+    write_image(tmp_path / "images" / "wave.png", seed=3)
+    path = manifest(BASE + """\
+  - id: kanagawa
+    titel: The Great Wave
+    file: images/kanagawa.jpg
+    url: https://example.org/kanagawa.jpg
+    sha256: """ + "cd" * 32 + """
+  - id: wave
+    file: images/wave.png
+    sha256: """ + "ab" * 32 + """
+    render:
+      style_weight: lots
+""")
+    err = refused(path)
+    lines = err.splitlines()
+    assert any(at(path, 14) in l and "unknown key 'titel'" in l for l in lines), err
+    assert any(at(path, 15) in l and "cannot download https://example.org/kanagawa.jpg" in l
+               for l in lines), err
+    assert any(at(path, 19) in l and "has sha256" in l for l in lines), err
+    assert any(at(path, 22) in l and "'style_weight' must be a number" in l for l in lines), err
+    assert "4 problems found" in err
+
+
+def _offline(request, timeout=None):
+    import urllib.error
+    raise urllib.error.URLError(OSError(-2, "Name or service not known"))
+
+
+def test_validate_never_downloads_without_a_valid_sha256(manifest, refused, tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr("urllib.request.urlopen", lambda r, timeout=None: calls.append(r) or _offline(r))
+    path = manifest(BASE + """\
+  - id: kanagawa
+    file: images/kanagawa.jpg
+    url: https://example.org/kanagawa.jpg
+    sha256: not-a-hash
+""")
+    err = refused(path, at(path, 16), "'sha256' must be 64 hexadecimal digits")
+    assert calls == [] and "1 problem found" in err

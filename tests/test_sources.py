@@ -197,8 +197,8 @@ def test_cli_offline_without_mirror(net, remote_gallery, cli, tmp_path):
     path, _ = remote_gallery
     before = snapshot(tmp_path)
     rc, out, err = cli("validate", "--config", path)
-    assert rc == 1 and "Traceback" not in err
-    assert "gogh: cannot download https://example.org/gogh.png" in err and "GALLERY_MIRROR" in err
+    assert rc == 2 and "Traceback" not in err
+    assert "(id 'gogh'): cannot download https://example.org/gogh.png" in err and "GALLERY_MIRROR" in err
     assert snapshot(tmp_path) == before
 
 

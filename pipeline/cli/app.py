@@ -26,12 +26,12 @@ def _add_quiet(p: argparse.ArgumentParser) -> None:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from pipeline.manifest.reader import load_gallery
-    from pipeline.manifest.sources import resolve_sources
+    from pipeline.manifest.sources import Fetcher
 
-    gallery = load_gallery(Path(args.config), check_files=False)
-    if not args.no_fetch:
-        resolve_sources(gallery, quiet=args.quiet)
-    gallery = load_gallery(Path(args.config), check_files=not args.no_fetch)
+    # One pass: each missing file is fetched as its entry is checked, so a fetch failure, a
+    # typo and a wrong sha256 in different entries are all reported in the same run.
+    fetcher = None if args.no_fetch else Fetcher(report=lambda line: print(line, flush=True))
+    gallery = load_gallery(Path(args.config), check_files=not args.no_fetch, fetch=fetcher)
     n = len(gallery.cells())
     # The grid only: which cells the cache already holds is `status`'s to say (it reads the cache).
     print(f"{args.config}: valid: {len(gallery.contents)} contents x {len(gallery.styles)} styles "

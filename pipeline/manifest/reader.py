@@ -15,7 +15,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 
@@ -79,10 +79,13 @@ _MERGE = "tag:yaml.org,2002:merge"
 _ALLOWED_TAGS = {t for t in yaml.SafeLoader.yaml_constructors if t is not None} | {_MERGE}
 
 
-def load_gallery(path: Path, check_files: bool = True) -> Gallery:
+def load_gallery(path: Path, check_files: bool = True, fetch: Callable[[ImageEntry], Any] | None = None) -> Gallery:
     """Parse and validate the manifest at `path`; raise ManifestError listing every problem.
 
     check_files: also check each image file (exists, sha256, decodes, under the pixel limit).
+    fetch: called with an entry whose file is missing, to put it in place (sources.Fetcher);
+    its SourceError becomes one more problem of that entry. Fetching inside the one pass is
+    what lets `validate` report every problem of every entry in one run, not in waves.
     """
     path = Path(path)
     try:
@@ -92,7 +95,7 @@ def load_gallery(path: Path, check_files: bool = True) -> Gallery:
                            f"(the demo is config/gallery.yaml)") from None
     except OSError as e:
         raise GalleryError(f"{path}: cannot read the manifest: {e.strerror}") from None
-    reader = _Reader(str(path), Path(os.path.abspath(path)), check_files)
+    reader = _Reader(str(path), Path(os.path.abspath(path)), check_files, fetch)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -113,8 +116,9 @@ _FAILED = object()  # _Reader.parse: a syntax error was reported
 class _Reader:
     """One pass over one manifest: collects problems instead of stopping at the first."""
 
-    def __init__(self, label: str, path: Path, check_files: bool):
+    def __init__(self, label: str, path: Path, check_files: bool, fetch: Callable[[ImageEntry], Any] | None = None):
         self.label, self.path, self.root, self.check_files = label, path, path.parent, check_files
+        self.fetch = fetch if check_files else None
         self.problems: list[tuple[int, str]] = []  # (line, message): sorted by line at the end
         self.loader: yaml.SafeLoader | None = None
         self.cache: Any = None  # the cache's memo of checked images (pipeline.cache.Cache), when checking
@@ -378,12 +382,36 @@ class _Reader:
                                              "file's sha256 (run `sha256sum FILE` on a good copy)")
         file = Path(os.path.normpath(self.root / v["file"])) if v.get("file") else None
         if file is not None and self.check_files:
-            self.check_file(file, v["file"], v.get("sha256"), bool(v.get("url")), keys["file"], where)
+            fetched = True
+            # never download without a valid pin: the problem with url or sha256 is reported already
+            pinned = "url" not in keys or bool(v.get("url") and v.get("sha256"))
+            if self.fetch is not None and pinned and not file.exists() and v.get("id"):
+                fetched = self.fetch_file(ImageEntry(
+                    id=v["id"], role=role, title=v.get("title") or v["id"], file=file, url=v.get("url") or "",
+                    sha256=v.get("sha256") or "", line=line), keys["file"], where)
+            elif self.fetch is not None and not pinned and not file.exists():
+                fetched = False  # fetched once its url and sha256 are right (reported above)
+            if fetched:
+                self.check_file(file, v["file"], v.get("sha256"), bool(v.get("url")), keys["file"], where)
         if len(self.problems) > before or not v.get("id") or file is None:
             return None
         return ImageEntry(id=v["id"], role=role, title=v.get("title") or v["id"], file=file,
                           credit=v.get("credit", ""), link=v.get("link", ""), url=v.get("url", ""),
                           sha256=v.get("sha256", ""), render=render, line=line)
+
+    def fetch_file(self, entry: ImageEntry, node: yaml.Node, where: str) -> bool:
+        """Put a missing file in place through `self.fetch`; False after reporting why it failed."""
+        from pipeline.manifest.sources import SourceError
+
+        try:
+            self.fetch(entry)
+        except SourceError as e:
+            message = str(e)
+            if message.startswith(f"{entry.id}: "):  # the entry is named by `where` already
+                message = message[len(entry.id) + 2:]
+            self.problem(node, where, message)
+            return False
+        return True
 
     def check_file(self, file: Path, written: str, sha256: str | None, has_url: bool,
                    node: yaml.Node, where: str) -> None:
@@ -404,9 +432,7 @@ class _Reader:
                 self.problem(node, where, f"'file' {written!r} cannot be read: {e.strerror}")
                 return
             if actual != sha256:
-                self.problem(node, where, f"'file' {written!r} has sha256 {actual}, not the "
-                                          f"'sha256' {sha256}: delete the file to fetch it again, "
-                                          "or update 'sha256' if you replaced the image on purpose")
+                self.problem(node, where, _sha256_mismatch(written, actual, sha256, has_url))
         # Decoding every image takes most of a no-op `make gallery`'s time: a file that decoded
         # fine is not decoded again while its size and mtime hold (the plan trusts them for hashes).
         name, st = str(file), file.stat()
@@ -459,6 +485,19 @@ class _Reader:
             if inside == output or output in inside.parents:
                 self.problem(node, "site", f"'output' {output} would contain {name}: "
                                            "choose a folder of its own (default: site)")
+
+
+def _sha256_mismatch(written: str, actual: str, pinned: str, has_url: bool) -> str:
+    """The advice depends on whether another copy exists: without a url, the file on disk may
+    be the only one, and deleting it would lose the image."""
+    what = f"'file' {written!r} has sha256 {actual}, not the pinned 'sha256' {pinned}"
+    if has_url:
+        return (f"{what}: if you replaced the image on purpose, set 'sha256: {actual}' (and point "
+                f"'url' at the new image); otherwise move the file away and run `validate` again "
+                f"to download the pinned one from 'url'")
+    return (f"{what}: if you changed or replaced the image on purpose, set 'sha256: {actual}'; "
+            f"otherwise restore the original from your own copy. Do not delete it: the entry has "
+            f"no 'url', so this file may be the only copy")
 
 
 class _Invalid(str):

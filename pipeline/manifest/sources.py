@@ -11,7 +11,7 @@ import hashlib
 import os
 import time
 from pathlib import Path
-from typing import IO, Iterable
+from typing import IO, Callable, Iterable
 
 from pipeline import __version__
 from pipeline.util.errors import GalleryError
@@ -64,6 +64,31 @@ def resolve_sources(gallery: Gallery, quiet: bool = False) -> list[str]:
         raise SourceError("\n".join(failures) + f"\n{len(failures)} of {missing} missing image"
                           f"{'s' if missing != 1 else ''} could not be fetched; nothing was rendered.")
     return done
+
+
+class Fetcher:
+    """Fetch missing files one entry at a time, as the manifest reader meets them
+    (`load_gallery(..., fetch=Fetcher())`), so that one `validate` names every problem.
+
+    Remembers a failed network, so later entries fail at once instead of waiting again.
+    `report` receives one line per file fetched (the CLI prints it).
+    """
+
+    def __init__(self, report: Callable[[str], None] | None = None, mirror: "Mirror | None" = None):
+        self.mirror = mirror if mirror is not None else Mirror(mirror_folders())
+        self.report = report or (lambda line: None)
+        self.offline = False
+        self.done: list[str] = []
+
+    def __call__(self, entry: ImageEntry) -> None:
+        try:
+            how = fetch(entry, self.mirror, self.offline)
+        except SourceError as e:
+            self.offline = self.offline or e.offline
+            raise
+        line = f"{entry.id}: {how} -> {_show(entry.file)}"
+        self.done.append(line)
+        self.report(line)
 
 
 def fetch(entry: ImageEntry, mirror: "Mirror", offline: bool = False) -> str:
