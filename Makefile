@@ -7,6 +7,7 @@ CONFIG ?= config/gallery.yaml
 ARGS ?=
 EXTRAS ?=# optional extras to install too, e.g. EXTRAS=s3 for an s3:// remote render cache
 STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
 PORT ?= 8000
 
 .DEFAULT_GOAL := help
@@ -21,10 +22,16 @@ ifneq ($(EXTRAS),)
 	$(PY) -m pip install --quiet -e '.[$(EXTRAS)]'
 endif
 
+# pip shows its progress (PyTorch is a large download: a silent minute looks like a hang).
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --progress-bar on -e .
+	@touch $@
+
+# The test extras (pytest, Playwright) only for `make test`.
+$(TEST_STAMP): $(STAMP)
+	$(PY) -m pip install --progress-bar on -e '.[test]'
 	@touch $@
 
 validate: install ## check the manifest (every problem, with line and entry) and fetch missing images
@@ -47,7 +54,7 @@ prune: install ## list cached renders no cell uses; ARGS=--yes deletes them
 	$(PY) -m pipeline prune --config $(CONFIG) $(ARGS)
 
 site: install ## build site/ from the manifest and the render cache (never renders; missing cells are placeholders)
-	$(PY) -m pipeline build --config $(CONFIG) $(ARGS)
+	$(PY) -m pipeline site --config $(CONFIG) $(ARGS)
 
 serve: site ## build site/, then serve it on http://127.0.0.1:PORT/ (PORT=8000 by default)
 	$(PY) -m pipeline serve --config $(CONFIG) --port $(PORT)
@@ -60,10 +67,10 @@ bench: install ## benchmarks: the least time a gallery can take here, the render
 schema: install ## regenerate config/gallery.schema.json from the parameter table
 	$(PY) -m pipeline schema --output config/gallery.schema.json
 
-test: install ## run the test suite
+test: $(TEST_STAMP) ## install the test extras and run the test suite
 	$(PY) -m pytest $(ARGS)
 
-clean: ## remove generated output (site/, renders/ are kept: use `make clean-all`)
+clean: ## remove build litter (__pycache__, .pytest_cache, build/, *.egg-info); keeps site/ and renders/
 	rm -rf .pytest_cache build *.egg-info
 	find . -name __pycache__ -type d -prune -not -path './.venv/*' -exec rm -rf {} +
 

@@ -51,10 +51,18 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def _prog() -> str:
+    """How the user started us, for usage lines: the installed `style-gallery` command or the module."""
+    return "style-gallery" if Path(sys.argv[0]).name == "style-gallery" else "python -m pipeline"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m pipeline",
+        prog=_prog(),
         description="Build a static neural-style-transfer gallery from a YAML manifest.")
+    from pipeline import __version__
+
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser("validate", help="check the manifest and fetch missing images",

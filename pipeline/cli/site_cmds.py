@@ -1,4 +1,4 @@
-"""`build` and `serve`: the site stage's subcommands (registered by pipeline.cli)."""
+"""`site` (also `build`) and `serve`: the site stage's subcommands (registered by pipeline.cli)."""
 from __future__ import annotations
 
 import argparse
@@ -47,13 +47,18 @@ def _output_of(config: str) -> Path:
 def register(sub) -> None:
     from pipeline.cli.app import _add_config
 
-    p = sub.add_parser("build", help="write site/ from the manifest and the render cache (never renders)",
-                       description="Write the static site (pages, web images, static assets) into "
-                                   "site.output from the manifest and the render cache. Cells that "
-                                   "are not rendered yet appear as placeholders; nothing is rendered.")
-    _add_config(p)
-    p.add_argument("--quiet", "-q", action="store_true", help="only the summary line (good for CI logs)")
-    p.set_defaults(func=cmd_build)
+    description = ("Write the static site (pages, web images, static assets) into site.output from the "
+                   "manifest and the render cache. Cells that are not rendered yet appear as "
+                   "placeholders; nothing is rendered. Social-card links need an absolute address: "
+                   "site.base_url in the manifest, else the GALLERY_BASE_URL environment variable "
+                   "(the Pages workflow sets it).")
+    for name in ("site", "build"):  # `build`: the old name, kept for scripts; not listed
+        p = sub.add_parser(name, description=description,
+                           **({"help": "write site/ from the manifest and the render cache (never renders)"}
+                              if name == "site" else {}))
+        _add_config(p)
+        p.add_argument("--quiet", "-q", action="store_true", help="only the summary line (good for CI logs)")
+        p.set_defaults(func=cmd_build)
 
     p = sub.add_parser("serve", help="serve the built site on http://127.0.0.1:PORT/",
                        description="Serve the built site folder on localhost, to look at it as a visitor would.")
