@@ -254,9 +254,9 @@ def test_make_plan_is_used_when_no_plan_is_given(tmp_path, cache, monkeypatch):
     import sys
     import types
     gallery, plan = make_gallery(tmp_path, cache=cache)
-    fake = types.ModuleType("pipeline.plan")
+    fake = types.ModuleType("pipeline.plan.planner")
     fake.make_plan = lambda g: plan
-    monkeypatch.setitem(sys.modules, "pipeline.plan", fake)
+    monkeypatch.setitem(sys.modules, "pipeline.plan.planner", fake)
     report = build_site(gallery, quiet=True)
     assert report.pages == 1 + 1 + 3 + 3 + 9
 
