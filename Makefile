@@ -11,7 +11,7 @@ TEST_STAMP := $(VENV)/.installed-test
 PORT ?= 8000
 
 .DEFAULT_GOAL := help
-.PHONY: help install validate gallery status render prune site serve test bench clean clean-all schema
+.PHONY: help install add validate gallery status render prune site serve test bench clean clean-all schema
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -33,6 +33,12 @@ $(STAMP): pyproject.toml
 $(TEST_STAMP): $(STAMP)
 	$(PY) -m pip install --progress-bar on -e '.[test]'
 	@touch $@
+
+# make add STYLE=path/or/https-url (or CONTENT=...; a folder adds each image), ARGS='--title ...'
+add: install ## add an image: make add STYLE=file|folder|url or CONTENT=..., ARGS='--title "..." --credit "..."'
+	@test -n "$(STYLE)$(CONTENT)" || { echo "make add: say which image: make add STYLE=path/to/painting.jpg (or CONTENT=photo.jpg, a folder, or an https:// url)" >&2; exit 2; }
+	$(if $(CONTENT),$(PY) -m pipeline add content $(CONTENT) --config $(CONFIG) $(ARGS))
+	$(if $(STYLE),$(PY) -m pipeline add style $(STYLE) --config $(CONFIG) $(ARGS))
 
 validate: install ## check the manifest (every problem, with line and entry) and fetch missing images
 	$(PY) -m pipeline validate --config $(CONFIG) $(ARGS)
