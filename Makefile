@@ -9,6 +9,8 @@ EXTRAS ?=# optional extras to install too, e.g. EXTRAS=s3 for an s3:// remote re
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 PORT ?= 8000
+# A quick look without editing the manifest: make gallery SIZE=256 PRESET=draft (cached apart).
+OVERRIDES = $(if $(SIZE),--size $(SIZE)) $(if $(PRESET),--preset $(PRESET))
 
 .DEFAULT_GOAL := help
 .PHONY: help install add validate gallery status render prune site serve test bench clean clean-all schema
@@ -16,6 +18,7 @@ PORT ?= 8000
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 	@echo "  variables: CONFIG=$(CONFIG)  GALLERY_MIRROR=folder[:folder]  ARGS='extra CLI options'"
+	@echo "             SIZE=256 PRESET=draft: a quick look at another size or schedule (status, render, gallery, site, serve)"
 
 install: $(STAMP) ## create .venv and install the project with its pinned dependencies
 ifneq ($(EXTRAS),)
@@ -44,23 +47,23 @@ validate: install ## check the manifest (every problem, with line and entry) and
 	$(PY) -m pipeline validate --config $(CONFIG) $(ARGS)
 
 gallery: render ## validate, render what is missing (make -jN: N cells at once), build site/
-	$(PY) -m pipeline gallery --no-fetch --config $(CONFIG)
+	$(PY) -m pipeline gallery --no-fetch --config $(CONFIG) $(OVERRIDES) $(ARGS)
 
 status: install ## every cell: cached, to render (and why) or excluded; ARGS=--json for JSON
-	@$(PY) -m pipeline status --config $(CONFIG) $(ARGS)
+	@$(PY) -m pipeline status --config $(CONFIG) $(OVERRIDES) $(ARGS)
 
 # One make target per missing cell (from `status --make`), so `make -jN` renders N at once and
 # `make -n` shows them; each worker gets cores/N threads (GALLERY_THREADS, OMP_NUM_THREADS).
 render: validate ## render the missing cells and update the lock file (make -jN: N at once)
 	@plan=$$(mktemp) && trap 'rm -f "$$plan"' EXIT && \
-	$(PY) -m pipeline status --make --config $(CONFIG) > "$$plan" && \
+	$(PY) -m pipeline status --make --config $(CONFIG) $(OVERRIDES) > "$$plan" && \
 	$(MAKE) --no-print-directory -f "$$plan" PY='$(PY)' CONFIG='$(CONFIG)' render-cells
 
 prune: install ## list cached renders no cell uses; ARGS=--yes deletes them
 	$(PY) -m pipeline prune --config $(CONFIG) $(ARGS)
 
 site: install ## build site/ from the manifest and the render cache (never renders; missing cells are placeholders)
-	$(PY) -m pipeline site --config $(CONFIG) $(ARGS)
+	$(PY) -m pipeline site --config $(CONFIG) $(OVERRIDES) $(ARGS)
 
 serve: site ## build site/, then serve it on http://127.0.0.1:PORT/ (PORT=8000 by default)
 	$(PY) -m pipeline serve --config $(CONFIG) --port $(PORT)

@@ -86,3 +86,80 @@ def test_readme_documents_the_console_command_and_base_url():
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     assert "style-gallery " in readme and "GALLERY_BASE_URL" in readme
     assert "python -m pipeline build" not in readme
+
+
+# ---- --size / --preset: a quick look without editing the manifest
+
+@pytest.fixture
+def fake_renderer(monkeypatch):
+    from gallery_fakes import fake_render_module
+
+    calls: list = []
+    monkeypatch.setitem(sys.modules, "pipeline.render.gatys.core", fake_render_module(calls))
+    monkeypatch.delenv("MAKEFLAGS", raising=False)
+    return calls
+
+
+def test_gallery_size_and_preset_overrides_cache_apart_and_leave_the_lock_alone(
+        make_gallery, fake_renderer, cli, tmp_path):
+    import json
+
+    from pipeline.manifest.reader import load_gallery
+    from pipeline.plan.planner import make_plan
+
+    manifest = make_gallery(render={"size": 48, "preset": "standard"},
+                            styles=({"id": "gogh", "render": {"size": 40}},))
+    rc, out, err = cli("gallery", "--config", manifest, "--quiet")
+    assert rc == 0, err
+    lock = manifest.with_suffix(".lock.json").read_text()
+    assert [p.size for p in fake_renderer] == [40]  # the style's own size beats the gallery's
+
+    rc, out, err = cli("gallery", "--config", manifest, "--quiet", "--size", "24", "--preset", "draft")
+    assert rc == 0, err
+    assert "preview: --preset draft --size 24" in out
+    assert [(p.size, p.preset) for p in fake_renderer][1:] == [(24, "draft")]  # over every layer
+    assert manifest.with_suffix(".lock.json").read_text() == lock, "a preview must not touch the lock file"
+    g = load_gallery(manifest)
+    real, preview = make_plan(g).cells[0], make_plan(g.with_overrides(size=24, preset="draft")).cells[0]
+    assert real.key != preview.key and real.state == preview.state == "cached"
+    # the site shows the preview: its render page records 24 px
+    site = tmp_path / "site"
+    page = (site / "render" / "pearl--gogh.html").read_text()
+    assert "<code>size</code></th><td>24</td>" in page
+
+    # both stay cached: switching back and forth renders nothing
+    for extra in ((), ("--size", "24", "--preset", "draft")):
+        assert cli("gallery", "--config", manifest, "--quiet", *extra)[0] == 0
+    assert len(fake_renderer) == 2
+    rc, out, err = cli("status", "--config", manifest, "--size", "32")
+    assert "preview: --size 32" in out and "render" in out and "next: `make gallery" in out
+    assert " SIZE=32" in out
+
+
+@pytest.mark.parametrize("args, message", [(("--size", "8"), "--size: 'size' must be at least 16"),
+                                          (("--preset", "fast"), "invalid choice: 'fast'")])
+def test_bad_overrides_are_refused_by_name(make_gallery, cli, capsys, args, message):
+    manifest = make_gallery()
+    try:
+        rc, out, err = cli("status", "--config", manifest, *args)
+    except SystemExit as e:  # argparse's own refusal (choices)
+        rc, err = e.code, capsys.readouterr().err
+    assert rc != 0 and message in err
+
+
+def test_render_fragment_for_make_carries_the_overrides(make_gallery, cli):
+    manifest = make_gallery(contents=("a", "b"))
+    rc, out, err = cli("status", "--make", "--config", manifest, "--size", "32", "--preset", "draft")
+    assert rc == 0
+    cells = [line for line in out.splitlines() if "--cell" in line]
+    assert len(cells) == 2 and all(line.endswith("--preset draft --size 32") for line in cells)
+
+
+@needs_make
+def test_make_passes_size_and_preset_to_every_step():
+    out = _make_n("gallery", "site", "status", STAMP="/dev/null", SIZE="256", PRESET="draft")
+    for step in ("status --make", "pipeline gallery", "pipeline site", "pipeline status --config"):
+        line = next(l for l in out.splitlines() if step in l)
+        assert "--size 256" in line and "--preset draft" in line, line
+    out = _make_n("gallery", STAMP="/dev/null", ARGS="--quiet")
+    assert re.search(r"pipeline gallery .*--quiet", out)

@@ -9,10 +9,11 @@ from pipeline.util.errors import GalleryError
 
 
 def cmd_build(args: argparse.Namespace) -> int:
+    from pipeline.cli import overrides
     from pipeline.manifest.reader import load_gallery
     from pipeline.site.builder import build_site
 
-    gallery = load_gallery(Path(args.config), check_files=True)
+    gallery = overrides.apply(load_gallery(Path(args.config), check_files=True), args)
     build_site(gallery, quiet=args.quiet)  # prints its summary line
     return 0
 
@@ -45,6 +46,7 @@ def _output_of(config: str) -> Path:
 
 
 def register(sub) -> None:
+    from pipeline.cli import overrides
     from pipeline.cli.app import _add_config
 
     description = ("Write the static site (pages, web images, static assets) into site.output from the "
@@ -58,6 +60,7 @@ def register(sub) -> None:
                               if name == "site" else {}))
         _add_config(p)
         p.add_argument("--quiet", "-q", action="store_true", help="only the summary line (good for CI logs)")
+        overrides.add_arguments(p)
         p.set_defaults(func=cmd_build)
 
     p = sub.add_parser("serve", help="serve the built site on http://127.0.0.1:PORT/",

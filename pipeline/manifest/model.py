@@ -45,6 +45,9 @@ class Gallery:
     styles: tuple[ImageEntry, ...]
     exclude: frozenset[tuple[str, str]] = frozenset()
     cache: Path = Path("renders")
+    # Parameters from the command line (`--size 256 --preset draft`) over every layer of the
+    # manifest: a quick look without editing it. They enter each cell's key like any parameter.
+    overrides: dict[str, Any] = field(default_factory=dict)
 
     @property
     def root(self) -> Path:
@@ -61,8 +64,19 @@ class Gallery:
         return next(e for e in self.styles if e.id == id)
 
     def cell_params(self, content: ImageEntry, style: ImageEntry) -> RenderParams:
-        """Effective parameters of one cell: built-in defaults < gallery `render:` < entry overrides."""
-        return RenderParams.from_layers(self.render, content.render, style.render)
+        """Effective parameters of one cell: built-in defaults < gallery `render:` < entry overrides
+        < command-line overrides."""
+        return RenderParams.from_layers(self.render, content.render, style.render, self.overrides)
+
+    def with_overrides(self, **params: Any) -> "Gallery":
+        """This gallery with command-line parameters over the manifest's (None values ignored);
+        raises ParamError for a bad value."""
+        from dataclasses import replace
+
+        from pipeline.manifest.params import check_value
+
+        given = {k: check_value(k, v) for k, v in params.items() if v is not None}
+        return replace(self, overrides={**self.overrides, **given}) if given else self
 
     def cells(self) -> list[tuple[ImageEntry, ImageEntry]]:
         """Every (content, style) pair in manifest order, excluded pairs left out."""
