@@ -412,7 +412,7 @@ def test_schema_follows_params():
     render = s["$defs"]["render"]["properties"]
     assert render["size"]["minimum"] == 16 and render["preset"]["enum"] == ["draft", "standard", "high"]
     assert s["$defs"]["entry"]["required"] == ["id", "file"]
-    assert set(s["properties"]) == {"site", "render", "cache", "contents", "styles", "exclude"}
+    assert set(s["properties"]) == {"site", "render", "cache", "image_roots", "contents", "styles", "exclude"}
 
 
 def test_a_checked_image_is_decoded_again_only_when_it_changes(manifest, tmp_path, monkeypatch):

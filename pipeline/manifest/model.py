@@ -32,6 +32,8 @@ class SiteSettings:
     output: Path = Path("site")
     budget_mb: float = 800.0  # warn when the whole site is larger
     max_file_mb: float = 50.0  # fail when one file is larger (GitHub Pages refuses > 100 MB)
+    # Files and folders (ending in /) of the site folder a build keeps although it did not write them.
+    keep: tuple[str, ...] = ("CNAME", ".well-known/")
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,8 @@ class Gallery:
     # Parameters from the command line (`--size 256 --preset draft`) over every layer of the
     # manifest: a quick look without editing it. They enter each cell's key like any parameter.
     overrides: dict[str, Any] = field(default_factory=dict)
+    # Folders the image files lie in (checked by the reader); empty means the manifest's folder.
+    image_roots: tuple[Path, ...] = ()
 
     @property
     def root(self) -> Path:

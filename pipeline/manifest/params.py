@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from pipeline.util.errors import quote
+
 
 # Bump when the algorithm changes what a render looks like: every cache key changes with it.
 # 2: L-BFGS objective scaled by the pixel count (version 1 could stall on low-contrast images).
@@ -120,34 +122,34 @@ def check_value(name: str, value: Any) -> Any:
         return None
     if p.kind == "bool":
         if not isinstance(value, bool):
-            raise ParamError(f"'{name}' must be true or false, not {value!r}")
+            raise ParamError(f"'{name}' must be true or false, not {quote(value)}")
         return value
     if p.kind == "int":
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ParamError(f"'{name}' must be a whole number, not {value!r}")
+            raise ParamError(f"'{name}' must be a whole number, not {quote(value)}")
         _check_range(p, value)
         return value
     if p.kind == "float":
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ParamError(f"'{name}' must be a number, not {value!r}")
+            raise ParamError(f"'{name}' must be a number, not {quote(value)}")
         if value != value or value in (float("inf"), float("-inf")):
-            raise ParamError(f"'{name}' must be a finite number, not {value!r}")
+            raise ParamError(f"'{name}' must be a finite number, not {quote(value)}")
         _check_range(p, value)
         return float(value)
     if p.kind == "choice":
         if value not in p.choices:
-            raise ParamError(f"'{name}' must be one of {', '.join(p.choices)}, not {value!r}")
+            raise ParamError(f"'{name}' must be one of {', '.join(p.choices)}, not {quote(value)}")
         return value
     if p.kind == "str":
         if not isinstance(value, str) or not value:
-            raise ParamError(f"'{name}' must be a non-empty string, not {value!r}")
+            raise ParamError(f"'{name}' must be a non-empty string, not {quote(value)}")
         return value
     if p.kind == "int_list":
         if not isinstance(value, (list, tuple)) or not value:
-            raise ParamError(f"'{name}' must be a non-empty list of whole numbers, not {value!r}")
+            raise ParamError(f"'{name}' must be a non-empty list of whole numbers, not {quote(value)}")
         for v in value:
             if isinstance(v, bool) or not isinstance(v, int):
-                raise ParamError(f"'{name}' must hold whole numbers only, not {v!r}")
+                raise ParamError(f"'{name}' must hold whole numbers only, not {quote(v)}")
             _check_range(p, v)
         if not any(value):
             raise ParamError(f"'{name}' must have at least one level with iterations above 0")
@@ -157,9 +159,9 @@ def check_value(name: str, value: Any) -> Any:
 
 def _check_range(p: Param, value: float) -> None:
     if p.minimum is not None and value < p.minimum:
-        raise ParamError(f"'{p.name}' must be at least {p.minimum:g}, not {value!r}")
+        raise ParamError(f"'{p.name}' must be at least {p.minimum:g}, not {quote(value)}")
     if p.maximum is not None and value > p.maximum:
-        raise ParamError(f"'{p.name}' must be at most {p.maximum:g}, not {value!r}")
+        raise ParamError(f"'{p.name}' must be at most {p.maximum:g}, not {quote(value)}")
 
 
 @dataclass(frozen=True)

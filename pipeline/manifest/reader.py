@@ -4,8 +4,11 @@ Why walk YAML nodes instead of calling yaml.safe_load: nodes keep their line num
 duplicate keys (which safe_load silently overwrites) stay visible. Validation reads only and
 writes nothing. The key tables below are also what pipeline.schema publishes as JSON Schema.
 
-Paths in a manifest are relative to the manifest's folder. Without `site.output` and `cache`,
-the site goes to `site/` and renders to `renders/` beside the manifest.
+Paths in a manifest are relative to the manifest's folder (`~` is the home folder, in every
+path). Without `site.output` and `cache`, the site goes to `site/` and renders to `renders/`
+beside the manifest. Image files must resolve (symlinks followed) inside the manifest's folder or
+a folder that `image_roots:` names, and never inside `site.output`: a manifest from someone else
+cannot make the pipeline read, publish or fetch into any other place (see pipeline.util.safepath).
 """
 from __future__ import annotations
 
@@ -13,13 +16,15 @@ import difflib
 import math
 import os
 import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import yaml
 
-from pipeline.util.errors import GalleryError, ManifestError
+from pipeline.util import safepath
+from pipeline.util.errors import GalleryError, ManifestError, quote
 from pipeline.manifest.model import Gallery, ImageEntry, SiteSettings
 from pipeline.manifest.params import PARAMS_BY_NAME, ParamError, check_value
 from pipeline.manifest.weights import BUILTIN, file_sha256
@@ -28,13 +33,19 @@ ID_PATTERN = r"^[a-z0-9-]+$"  # ids become file names and URLs: nothing else may
 ID_MAX = 64
 SHA256_PATTERN = r"^[0-9a-fA-F]{64}$"
 _ID_RE, _SHA_RE = re.compile(ID_PATTERN), re.compile(SHA256_PATTERN)
+# Values after YAML aliases are expanded (`*x` repeats what `&x` names): a gallery of a thousand
+# images is ~30 000; a "billion laughs" alias bomb is refused before anything is built from it.
+MAX_NODES = 200_000
+# Text may hold tabs and line breaks (descriptions, credits); no other control character (NUL,
+# escape sequences, C1 codes) may reach a page or a terminal.
+_ALLOWED_CONTROLS = {"text": "\t\n", "nonempty": ""}
 
 
 @dataclass(frozen=True)
 class Field:
     """One manifest key: its kind (how it is checked and published), whether required, a line of help."""
 
-    kind: str  # text | nonempty | id | path | url | https | sha256 | positive | site | render | entries | exclude | ref
+    kind: str  # text | nonempty | id | path | paths | url | https | sha256 | positive | keep | site | render | entries | exclude | ref
     help: str
     required: bool = False
 
@@ -47,6 +58,8 @@ SITE_FIELDS = {
     "output": Field("path", "folder the site is written to, relative to the manifest (default: site)"),
     "budget_mb": Field("positive", "warn when the whole site is larger than this many MB"),
     "max_file_mb": Field("positive", "fail when one file of the site is larger than this many MB"),
+    "keep": Field("keep", "files and folders (ending in /) in the site folder that a build keeps although "
+                          "it did not write them; * matches within a name (default: CNAME, .well-known/)"),
 }
 ENTRY_FIELDS = {
     "id": Field("id", "short name: lowercase letters, digits and hyphens; unique across contents "
@@ -69,6 +82,8 @@ TOP_FIELDS = {
     "site": Field("site", "the generated site: title, description, base_url, output, size limits"),
     "render": Field("render", "render parameters for every cell (entries' `render:` override them)"),
     "cache": Field("path", "folder of the render cache, relative to the manifest (default: renders)"),
+    "image_roots": Field("paths", "folders the image files may be in, relative to the manifest "
+                                  "(default: the manifest's folder); a file elsewhere is refused"),
     "contents": Field("entries", "the content images (rows of the gallery)", required=True),
     "styles": Field("entries", "the style images (columns of the gallery)", required=True),
     "exclude": Field("exclude", "cells not to render: a list of {content: ID, style: ID}"),
@@ -141,12 +156,16 @@ class _Reader:
                                 "(see config/gallery.yaml)")
             return None
         self.check_tags(root, set())
+        if not self.check_size(root):
+            return None
         top = self.mapping(root, "", TOP_FIELDS)
         if top is None:
             return None
         site = self.site(top.get("site"))
         render = self.render(top.get("render"), "")
         cache = self.path_value(top.get("cache"), "", "cache", "renders")
+        self.image_roots = self.roots(top.get("image_roots"))
+        self.output = site.output if site is not None else None
         if self.check_files and cache is not None:
             from pipeline.plan.cache import Cache
             self.cache = Cache(cache)
@@ -161,7 +180,8 @@ class _Reader:
         if self.problems or site is None or cache is None:
             return None
         return Gallery(path=self.path, site=site, render=render, contents=tuple(contents),
-                       styles=tuple(styles), exclude=frozenset(exclude), cache=cache)
+                       styles=tuple(styles), exclude=frozenset(exclude), cache=cache,
+                       image_roots=self.image_roots)
 
     def fast_parse(self, text: str) -> yaml.Node | None:
         """The root node by libyaml (~10x faster than PyYAML's own parser, the same nodes and
@@ -213,6 +233,42 @@ class _Reader:
         if bad:
             self.tainted.add(id(node))
         return bad
+
+    def check_size(self, root: yaml.Node) -> bool:
+        """Refuse a document whose aliases expand past MAX_NODES values, or refer to themselves,
+        before anything is built from it (a "billion laughs" took minutes and gigabytes)."""
+        sizes: dict[int, int] = {}
+        open_: set[int] = set()
+
+        def size(node: yaml.Node) -> int:
+            if id(node) in sizes:
+                return sizes[id(node)]
+            if id(node) in open_:
+                raise _Recursive(node)
+            open_.add(id(node))
+            children = node.value if isinstance(node, yaml.SequenceNode) else \
+                [n for kv in node.value for n in kv] if isinstance(node, yaml.MappingNode) else []
+            total = 1
+            for child in children:
+                total += size(child)
+                if total > MAX_NODES:
+                    break
+            open_.discard(id(node))
+            sizes[id(node)] = total
+            return total
+
+        try:
+            total = size(root)
+        except _Recursive as e:
+            self.problem(e.node, "", "a YAML alias refers to the list or mapping it is in: "
+                                     "write the values out")
+            return False
+        if total > MAX_NODES:
+            self.problem(root, "", f"the manifest expands to more than {MAX_NODES} values (YAML aliases "
+                                   "`*name` repeat what `&name` marks): write the values out, without "
+                                   "aliases that repeat aliases")
+            return False
+        return True
 
     def mapping(self, node: yaml.Node, where: str, fields: dict[str, Field]) -> dict[str, yaml.Node] | None:
         """Keys of a mapping node -> value nodes; reports non-mappings, unknown, duplicate and missing keys."""
@@ -278,6 +334,12 @@ class _Reader:
             self.problem(node, where, f"'{key}' must be text, not {_describe(node)}")
             return None
         text = "" if node.tag == "tag:yaml.org,2002:null" else node.value
+        bad = _control_character(text, _ALLOWED_CONTROLS.get(field.kind, ""))
+        if bad is not None:
+            self.problem(node, where, f"'{key}' contains the control character U+{ord(text[bad]):04X} "
+                                      f"at character {bad + 1}: remove it (pages and terminals would "
+                                      "show it raw)")
+            return None
         if field.kind == "text":
             return text
         if not text.strip():
@@ -293,7 +355,26 @@ class _Reader:
         text = self.scalar(node, where, key, Field("path", "a folder, relative to the manifest"))
         if node is not None and text is None:
             return None
-        return Path(os.path.normpath(self.root / (text or default)))
+        return self.resolve(text or default)
+
+    def resolve(self, text: str) -> Path:
+        """A path of the manifest: `~` expanded (in every path alike), relative to its folder."""
+        return Path(os.path.normpath(self.root / Path(text).expanduser()))
+
+    def roots(self, node: yaml.Node | None) -> tuple[Path, ...]:
+        """`image_roots:`: one folder or a list of them; the manifest's folder when not given."""
+        if node is None:
+            return (self.root,)
+        items = node.value if isinstance(node, yaml.SequenceNode) else [node]
+        if not items:
+            self.problem(node, "", "'image_roots' is an empty list: leave it out to keep images beside "
+                                   "the manifest, or name the folders that hold them")
+        out = []
+        for item in items:
+            text = self.scalar(item, "", "image_roots", Field("path", "a folder, relative to the manifest"))
+            if text is not None:
+                out.append(self.resolve(text))
+        return tuple(out) or (self.root,)
 
     # ---- sections ------------------------------------------------------------------------------
 
@@ -303,13 +384,34 @@ class _Reader:
         keys = self.mapping(node, "site", SITE_FIELDS)
         if keys is None:
             return None
-        values = {k: self.scalar(v, "site", k, SITE_FIELDS[k]) for k, v in keys.items() if k != "output"}
+        values = {k: self.scalar(v, "site", k, SITE_FIELDS[k]) for k, v in keys.items()
+                  if k not in ("output", "keep")}
+        if "keep" in keys:
+            values["keep"] = self.keep(keys["keep"])
         output = self.path_value(keys.get("output"), "site", "output", "site")
         if output is None or any(v is None for v in values.values()):
             return None
         if "base_url" in values:
             values["base_url"] = values["base_url"].rstrip("/") + "/"
         return SiteSettings(output=output, **values)
+
+    def keep(self, node: yaml.Node) -> tuple[str, ...] | None:
+        """`site.keep`: relative names or patterns in the site folder (a folder ends in /)."""
+        items = node.value if isinstance(node, yaml.SequenceNode) else [node]
+        out, ok = [], True
+        for item in items:
+            text = self.scalar(item, "site", "keep", SITE_FIELDS["keep"])
+            if text is None:
+                ok = False
+                continue
+            parts = text.strip("/").split("/")
+            if text.startswith(("/", "~")) or ".." in parts or "\\" in text:
+                self.problem(item, "site", f"'keep' {quote(text)} must be a path inside the site folder, "
+                                           "like CNAME or .well-known/")
+                ok = False
+                continue
+            out.append(text)
+        return tuple(out) if ok else None
 
     def render(self, node: yaml.Node | None, prefix: str) -> dict[str, Any]:
         """A `render:` block: each key a known parameter, each value checked by params.check_value."""
@@ -337,9 +439,9 @@ class _Reader:
         """A weights file path is relative to the manifest, like every path in it."""
         if name in BUILTIN:
             return name
-        path = Path(os.path.normpath(self.root / Path(name).expanduser()))
+        path = self.resolve(name)
         if self.check_files and not path.is_file():
-            self.problem(node, where, f"'weights' {name!r} is neither {' nor '.join(BUILTIN)} nor an existing "
+            self.problem(node, where, f"'weights' {quote(name)} is neither {' nor '.join(BUILTIN)} nor an existing "
                          f".pth file (looked for {path})")
         return str(path)
 
@@ -362,7 +464,7 @@ class _Reader:
               ids: dict[str, tuple[str, int]]) -> ImageEntry | None:
         id_node = _peek(node, "id")
         raw_id = id_node.value if isinstance(id_node, yaml.ScalarNode) else None
-        where = f"{key}[{i}]" + (f" (id {raw_id!r})" if raw_id else "")
+        where = f"{key}[{i}]" + (f" (id {quote(raw_id)})" if raw_id else "")
         keys = self.mapping(node, where, ENTRY_FIELDS)
         if keys is None:
             return None
@@ -380,8 +482,10 @@ class _Reader:
         if v.get("url") and "sha256" not in keys:
             self.problem(keys["url"], where, "'sha256' is missing: an entry with 'url' needs the "
                                              "file's sha256 (run `sha256sum FILE` on a good copy)")
-        file = Path(os.path.normpath(self.root / v["file"])) if v.get("file") else None
-        if file is not None and self.check_files:
+        file = self.resolve(v["file"]) if v.get("file") else None
+        if file is not None and not self.check_place(file, v["file"], keys["file"], where):
+            file = None  # never fetched, read or published: it is outside the allowed folders
+        elif file is not None and self.check_files:
             fetched = True
             # never download without a valid pin: the problem with url or sha256 is reported already
             pinned = "url" not in keys or bool(v.get("url") and v.get("sha256"))
@@ -413,6 +517,30 @@ class _Reader:
             return False
         return True
 
+    def check_place(self, file: Path, written: str, node: yaml.Node, where: str) -> bool:
+        """The image resolves inside an allowed folder and outside the site folder; a file that
+        is missing (to be fetched) has an image's name in a folder that is not hidden."""
+        roots = self.image_roots
+        root = safepath.first_root(file, roots)
+        if root is None:
+            places = " or ".join(str(r) for r in roots)
+            self.problem(node, where, f"'file' {quote(written)} resolves to {safepath.real(file)}, outside "
+                                      f"{places}: move the image there, or add its folder to "
+                                      "`image_roots:` (a list of folders, relative to the manifest)")
+            return False
+        if self.output is not None and safepath.inside(file, self.output):
+            self.problem(node, where, f"'file' {quote(written)} is inside site.output ({self.output}), "
+                                      "which every build rewrites (it deletes what it did not write): "
+                                      "move the image out of that folder")
+            return False
+        if not os.path.lexists(file):
+            why = safepath.write_problem(file, root)
+            if why:
+                self.problem(node, where, f"'file' {quote(written)} cannot be fetched: {why}; "
+                                          "point it at an image file such as images/NAME.jpg")
+                return False
+        return True
+
     def check_file(self, file: Path, written: str, sha256: str | None, has_url: bool,
                    node: yaml.Node, where: str) -> None:
         """The image file exists, has the pinned sha256, decodes fully and is under the pixel limit."""
@@ -420,16 +548,16 @@ class _Reader:
             fix = ("run `python -m pipeline validate` (without --no-fetch) to fetch it from its url, "
                    "or copy it there" if has_url else
                    "copy the image there, or fix the path (it is relative to the manifest)")
-            self.problem(node, where, f"'file' {written!r} not found (looked for {file}): {fix}")
+            self.problem(node, where, f"'file' {quote(written)} not found (looked for {file}): {fix}")
             return
         if not file.is_file():  # a folder, or a FIFO that would block the reader
-            self.problem(node, where, f"'file' {written!r} is not a regular file: point it at an image")
+            self.problem(node, where, f"'file' {quote(written)} is not a regular file: point it at an image")
             return
         if sha256:
             try:
                 actual = self.cache.file_sha256(file) if self.cache else file_sha256(file)
             except OSError as e:
-                self.problem(node, where, f"'file' {written!r} cannot be read: {e.strerror}")
+                self.problem(node, where, f"'file' {quote(written)} cannot be read: {e.strerror}")
                 return
             if actual != sha256:
                 self.problem(node, where, _sha256_mismatch(written, actual, sha256, has_url))
@@ -443,7 +571,7 @@ class _Reader:
         try:
             im = load_rgb(file, MAX_PIXELS)
         except ImageLoadError as e:
-            self.problem(node, where, f"'file' {written!r}: {e}")
+            self.problem(node, where, f"'file' {quote(written)}: {e}")
             return
         if self.cache:
             self.cache.memo.put("decoded", name, st, list(im.size))
@@ -490,7 +618,7 @@ class _Reader:
 def _sha256_mismatch(written: str, actual: str, pinned: str, has_url: bool) -> str:
     """The advice depends on whether another copy exists: without a url, the file on disk may
     be the only one, and deleting it would lose the image."""
-    what = f"'file' {written!r} has sha256 {actual}, not the pinned 'sha256' {pinned}"
+    what = f"'file' {quote(written)} has sha256 {actual}, not the pinned 'sha256' {pinned}"
     if has_url:
         return (f"{what}: if you replaced the image on purpose, set 'sha256: {actual}' (and point "
                 f"'url' at the new image); otherwise move the file away and run `validate` again "
@@ -498,6 +626,11 @@ def _sha256_mismatch(written: str, actual: str, pinned: str, has_url: bool) -> s
     return (f"{what}: if you changed or replaced the image on purpose, set 'sha256: {actual}'; "
             f"otherwise restore the original from your own copy. Do not delete it: the entry has "
             f"no 'url', so this file may be the only copy")
+
+
+class _Recursive(Exception):
+    def __init__(self, node: yaml.Node):
+        self.node = node
 
 
 class _Invalid(str):
@@ -510,14 +643,14 @@ _REPORTED = object()  # the value of a node whose refused tag is already reporte
 def _text_problem(kind: str, key: str, text: str) -> str | None:
     """What is wrong with a non-empty text value of this kind, or None."""
     if kind == "id" and not (_ID_RE.fullmatch(text) and len(text) <= ID_MAX):
-        return (f"'id' {text!r} must be 1 to {ID_MAX} lowercase letters, digits or hyphens "
+        return (f"'id' {quote(text)} must be 1 to {ID_MAX} lowercase letters, digits or hyphens "
                 f"(it becomes file names and URLs), e.g. {_slug(text)!r}")
     if kind == "url" and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", text):
-        return f"'{key}' {text!r} must be an http:// or https:// address"
+        return f"'{key}' {quote(text)} must be an http:// or https:// address"
     if kind == "https" and not re.fullmatch(r"https://[^\s/]+/\S*", text):
-        return f"'{key}' {text!r} must be an https:// address of the file (plain http is not allowed)"
+        return f"'{key}' {quote(text)} must be an https:// address of the file (plain http is not allowed)"
     if kind == "sha256" and not _SHA_RE.fullmatch(text):
-        return f"'{key}' must be 64 hexadecimal digits (run `sha256sum FILE`), not {text!r}"
+        return f"'{key}' must be 64 hexadecimal digits (run `sha256sum FILE`), not {quote(text)}"
     return None
 
 
@@ -545,7 +678,15 @@ def _describe(node: yaml.Node | None) -> str:
         return "a list" if node.value else "an empty list"
     if node is None or node.tag == "tag:yaml.org,2002:null":
         return "empty"
-    return repr(node.value)
+    return quote(node.value)
+
+
+def _control_character(text: str, allowed: str) -> int | None:
+    """Index of the first control character in `text` not in `allowed`, or None."""
+    for i, ch in enumerate(text):
+        if unicodedata.category(ch) == "Cc" and ch not in allowed:
+            return i
+    return None
 
 
 def _slug(text: str) -> str:

@@ -18,6 +18,10 @@ _SCALARS: dict[str, dict[str, Any]] = {
     "text": {"type": "string"},
     "nonempty": {"type": "string", "minLength": 1},
     "path": {"type": "string", "minLength": 1},
+    "paths": {"oneOf": [{"type": "string", "minLength": 1},
+                        {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}}]},
+    "keep": {"oneOf": [{"type": "string", "minLength": 1},
+                       {"type": "array", "items": {"type": "string", "minLength": 1}}]},
     "id": {"type": "string", "pattern": ID_PATTERN, "maxLength": ID_MAX},
     "ref": {"type": "string", "pattern": ID_PATTERN},
     "url": {"type": "string", "pattern": r"^https?://"},
@@ -61,7 +65,7 @@ def _param(p: Param) -> dict[str, Any]:
 
 
 def schema() -> dict[str, Any]:
-    site_defaults = {"title": SiteSettings.title, "output": "site",
+    site_defaults = {"title": SiteSettings.title, "output": "site", "keep": list(SiteSettings.keep),
                      "budget_mb": SiteSettings.budget_mb, "max_file_mb": SiteSettings.max_file_mb}
     entry = _object(ENTRY_FIELDS)
     entry["dependentRequired"] = {"url": ["sha256"]}

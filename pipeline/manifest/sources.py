@@ -2,20 +2,25 @@
 
 Why a mirror: CI, tests and offline machines have no network. GALLERY_MIRROR names folders
 (`:`-separated) searched recursively by file name, then by sha256. Every copy or download is
-size-capped, sha256-verified and renamed into place atomically, so a file that exists is whole
-and is never fetched again.
+size-capped and written to a temporary name beside its place, and renamed into place only after
+its sha256 matches and it decodes as an image, so a file that exists is whole and is never
+fetched again. Only image files are written, and only inside the folders the manifest allows
+(pipeline.util.safepath): a manifest cannot plant a `.pth` or a git hook.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import tempfile
 import time
 from pathlib import Path
 from typing import IO, Callable, Iterable
 
 from pipeline import __version__
 from pipeline.util.errors import GalleryError
-from pipeline.util.files import atomic_writer
+from pipeline.util import safepath
+from pipeline.util.files import _UMASK
 from pipeline.manifest.model import Gallery, ImageEntry
 from pipeline.manifest.weights import file_sha256
 
@@ -47,10 +52,12 @@ def resolve_sources(gallery: Gallery, quiet: bool = False) -> list[str]:
     """
     mirror = Mirror(mirror_folders())
     done, failures, offline = [], [], False
+    roots = gallery.image_roots or (gallery.root,)
     for entry in gallery.contents + gallery.styles:
         if entry.file.exists():
             continue
         try:
+            _check_target(entry, roots)
             how = fetch(entry, mirror, offline)
         except SourceError as e:  # named as the manifest's own problems are: file:line: entry: ...
             failures.append(f"{_show(gallery.path)}:{entry.line}: {e}")
@@ -91,11 +98,23 @@ class Fetcher:
         self.report(line)
 
 
+def _check_target(entry: ImageEntry, roots: tuple[Path, ...]) -> None:
+    """The reader refuses these already; checked again here, where the file is written."""
+    root = safepath.first_root(entry.file, roots)
+    why = safepath.write_problem(entry.file, root) if root else \
+        f"it resolves outside {' and '.join(map(str, roots))}"
+    if why:
+        raise SourceError(f"{entry.id}: {_show(entry.file)} is not fetched: {why}")
+
+
 def fetch(entry: ImageEntry, mirror: "Mirror", offline: bool = False) -> str:
     """Copy the entry's file from the mirror or download it; say how, or raise SourceError.
 
     offline: an earlier download found no network; fail at once instead of waiting again.
     """
+    if entry.file.suffix.lower() not in safepath.IMAGE_SUFFIXES:  # never a .pth or a git hook
+        raise SourceError(f"{entry.id}: {_show(entry.file)} is not fetched: only image files are "
+                          f"(names ending in {', '.join(sorted(safepath.IMAGE_SUFFIXES))})")
     src = mirror.find(entry.file.name, entry.sha256)
     if src is not None:
         try:
@@ -153,11 +172,16 @@ def download(url: str, dest: Path, sha256: str, timeout: float = TIMEOUT_S,
 
 def _save_verified(stream: IO[bytes], dest: Path, sha256: str, what: str,
                    max_bytes: int = MAX_BYTES, deadline: float | None = None) -> None:
-    """Copy `stream` to `dest` through a temp file; on any failure nothing is left behind."""
+    """Copy `stream` to `dest` through a temp file, renamed into place only once the sha256
+    matches and the file decodes as an image; on any failure nothing is left behind."""
+    from pipeline.manifest.images import ImageLoadError, load_rgb  # Pillow: only when something is fetched
+
     created = [p for p in (dest.parent, *dest.parent.parents) if not p.exists()]
     h, size = hashlib.sha256(), 0
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
     try:
-        with atomic_writer(dest, "wb") as out:
+        with os.fdopen(fd, "wb") as out:
             for chunk in iter(lambda: stream.read(1 << 16), b""):
                 size += len(chunk)
                 if size > max_bytes:
@@ -166,9 +190,19 @@ def _save_verified(stream: IO[bytes], dest: Path, sha256: str, what: str,
                     raise SourceError(f"{what} took longer than {TOTAL_TIMEOUT_S} s")
                 h.update(chunk)
                 out.write(chunk)
-            if sha256 and h.hexdigest() != sha256:
-                raise SourceError(f"{what} has sha256 {h.hexdigest()}, not the pinned {sha256}")
+            out.flush()
+            os.fsync(out.fileno())
+        if sha256 and h.hexdigest() != sha256:
+            raise SourceError(f"{what} has sha256 {h.hexdigest()}, not the pinned {sha256}")
+        try:
+            load_rgb(tmp)
+        except ImageLoadError as e:
+            raise SourceError(f"{what} is not a usable image ({e}); it was not saved") from None
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp made it 0600
+        os.replace(tmp, dest)
     except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
         for folder in created:  # deepest first: only the folders this copy made, if still empty
             try:
                 folder.rmdir()

@@ -4,10 +4,14 @@ Never renders. Everything a page shows is prepared here as plain dicts and hande
 Jinja2 templates in `templates/`, which a user may edit. The output is deterministic (no
 timestamps, manifest order), files are rewritten only when their bytes change, and files a
 previous build wrote that this one does not produce are deleted, but only in a folder that
-carries our marker file, so a mistyped `site.output` can never wipe someone's directory.
+carries our marker file, so a mistyped `site.output` can never wipe someone's directory. Files
+that `site.keep` lists (CNAME and .well-known/ by default) are kept, and the summary names every
+file a build removes. Writing never follows a symlink below the output folder
+(pipeline.util.safepath.write_under): `site/img` pointing elsewhere is refused, not written through.
 """
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 import os
@@ -19,8 +23,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
 from pipeline.site import state as sitestate
+from pipeline.util import safepath
 from pipeline.util.errors import GalleryError
-from pipeline.util.files import file_sha256, write_bytes_atomic
+from pipeline.util.files import file_sha256
 from pipeline.site.loss_chart import loss_chart
 from pipeline.manifest.model import Gallery, ImageEntry
 from pipeline.manifest.params import PARAMS_BY_NAME, RenderParams
@@ -65,7 +70,7 @@ class SiteReport:
         return (f"{self.output}: {'up to date, ' if self.up_to_date else ''}"
                 f"{self.pages} pages, {self.images} images, {self.bytes / MB:.1f} MB; "
                 f"{len(self.written)} files written, {self.unchanged} unchanged, "
-                f"{len(self.removed)} removed; {self.encoded} images encoded; "
+                f"{len(self.removed)} removed{_names(self.removed)}; {self.encoded} images encoded; "
                 f"{self.placeholders} cells not rendered; {self.seconds:.1f} s")
 
 
@@ -95,7 +100,9 @@ def build_site(gallery: Gallery, plan=None, quiet: bool = False,
         files = builder.files()
         _check_sizes(files, gallery, report)
         hashes = _write(out, files, report)
-        _remove_stale(out, set(files), report)
+        previous = sitestate.load(state_file, out)
+        _remove_stale(out, set(files), report, gallery.site.keep)
+        _warn_unknown_removed(report, previous, gallery)
         sitestate.save(state_file, out, fp, taken, sitestate.record_files(out, hashes),
                        {"pages": report.pages, "images": report.images, "files": report.files,
                         "bytes": report.bytes, "placeholders": report.placeholders})
@@ -112,7 +119,7 @@ def _up_to_date(out: Path, state_file: Path, fp: str, gallery: Gallery, report: 
     if state is None or state.get("fingerprint") != fp:
         return False
     taken = sitestate.now_ns()  # before looking: what the check sees is at least this recent
-    ok, refreshed = sitestate.check(out, state)
+    ok, refreshed = sitestate.check(out, state, lambda rel: kept(rel, gallery.site.keep))
     if not ok:
         return False
     counts = state.get("counts") or {}
@@ -467,35 +474,69 @@ def _write(out: Path, files: dict[str, bytes | Path], report: SiteReport) -> dic
     Returns each file's sha256, for the state that lets the next build skip (pipeline.sitestate).
     """
     hashes = {}
+    out.mkdir(parents=True, exist_ok=True)
     for rel, data in files.items():
-        target = out / rel
         new = data if isinstance(data, bytes) else data.read_bytes()
         hashes[rel] = hashlib.sha256(new).hexdigest()
-        try:
-            if target.stat().st_size == len(new) and target.read_bytes() == new:
-                report.unchanged += 1
-                continue
-        except FileNotFoundError:
-            pass
-        write_bytes_atomic(target, new)
-        report.written.append(rel)
+        if safepath.write_under(out, rel, new):  # never through a symlink below `out`
+            report.written.append(rel)
+        else:
+            report.unchanged += 1
     return hashes
 
 
-def _remove_stale(out: Path, keep: set[str], report: SiteReport) -> None:
-    """Delete files this build did not produce (a removed style's pages and images), then empty folders."""
+def kept(rel: str, patterns: Iterable[str]) -> bool:
+    """Whether site.keep protects `rel` (a path in the site folder): a pattern ending in / keeps
+    a folder and everything in it; * ? [..] match as in the shell."""
+    for pattern in patterns:
+        if pattern.endswith("/"):
+            folder = pattern.rstrip("/")
+            parts = rel.split("/")
+            if any(fnmatch.fnmatchcase("/".join(parts[:i]), folder) for i in range(1, len(parts) + 1)):
+                return True
+        elif fnmatch.fnmatchcase(rel, pattern.lstrip("/")):
+            return True
+    return False
+
+
+def _remove_stale(out: Path, keep: set[str], report: SiteReport, patterns: Iterable[str] = ()) -> None:
+    """Delete files this build did not produce (a removed style's pages and images), then empty
+    folders; files and folders that `site.keep` lists stay."""
+    patterns = tuple(patterns)
     for dirpath, dirnames, filenames in os.walk(out, topdown=True):
         dirnames[:] = sorted(d for d in dirnames if d != ".git")
         for name in sorted(filenames):
             path = Path(dirpath) / name
             rel = path.relative_to(out).as_posix()
-            if rel not in keep:
+            if rel not in keep and not kept(rel, patterns):
                 path.unlink()
                 report.removed.append(rel)
     for dirpath, dirnames, filenames in sorted(os.walk(out), key=lambda t: -len(t[0])):
         p = Path(dirpath)
-        if p != out and ".git" not in p.relative_to(out).parts and not any(p.iterdir()):
+        rel = p.relative_to(out)
+        if p != out and ".git" not in rel.parts and not kept(rel.as_posix(), patterns) \
+                and not any(p.iterdir()):
             p.rmdir()
+
+
+def _names(removed: list[str], limit: int = 5) -> str:
+    """' (a, b, c and 4 more)': what a build removed, named."""
+    if not removed:
+        return ""
+    more = f" and {len(removed) - limit} more" if len(removed) > limit else ""
+    return f" ({', '.join(removed[:limit])}{more})"
+
+
+def _warn_unknown_removed(report: SiteReport, previous: dict | None, gallery: Gallery) -> None:
+    """Files no earlier build wrote (a user's own, e.g. notes) were removed: say how to keep them."""
+    written_before = set((previous or {}).get("files") or {})
+    foreign = [rel for rel in report.removed if rel not in written_before]
+    if foreign:
+        report.warnings.append(
+            f"removed {len(foreign)} file{'s' if len(foreign) != 1 else ''} that no build wrote"
+            f"{_names(foreign, 10)}: a build keeps only its own files and those `site: keep:` lists "
+            f"in {gallery.path.name} (now: {', '.join(gallery.site.keep) or 'nothing'}); add a "
+            "file or folder/ there to keep it")
 
 
 def iter_site_files(out: Path) -> Iterable[Path]:

@@ -33,7 +33,7 @@ import sys
 import time
 from dataclasses import fields, is_dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from pipeline.util.files import write_text_atomic
 
@@ -182,8 +182,10 @@ def record_files(out: Path, hashes: dict[str, str]) -> dict[str, list]:
     return files
 
 
-def check(out: Path, state: dict[str, Any]) -> tuple[bool, dict[str, list] | None]:
+def check(out: Path, state: dict[str, Any],
+          kept: Callable[[str], bool] = lambda rel: False) -> tuple[bool, dict[str, list] | None]:
     """Does `out` hold exactly the state's files, unedited, and no folder a build would remove?
+    (Files and folders `kept` says a build keeps, such as a CNAME, do not count.)
 
     Returns (ok, refreshed files) where refreshed is not None when some file had to be hashed
     (racily clean, or touched) and matched: the state is worth saving again with its new stat.
@@ -202,7 +204,7 @@ def check(out: Path, state: dict[str, Any]) -> tuple[bool, dict[str, list] | Non
                 entries = list(it)
         except OSError:
             return False, None  # no output folder at all, or an unreadable one
-        if not entries and folder != root:
+        if not entries and folder != root and not kept(folder[cut:].replace(os.sep, "/")):
             return False, None  # an empty folder: a build would remove it
         for entry in entries:
             if entry.is_dir():
@@ -212,6 +214,8 @@ def check(out: Path, state: dict[str, Any]) -> tuple[bool, dict[str, list] | Non
             rel = entry.path[cut:].replace(os.sep, "/")
             want = files.get(rel)
             if want is None:
+                if kept(rel):
+                    continue
                 return False, None  # a file the build did not write: a build would remove it
             try:
                 st = entry.stat()

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import PIL  # just the version (for keys); PIL.Image is imported when something is encoded
 
+from pipeline.util import safepath
+from pipeline.util.errors import GalleryError
 from pipeline.util.files import write_text_atomic
 
 # Bump when this module changes how it encodes: every variant key changes with it.
@@ -92,7 +94,7 @@ def make_variants(source: Path, source_key: str, cache_dir: Path,
     the set complete, so an interrupted encode is redone instead of trusted.
     """
     key = variant_key(source_key, settings)
-    folder = Path(cache_dir) / key[:2] / key
+    folder = variant_folder(cache_dir, key)
     index = folder / "index.json"
     cached = _read_index(index, key)
     if cached is not None:
@@ -121,6 +123,23 @@ def make_variants(source: Path, source_key: str, cache_dir: Path,
     return vset, True
 
 
+def variant_folder(cache_dir: Path, key: str) -> Path:
+    """<cache_dir>/<key[:2]>/<key>, refused when a symlink leads it out of the cache folder (a
+    committed `renders/` is input too: the build would write, and publish, where it points)."""
+    folder = Path(cache_dir) / key[:2] / key
+    if not safepath.inside(folder, cache_dir):
+        raise GalleryError(f"{folder} leads out of {cache_dir} through a symbolic link: delete it "
+                           "(the web images are made again)")
+    return folder
+
+
+def _variant_path(folder: Path, fmt: object, width: object) -> Path | None:
+    """A variant's file, derived from its format and width: never a name read from the index."""
+    if fmt not in FORMATS or isinstance(width, bool) or not isinstance(width, int) or width < 1:
+        return None
+    return folder / f"{width}.{fmt}"
+
+
 def _encoder_args(fmt: str, s: EncoderSettings) -> dict:
     # No metadata is written (no EXIF, no ICC): pixels are sRGB, which browsers assume untagged.
     if fmt == "avif":
@@ -131,17 +150,34 @@ def _encoder_args(fmt: str, s: EncoderSettings) -> dict:
 
 
 def _read_index(index: Path, key: str) -> VariantSet | None:
-    """The cached set, or None when absent, damaged or missing a file."""
+    """The cached set, or None when absent, damaged or missing a file.
+
+    Each file is located by the set's key, format and width (an index naming another file, such
+    as /proc/self/environ, is damaged), must be a regular file inside the folder, and must have
+    the size the index says.
+    """
     try:
         data = json.loads(index.read_text(encoding="utf-8"))
+        if not isinstance(data, dict) or data.get("key") != key or not isinstance(data.get("variants"), list):
+            return None
+        width, height = data.get("width"), data.get("height")
+        if not all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in (width, height)):
+            return None
         variants = []
         for v in data["variants"]:
-            path = index.parent / v["file"]
-            if not path.is_file() or path.stat().st_size != v["bytes"]:
+            if not isinstance(v, dict):
                 return None
-            variants.append(Variant(v["format"], v["width"], v["height"], path, v["bytes"]))
-        if data["key"] != key:
+            path = _variant_path(index.parent, v.get("format"), v.get("width"))
+            size, h = v.get("bytes"), v.get("height")
+            if path is None or v.get("file") != path.name or not isinstance(size, int) or \
+                    not isinstance(h, int) or isinstance(h, bool) or h < 1:
+                return None
+            if path.is_symlink() or not path.is_file() or path.stat().st_size != size:
+                return None
+            variants.append(Variant(v["format"], v["width"], h, path, size))
+        formats = {v.format for v in variants}
+        if formats != set(FORMATS):
             return None
-        return VariantSet(key, data["width"], data["height"], tuple(variants))
-    except (OSError, ValueError, KeyError, TypeError):
+        return VariantSet(key, width, height, tuple(variants))
+    except (OSError, ValueError):
         return None

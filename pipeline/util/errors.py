@@ -17,3 +17,14 @@ class ManifestError(GalleryError):
         self.problems = list(problems)
         n = len(self.problems)
         super().__init__("\n".join(self.problems) + f"\n{n} problem{'s' if n != 1 else ''} found; nothing was written.")
+
+
+QUOTE_LIMIT = 80  # characters of a value a message quotes: a 10^6-element list must not print megabytes
+
+
+def quote(value: object, limit: int = QUOTE_LIMIT) -> str:
+    """repr(value) for a message, cut to `limit` characters ("..." and the full length when cut)."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit - 3]}... ({len(text)} characters)"
