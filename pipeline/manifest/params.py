@@ -208,18 +208,23 @@ class RenderParams:
 
         Levels are about sqrt(2) apart, one per schedule entry. A level that would fall below
         `min_size` (or below `size` itself when that is smaller) is not run at a size it was
-        not meant for: its work (iterations x pixels) folds into the smallest level kept, so a
-        small render costs what the schedule says in full-size iterations instead of repeating
-        the smallest size several times (a 192 px draft spent 60% of its time at 128 px).
+        not meant for: its iterations move to the smallest level kept, so no size is optimised
+        twice (a 192 px draft once ran three levels at 128 px) and a small render still runs
+        every iteration of its schedule. (Folding the pixel-work instead, as renderer 5 to 7
+        did, left a 128 px draft 4 iterations and a 192 px one 8: the photo with dark noise on
+        top.) A small render costs less than the same preset at 512 px all the same.
         """
         schedule = self.schedule()
         n = len(schedule)
         lo = min(self.min_size, self.size)
         natural = [round(self.size / (2 ** 0.5) ** (n - 1 - i)) for i in range(n)]
         kept = [[s, it] for s, it in zip(natural, schedule) if s >= lo]  # the top is always kept
-        folded = sum(it * s * s for s, it in zip(natural, schedule) if s < lo)
-        kept[0][1] += round(folded / kept[0][0] ** 2)
+        kept[0][1] += sum(it for s, it in zip(natural, schedule) if s < lo)
         return tuple((s, it) for s, it in kept)
+
+    def folds(self) -> bool:
+        """Whether levels below `min_size` fold into the smallest kept level (small renders)."""
+        return len(self.levels()) < len(self.schedule())
 
     def work(self) -> float:
         """The cost of the schedule in pixel-iterations (a level's iterations times its long edge
@@ -249,6 +254,11 @@ class RenderParams:
         for p in PARAMS:
             if not p.in_key:
                 d.pop(p.name, None)
+        if self.folds():
+            # Where levels fold, the pyramid actually run is part of what makes the pixels: it
+            # changed when folding moved from pixel-work to iterations. Renders where nothing
+            # folds (512 px and up, by default) keep their keys.
+            d["levels"] = [list(level) for level in self.levels()]
         return d
 
 

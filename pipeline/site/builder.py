@@ -223,6 +223,7 @@ class _Builder:
             view["record"] = _read_record(Path(cell.record))
             view["params"] = cell.params
         else:
+            view["params"] = cell.params
             self.report.placeholders += 1
         return view
 
@@ -252,8 +253,8 @@ class _Builder:
                   image=first["picture"] if first else None, **common)
         self.page("about.html", "about.html", title=f"About · {g.site.title}",
                   description="What neural style transfer is, how this gallery was made, and the parameters it used.",
-                  image=None, defaults=_param_rows(RenderParams.from_layers(g.render).effective()),
-                  overrides=_overrides(g), **common)
+                  image=None, defaults=_param_rows(RenderParams.from_layers(g.render, g.overrides).effective()),
+                  overrides=_overrides(g), schedules=_schedules(cells), **common)
         for e in g.contents:
             row = next(r for r in rows if r["content"]["id"] == e.id)["cells"]
             self.page(f"content/{e.id}.html", "content.html", title=f"{e.title} · {g.site.title}",
@@ -323,6 +324,24 @@ def _param_rows(params: dict) -> list[dict]:
         p = PARAMS_BY_NAME.get(name)
         rows.append({"name": name, "value": _fmt(value), "help": p.help if p else ""})
     return rows
+
+
+def _schedules(cells: list[dict]) -> list[dict]:
+    """The pyramids the renders actually ran (from their records; the plan's for the rest),
+    each with how many renders used it: the preset's schedule differs at small sizes."""
+    groups: dict[tuple, list[str]] = {}
+    for cell in cells:
+        if cell["state"] == "excluded":
+            continue
+        levels = [(max(lv.get("size") or [0]), lv.get("iterations", 0))
+                  for lv in (cell.get("record") or {}).get("levels") or [] if isinstance(lv, dict)]
+        if not levels and cell.get("params") is not None:
+            levels = list(cell["params"].levels())
+        if levels:
+            groups.setdefault(tuple(levels), []).append(cell["alt"])
+    return [{"steps": [{"size": size, "iterations": its} for size, its in levels], "count": len(names),
+             "total": sum(its for _, its in levels), "examples": names[:3]}
+            for levels, names in sorted(groups.items(), key=lambda kv: -len(kv[1]))]
 
 
 def _overrides(g: Gallery) -> list[dict]:
