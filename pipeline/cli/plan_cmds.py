@@ -74,6 +74,8 @@ def split_threads(env: dict[str, str] | None = None, cpus: int | None = None) ->
 
 def _describe(cell) -> str:
     p = cell.params
+    if p.engine != "gatys":
+        return f"{p.size} px, engine {p.engine}"
     sched = p.preset if p.iterations is None else "iterations " + ",".join(map(str, p.schedule()))
     return f"{p.size} px, {sched}"
 
@@ -104,7 +106,7 @@ def _render_one(plan, cell, progress: bool | str, threads=None) -> float | None:
     `threads`: see stylize (under make -jN, the worker's share of the cores now)."""
     from pipeline.render.heap import keep_freed_memory
     from pipeline.manifest.images import ImageLoadError, load_rgb
-    from pipeline.render.gatys.core import stylize
+    from pipeline.render.engine import stylize
 
     keep_freed_memory()  # a render process reuses its tensors' memory (see heap.py)
     cache = plan.cache
@@ -336,6 +338,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         known = len(plan.timed_renders())
         cpu = {"bf16": "a 2-core CPU with native bf16", "fp32": "a 2-core CPU in fp32"}[
             default_pace(missing[0].params)[0]]
+        if all(c.params.engine == "fast" for c in missing):
+            cpu = "the fast engine on a 2-core CPU"
         basis = (f"from {known} earlier render{'s' if known != 1 else ''}" if known
                  else f"at the pace of {cpu}; the first render measures this machine's")
         print(f"to render: {len(missing)} cell{'s' if len(missing) != 1 else ''}, "

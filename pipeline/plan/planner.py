@@ -14,12 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.manifest import params as _params
 from pipeline.plan.cache import Cache, FileLock
 from pipeline.util.errors import GalleryError
 from pipeline.plan.lockfile import cell_name, read_lock
 from pipeline.manifest.model import Gallery, ImageEntry
-from pipeline.manifest.params import PARAMS, PARAMS_BY_NAME, RenderParams
+from pipeline.manifest.params import FAST, PARAMS, PARAMS_BY_NAME, RenderParams
 from pipeline.manifest.weights import file_sha256, weights_identity
 
 # Used when no earlier render says how fast this machine is: the pace of a 2-core x86 CPU,
@@ -34,6 +33,10 @@ from pipeline.manifest.weights import file_sha256, weights_identity
 # underestimate on the CPU most users have; after the first render every estimate uses this
 # machine's own pace.
 CPU_PACE = {"fp32": (1.65e-5, 12.0), "bf16": (5.2e-6, 6.7)}  # (seconds per work, overhead)
+# engine: fast, before this machine has timed one: (seconds per pixel, overhead). Measured on
+# the 2-core CPU: the transform about 0.2 s at 512 px and 0.9 s at 1024 px, plus a process's
+# start and the models' load.
+FAST_PACE = (9e-7, 2.0)
 CPUINFO = Path("/proc/cpuinfo")
 NATIVE_BF16_FLAGS = {"avx512_bf16", "amx_bf16"}
 
@@ -175,9 +178,12 @@ class Plan:
         import statistics
 
         same, rates = self._timings()
-        sched = (cell.params.size, tuple(cell.params.schedule()))
+        sched = _schedule(cell.params)
         if same.get(sched):
             return statistics.median(same[sched])
+        if cell.params.engine == FAST:  # the optimiser's rate says nothing of the network's
+            per_pixel, overhead = FAST_PACE
+            return overhead + per_pixel * cell.params.size ** 2
         if rates:
             return statistics.median(rates) * cell.params.work()
         _, per_work, overhead = default_pace(cell.params)
@@ -214,10 +220,16 @@ class Plan:
             for params, seconds, threads in timed:
                 if threads and most:
                     seconds *= threads / most
-                same.setdefault((params.size, tuple(params.schedule())), []).append(seconds)
-                rates.append(seconds / max(params.work(), 1))
+                same.setdefault(_schedule(params), []).append(seconds)
+                if params.engine != FAST:
+                    rates.append(seconds / max(params.work(), 1))
             self._timing_cache = (same, rates)
         return self._timing_cache
+
+
+def _schedule(params: RenderParams) -> tuple:
+    """Renders that take the same time: the engine, the size and the optimiser's schedule."""
+    return (params.engine, params.size, tuple(params.schedule()) if params.engine != FAST else ())
 
 
 def _cpu_threads(info: dict[str, Any]) -> int | None:
@@ -260,14 +272,15 @@ def key_params(params: RenderParams) -> dict[str, Any]:
 
 def key_inputs(content_sha: str, style_sha: str, params: RenderParams,
                weights: dict[str, str] | None = None) -> dict[str, Any]:
-    """Everything that determines a render's pixels, as the plain dict the key hashes."""
-    w = weights or weights_identity(params.weights)
+    """Everything that determines a render's pixels, as the plain dict the key hashes: the
+    engine's networks and version come from the engine (pipeline/render/engine.py)."""
+    from pipeline.render.engine import key_parts
+
     return {
         "content": content_sha,
         "style": style_sha,
         "params": key_params(params),
-        "weights": {"id": w["id"], "sha256": w["sha256"]},
-        "renderer_version": _params.RENDERER_VERSION,
+        **key_parts(params, weights),
     }
 
 
@@ -301,9 +314,9 @@ def make_plan(gallery: Gallery) -> Plan:
     for content in gallery.contents:
         for style in gallery.styles:
             params = gallery.cell_params(content, style)
-            if params.weights not in weights:
+            if params.uses("weights") and params.weights not in weights:
                 weights[params.weights] = weights_identity(params.weights)
-            inputs = key_inputs(shas[content.id], shas[style.id], params, weights[params.weights])
+            inputs = key_inputs(shas[content.id], shas[style.id], params, weights.get(params.weights))
             key = hashlib.sha256(canonical_json(inputs)).hexdigest()
             image, record = cache.image_path(key), cache.record_path(key)
             reasons: tuple[str, ...] = ()

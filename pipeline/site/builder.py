@@ -377,7 +377,7 @@ def _provenance(cell: dict) -> dict:
         "weights_id": weights.get("id", "—"), "weights_sha256": weights.get("sha256", "—"),
         "renderer_version": _fmt(rec.get("renderer_version")), "device": _fmt(rec.get("device")),
         "precision": _fmt(rec.get("precision")),
-        "software": " · ".join(f"{k} {rec[k]}" for k in ("torch",) if rec.get(k)),
+        "software": " · ".join(f"{k} {rec[k]}" for k in ("torch", "onnxruntime") if rec.get(k)),
         "seconds": f"{seconds:.1f} s" if isinstance(seconds, (int, float)) else "—",
         "key": cell["key"], "levels": levels,
         "final": [{"name": k, "value": f"{final[k]:.4g}"} for k in ("content", "style", "tv", "total")

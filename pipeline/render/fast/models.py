@@ -12,7 +12,7 @@ onnxruntime sessions (never the package's class).
   output height and width are made symbolic in memory, so it runs at the render's own size
   (padded to a multiple of 4 and cropped back; bit-identical to the shipped graph at 384).
 
-Importing this module loads neither onnx nor onnxruntime (the plan reads the constants).
+Importing this module loads neither numpy, onnx nor onnxruntime (the plan reads the constants).
 """
 from __future__ import annotations
 
@@ -22,11 +22,14 @@ import importlib.util
 import logging
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
 from PIL import Image
 
 from pipeline.util.errors import GalleryError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +70,15 @@ def identity() -> dict:
     return {"package": PACKAGE_PIN,
             "files": {name: {"file": MODEL_FILES[name], "sha256": MODEL_SHA256[name]}
                       for name in MODEL_FILES}}
+
+
+def weights_identity() -> dict[str, str]:
+    """The models as one {'id', 'sha256'} (what a cell's key and the site's render page show of
+    the networks, like the optimiser's VGG weights): the sha256 of the two files' hashes."""
+    names = sorted(MODEL_FILES)
+    joined = " ".join(f"{Path(MODEL_FILES[n]).name}:{MODEL_SHA256[n]}" for n in names)
+    return {"id": f"{PACKAGE_PIN} " + "+".join(Path(MODEL_FILES[n]).name for n in names),
+            "sha256": hashlib.sha256(joined.encode("ascii")).hexdigest()}
 
 
 def package_dir() -> Path:
@@ -176,11 +188,15 @@ def onnxruntime_version() -> str:
 
 def to_array(im: Image.Image) -> np.ndarray:
     """8-bit RGB image -> float32 (1, H, W, 3) in 0-1, the networks' input."""
+    import numpy as np
+
     return (np.asarray(im.convert("RGB"), dtype=np.float32) / np.float32(255))[None]
 
 
 def to_image(a: np.ndarray) -> Image.Image:
     """float (1, H, W, 3) or (H, W, 3) in 0-1 -> 8-bit RGB image (rounded, clipped)."""
+    import numpy as np
+
     a = a.reshape(a.shape[-3:])
     return Image.fromarray(np.clip(np.rint(a * 255), 0, 255).astype(np.uint8), "RGB")
 
@@ -206,6 +222,8 @@ def style_vector(image: Image.Image, threads: int | None = None) -> np.ndarray:
 def transform_array(content: np.ndarray, vector: np.ndarray, threads: int | None = None) -> np.ndarray:
     """Stylise content (1, H, W, 3) in 0-1 with a style vector; any H and W: reflect-padded to
     a multiple of 4 (the network halves the size twice), the output cropped back."""
+    import numpy as np
+
     sess = sessions(threads)[1]
     _, h, w, _ = content.shape
     ph, pw = -h % MULTIPLE, -w % MULTIPLE

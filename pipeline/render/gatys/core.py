@@ -15,7 +15,6 @@ import functools
 import math
 import os
 import time
-from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
@@ -27,6 +26,8 @@ from pipeline.render.gatys.lbfgs import LBFGS
 from pipeline.manifest.params import RENDERER_VERSION, RenderParams
 from pipeline.util.progress import Progress, mode_for
 from pipeline.render.gatys.vgg import load_vgg
+from pipeline.render.engine import RenderResult  # noqa: F401 - stylize's result, defined for every engine
+from pipeline.render.imageops import fit_long_edge, recombine_colors  # noqa: F401 - shared with fast
 from pipeline.render.threads import USER_THREAD_VARIABLES
 
 CONTENT_LAYER = "relu4_2"
@@ -34,6 +35,10 @@ STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 # Share of each style layer in the style term (sums to 1).
 STYLE_LAYER_WEIGHTS = (0.2, 0.2, 0.2, 0.2, 0.2)
 LBFGS_HISTORY = 50
+# init: fast starts near the optimum, where torch's first L-BFGS step moves no pixel and the
+# next ones learn no curvature (pearl x gogh, 256 px: the objective stood still for 10+
+# iterations). Its first step moves the pixels by this much instead (root mean square, 0-255).
+INIT_FAST_FIRST_STEP = 2.0
 ADAM_LR = 4.0  # pixels (0-255) per step: Adam's step size is about lr, whatever the loss scale
 CHANNELS_LAST = False  # measured on a 2-core AVX2 CPU: no gain over the default layout
 # The network's dtype under autocast for each reduced precision (fp32: no autocast).
@@ -42,14 +47,6 @@ AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 class RenderError(GalleryError):
     """A render that cannot start: bad device, unsupported precision, unusable image."""
-
-
-@dataclass
-class RenderResult:
-    """The stylised image (8-bit RGB, the content's aspect ratio) and how it was made (JSON-able)."""
-
-    image: Image.Image
-    record: dict = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------- device, precision, threads
@@ -126,14 +123,6 @@ def to_image(x: torch.Tensor) -> Image.Image:
     return Image.fromarray(a.numpy(), "RGB")
 
 
-def fit_long_edge(size: tuple[int, int], long_edge: int) -> tuple[int, int]:
-    """(w, h) scaled so the long edge is `long_edge`, aspect ratio kept, never below 1 px."""
-    w, h = size
-    if w >= h:
-        return long_edge, max(1, round(long_edge * h / w))
-    return max(1, round(long_edge * w / h)), long_edge
-
-
 def luminance_style(style: Image.Image, content: Image.Image) -> Image.Image:
     """The style as grey, its luminance mean/std matched to the content's: for preserve_colors."""
     def luma(im: Image.Image) -> torch.Tensor:
@@ -143,13 +132,6 @@ def luminance_style(style: Image.Image, content: Image.Image) -> Image.Image:
     y = (sy - sy.mean()) / (sy.std() + 1e-6) * cy.std() + cy.mean()
     grey = y.clamp(0, 255).round().to(torch.uint8).view(style.height, style.width)
     return Image.fromarray(grey.numpy(), "L").convert("RGB")
-
-
-def recombine_colors(render: Image.Image, content: Image.Image) -> Image.Image:
-    """The render's luminance with the content's chroma (YCbCr): colours stay the content's."""
-    y, _, _ = render.convert("YCbCr").split()
-    _, cb, cr = content.resize(render.size, Image.LANCZOS).convert("YCbCr").split()
-    return Image.merge("YCbCr", (y, cb, cr)).convert("RGB")
 
 
 # ---------------------------------------------------------------- the loss
@@ -230,15 +212,18 @@ def as_floats(terms: dict[str, torch.Tensor]) -> dict[str, float]:
 
 def optimise(objective: Objective, x: torch.Tensor, iterations: int, optimizer: str,
              progress: Progress, before_step: Callable[[int], None] | None = None,
-             curvature: float | None = None) -> tuple[torch.Tensor, list[dict], float | None]:
+             curvature: float | None = None,
+             first_step_rms: float | None = None) -> tuple[torch.Tensor, list[dict], float | None]:
     """Run `iterations` steps from x; return the result, the trace (terms before each step)
     and L-BFGS's curvature scale at the end (the next level starts from it).
 
     Each iteration costs one forward+backward and is traced; x is kept in 0-255 throughout.
     `before_step(i)` runs before iteration i (the thread count is adjusted there).
+    `first_step_rms`: with no curvature yet, L-BFGS's first step moves the pixels by this much
+    (root mean square, 0-255 scale) instead of torch's step that moves nothing.
     """
     x = x.detach().clone().requires_grad_(True)
-    lbfgs = LBFGS(LBFGS_HISTORY, curvature) if optimizer == "lbfgs" else None
+    lbfgs = LBFGS(LBFGS_HISTORY, curvature, first_step_rms) if optimizer == "lbfgs" else None
     adam = torch.optim.Adam([x], lr=ADAM_LR) if lbfgs is None else None
     trace: list[dict] = []
     # The relative losses are O(1), so their per-pixel gradients are tiny (~1/pixels):
@@ -306,13 +291,15 @@ def next_level_start(x: torch.Tensor, c_prev: torch.Tensor, c: torch.Tensor, ini
     blurs, and the content's fine edges are nearer the optimum than a blur. Measured on pearl x
     gogh (the 512 pyramid at half scale): the top level starts at objective 1.16 instead of
     1.41 and the standard preset ends at 0.5076 instead of 0.5151.
-    From noise there is no content detail to keep, so x itself is upsampled.
+    From noise there is no content detail to keep, so x itself is upsampled. From the fast
+    engine's render (init: fast), `c` and `c_prev` are that render at the two sizes: its fine
+    texture is kept the same way.
     """
     size = c.shape[-2:]
     def up(t):
         return F.interpolate(t, size=size, mode="bicubic", align_corners=False, antialias=True)
 
-    start = c + up(x - c_prev) if init == "content" else up(x)
+    start = c + up(x - c_prev) if init in ("content", "fast") else up(x)
     return start.clamp(0, 255)
 
 
@@ -346,6 +333,7 @@ def stylize(content: Image.Image, style: Image.Image, params: RenderParams,
 
     content = content.convert("RGB")
     style = style.convert("RGB")
+    head_start = fast_start(content, style, params, threads) if params.init == "fast" else None
     if params.preserve_colors:
         style = luminance_style(style, content)
 
@@ -362,11 +350,14 @@ def stylize(content: Image.Image, style: Image.Image, params: RenderParams,
         for i, ((long_edge, iters), wh) in enumerate(zip(plan, sizes)):
             t0 = time.perf_counter()
             c = to_tensor(content.resize(wh, Image.LANCZOS), device)
+            # The image each level starts from and keeps the detail of: the content, or the
+            # fast render at this level's size (init: fast); noise has none.
+            base = c if head_start is None else to_tensor(head_start.image.resize(wh, Image.LANCZOS), device)
             if x is None:
-                x = c if params.init == "content" else _noise(c, params.seed)
+                x = base if params.init != "noise" else _noise(c, params.seed)
             else:
-                x = next_level_start(x, c_prev, c, params.init)
-            c_prev = c
+                x = next_level_start(x, base_prev, base, params.init)
+            base_prev = base
             bar.set_description(f"{wh[0]}x{wh[1]}", step_cost=wh[0] * wh[1] / top)
             trace = []
             if iters > 0 or i == len(plan) - 1:  # the top's targets also score the result
@@ -376,7 +367,8 @@ def stylize(content: Image.Image, style: Image.Image, params: RenderParams,
             if iters > 0:
                 x, trace, curvature = optimise(
                     obj, x, iters, params.optimizer, bar,
-                    functools.partial(adjust_threads, i) if threads else None, curvature)
+                    functools.partial(adjust_threads, i) if threads else None, curvature,
+                    INIT_FAST_FIRST_STEP if head_start is not None else None)
             levels.append({"size": list(wh), "iterations": iters,
                            "seconds": round(time.perf_counter() - t0, 3), "trace": trace})
 
@@ -386,6 +378,7 @@ def stylize(content: Image.Image, style: Image.Image, params: RenderParams,
     if params.preserve_colors:
         image = recombine_colors(image, content)
     record = {
+        "engine": "gatys",
         "params": params.effective(),
         "weights": identity,
         "renderer_version": RENDERER_VERSION,
@@ -398,7 +391,20 @@ def stylize(content: Image.Image, style: Image.Image, params: RenderParams,
         "levels": levels,
         "final": final,
     }
+    if head_start is not None:
+        hs = head_start.record
+        record["head_start"] = {k: hs[k] for k in ("engine", "weights", "renderer_version", "onnxruntime",
+                                                   "seconds")}
     return RenderResult(image=image, record=record)
+
+
+def fast_start(content: Image.Image, style: Image.Image, params: RenderParams,
+               threads: Callable[[], int] | None = None) -> RenderResult:
+    """init: fast: the fast engine's render at the full size (its strength and preserve_colors),
+    the image the optimiser starts from: most of the style is there after one pass."""
+    from pipeline.render.fast.core import stylize as fast_stylize
+
+    return fast_stylize(content, style, params.with_(engine="fast"), progress=False, threads=threads)
 
 
 def _noise(like: torch.Tensor, seed: int) -> torch.Tensor:

@@ -20,9 +20,12 @@ import torch
 class LBFGS:
     """Minimise by x <- x + d, d = -H g: call `step(x, g)` once per evaluated gradient."""
 
-    def __init__(self, history: int, gamma: float | None = None):
+    def __init__(self, history: int, gamma: float | None = None, first_step_rms: float | None = None):
         self.history = history
         self.gamma = gamma  # the initial inverse Hessian's scale; None: not known yet
+        # With no gamma: None takes torch's cautious first step; a number scales the first step
+        # to that root-mean-square per value (a start near the optimum, see stylize's init).
+        self.first_step_rms = first_step_rms
         self.pairs: list[tuple[torch.Tensor, torch.Tensor, float]] = []  # (s, y, 1 / s.y)
         self._last_step: torch.Tensor | None = None
         self._last_grad: torch.Tensor | None = None
@@ -46,6 +49,10 @@ class LBFGS:
         self.gamma = ys / float(y.dot(y))
 
     def _direction(self, g: torch.Tensor) -> torch.Tensor:
+        if self.gamma is None and self.first_step_rms is not None:
+            rms = float(g.pow(2).mean().sqrt())
+            if rms > 0:
+                self.gamma = self.first_step_rms / rms
         if self.gamma is None:  # nothing known of the curvature: torch's cautious first step
             return g.neg().mul_(min(1.0, 1.0 / float(g.abs().sum())))
         q = g.neg()

@@ -1,0 +1,58 @@
+"""The engines' one interface: `stylize(content, style, params) -> RenderResult` and the parts of
+a cell's cache key that come from the engine, both chosen by `params.engine`.
+
+An engine is a folder under pipeline/render/ (gatys: the optimiser; fast: a feed-forward
+network) whose `core.stylize(content, style, params, progress=, label=, threads=)` is a pure
+function of its inputs. The table in pipeline/manifest/params.py says which parameters each
+engine reads (Param.engines). This module imports neither torch nor onnxruntime: the plan
+reads `key_parts`, and `stylize` imports an engine only when it renders.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from PIL import Image
+
+from pipeline.manifest import params as _params
+from pipeline.manifest.params import FAST, RenderParams
+
+
+@dataclass
+class RenderResult:
+    """The stylised image (8-bit RGB, the content's aspect ratio) and how it was made (JSON-able)."""
+
+    image: Image.Image
+    record: dict = field(default_factory=dict)
+
+
+def key_parts(params: RenderParams, weights: dict[str, str] | None = None) -> dict[str, Any]:
+    """The engine's part of a cell's key: `weights` (id and sha256 of the networks it runs) and
+    `renderer_version`, and with init: fast the fast engine's as `head_start`. `weights`: the
+    optimiser's weights identity, when the caller has it."""
+    from pipeline.render.fast.models import weights_identity as fast_weights
+
+    fast = {"weights": fast_weights(), "renderer_version": f"fast-{_params.FAST_VERSION}"}
+    if params.engine == FAST:
+        return fast
+    from pipeline.manifest.weights import weights_identity
+
+    w = weights or weights_identity(params.weights)
+    parts = {"weights": {"id": w["id"], "sha256": w["sha256"]},
+             "renderer_version": _params.RENDERER_VERSION}  # read now: tests pin it
+    if params.init == FAST:  # the optimiser starts from the fast render: its networks count too
+        parts["head_start"] = fast
+    return parts
+
+
+def stylize(content: Image.Image, style: Image.Image, params: RenderParams, progress: bool | str = True,
+            label: str = "stylize", threads: Callable[[], int] | None = None) -> RenderResult:
+    """Render `content` in the manner of `style` with the engine `params.engine` names.
+
+    `progress` and `label`: how progress is shown (see pipeline.util.progress); `threads`, when
+    given, says how many threads to use now (a `make -jN` worker's share of the cores)."""
+    if params.engine == FAST:
+        from pipeline.render.fast.core import stylize as run
+    else:
+        from pipeline.render.gatys.core import stylize as run
+    return run(content, style, params, progress=progress, label=label, threads=threads)
