@@ -14,6 +14,7 @@ Torch-free: the plan reads it for every cell of a fully cached gallery.
 from __future__ import annotations
 
 import contextlib
+import datetime
 import fcntl
 import json
 import os
@@ -207,6 +208,8 @@ class Cache:
         from pipeline.manifest.images import save_atomic  # PIL: only a process that renders needs it
 
         record = dict(record, key=key)
+        # when it was made, for the site's feed of new renders (not part of the key)
+        record.setdefault("created", datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
         save_atomic(image, self.image_path(key), format="PNG")
         write_text_atomic(self.record_path(key), dumps_record(record))
         self._records[key] = json.loads(dumps_record(record))

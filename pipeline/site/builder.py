@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
+from pipeline.site import extras
 from pipeline.site import state as sitestate
 from pipeline.util import safepath
 from pipeline.util.errors import GalleryError
@@ -165,10 +166,11 @@ class _Builder:
 
     # -- images
 
-    def picture(self, kind: str, name: str, source: Path, source_key: str) -> dict:
+    def picture(self, kind: str, name: str, source: Path, source_key: str,
+                size: tuple[int, int] | None = None) -> dict:
         """Encode (or reuse) the variants of one image, schedule them for copying, describe them."""
         try:
-            vset, encoded = make_variants(source, source_key, self.variant_cache, self.settings)
+            vset, encoded = make_variants(source, source_key, self.variant_cache, self.settings, size)
         except (OSError, ValueError) as e:
             raise GalleryError(f"cannot make web images of {source}: {e}") from None
         self.report.encoded += encoded
@@ -219,9 +221,17 @@ class _Builder:
             "picture": None,
         }
         if rendered:
-            view["picture"] = self.picture("render", name, Path(cell.image), f"render:{cell.key}")
+            view["picture"] = pic = self.picture("render", name, Path(cell.image), f"render:{cell.key}")
             view["record"] = _read_record(Path(cell.record))
             view["params"] = cell.params
+            # the slider's original at the render's own size, so neither side is sharper
+            wh = (pic["width"], pic["height"])
+            content_key = c.sha256 or file_sha256(c.file)
+            view["before"] = self.picture("before", name, Path(c.file),
+                                          f"before:{content_key}:{wh[0]}x{wh[1]}", size=wh)
+            view["download"] = extras.download_path(name)
+            view["_image"] = Path(cell.image)
+            self.out[view["download"]] = Path(cell.image)
         else:
             view["params"] = cell.params
             self.report.placeholders += 1
@@ -245,7 +255,8 @@ class _Builder:
         rendered = [c for c in cells if c["state"] == "rendered"]
         first = rendered[0] if rendered else None
         common = {"site": self._site_view(), "contents": list(contents.values()),
-                  "styles": list(styles.values()), "rows": rows, "rendered": rendered}
+                  "styles": list(styles.values()), "rows": rows, "rendered": rendered,
+                  "lightbox": extras.lightbox_items(rendered), "archive": extras.archive_info(g, rendered)}
 
         self.page("index.html", "index.html",
                   title=g.site.title, description=g.site.description or
@@ -273,17 +284,23 @@ class _Builder:
                       image=cell["picture"], image_alt=cell["alt"], cell=cell, prev=prev, next=nxt,
                       provenance=_provenance(cell), chart=loss_chart(cell.get("record")), **common)
 
+        self.page("404.html", "404.html", title=f"Not found · {g.site.title}",
+                  description="This page is not part of the gallery.", image=None,
+                  root=self.base_url, **common)  # served at any depth: absolute links when the address is known
+        self.out.update(extras.feeds_and_archive(self.env, g, self.base_url, rendered, self._site_view(),
+                                                 [k for k in self.out if k.endswith(".html")]))
+
         self.static()
         self.out[".nojekyll"] = b""
         self.out[MARKER] = MARKER_TEXT.encode()
-        self.report.pages = sum(1 for k in self.out if k.endswith(".html"))
+        self.report.pages = sum(1 for k in self.out if k.endswith(".html") and k != "404.html")
         self.report.images = sum(1 for k in self.out if k.startswith("img/"))
         return dict(sorted(self.out.items()))
 
     def page(self, rel: str, template: str, *, title: str, description: str, image: dict | None,
-             image_alt: str = "", **ctx: Any) -> None:
+             image_alt: str = "", root: str | None = None, **ctx: Any) -> None:
         depth = rel.count("/")
-        root = "../" * depth
+        root = "../" * depth if root is None else root
         meta = {"title": title, "description": description, "path": rel, "og_image": "", "og_url": "",
                 "image_alt": image_alt or title, "image_width": 0, "image_height": 0}
         if self.base_url:

@@ -79,7 +79,26 @@ def loss_chart(record: dict | None, width: int = 560, height: int = 240) -> Char
     x_step = _nice_step(x_max / 5)
     x_ticks = tuple((round(x(i), 1), str(i)) for i in range(0, int(x_max) + 1, x_step))
     return Chart(width, height, left, right, top, bottom, tuple(lines), y_ticks, x_ticks,
-                 tuple((round(x(o), 1), label) for o, label in levels), len(traces))
+                 _spaced(tuple((round(x(o), 1), label) for o, label in levels), plot_w * LABEL_GAP),
+                 len(traces))
+
+
+# Level labels are written upright along their dashed line (about 14 CSS px wide). The plot is
+# at least ~280 px wide on a phone: labels closer than this fraction of it would touch.
+LABEL_GAP = 0.06
+
+
+def _spaced(levels: tuple[tuple[float, str], ...], gap: float) -> tuple[tuple[float, str], ...]:
+    """Keep level labels at least `gap` apart; the last level (the render's own size) wins over
+    a label just below it, except the first."""
+    kept: list[tuple[float, str]] = []
+    for i, (x, label) in enumerate(levels):
+        if kept and x - kept[-1][0] < gap:
+            if i == len(levels) - 1 and len(kept) > 1:
+                kept[-1] = (x, label)
+            continue
+        kept.append((x, label))
+    return tuple(kept)
 
 
 def _nice_step(raw: float) -> int:

@@ -87,8 +87,12 @@ def variant_key(source_key: str, settings: EncoderSettings) -> str:
 
 
 def make_variants(source: Path, source_key: str, cache_dir: Path,
-                  settings: EncoderSettings = DEFAULT_SETTINGS) -> tuple[VariantSet, bool]:
+                  settings: EncoderSettings = DEFAULT_SETTINGS,
+                  size: tuple[int, int] | None = None) -> tuple[VariantSet, bool]:
     """Return (the variant set of `source`, whether it had to be encoded now).
+
+    size: scale the source to exactly this size first (the slider's original, at its render's
+    own size); `source_key` must then name the size too.
 
     Files live in <cache_dir>/<key[:2]>/<key>/<width>.<ext>; an index.json written last marks
     the set complete, so an interrupted encode is redone instead of trusted.
@@ -105,6 +109,8 @@ def make_variants(source: Path, source_key: str, cache_dir: Path,
     from pipeline.manifest.images import load_rgb, save_atomic
 
     im = load_rgb(source)
+    if size is not None and im.size != tuple(size):
+        im = im.resize(tuple(size), Image.Resampling.LANCZOS)
     src_w, src_h = im.size
     variants = []
     for width in target_widths(src_w, settings):

@@ -8,3 +8,196 @@ document.querySelectorAll(".compare").forEach(function (figure) {
   range.addEventListener("input", update);
   update();
 });
+
+/* The lightbox: every render full screen, with zoom (click, double-click, +/-, wheel, pinch),
+   pan (drag), the arrow keys and swipes to move across the renders, Escape to close. Its list
+   of renders is the JSON in #lightbox-data (paths relative to the site's root); the buttons
+   that open it (.zoom[data-lightbox]) stay hidden without JavaScript. */
+(function () {
+  var data = document.getElementById("lightbox-data");
+  if (!data) return;
+  var items, root = data.getAttribute("data-root") || "";
+  try { items = JSON.parse(data.textContent); } catch (e) { return; }
+  var byName = {};
+  items.forEach(function (it, i) { byName[it.name] = i; });
+  var box, stage, img, caption, count, pageLink, downloadLink, zoomBtn, opener = null;
+  var index = 0, scale = 1, tx = 0, ty = 0, pointers = {}, gesture = null;
+  var MAX = 8;
+
+  function url(path) { return /^[a-z]+:|^\//i.test(path) ? path : root + path; }
+  function srcset(list) { return list.map(function (s) { return url(s[0]) + " " + s[1] + "w"; }).join(", "); }
+
+  function el(tag, attrs, text) {
+    var e = document.createElement(tag);
+    for (var k in attrs) e.setAttribute(k, attrs[k]);
+    if (text) e.textContent = text;
+    return e;
+  }
+
+  function build() {
+    box = el("div", {"class": "lightbox", role: "dialog", "aria-modal": "true", "aria-label": "Full-screen view", hidden: ""});
+    stage = el("div", {"class": "lb-stage"});
+    var close = el("button", {type: "button", "class": "lb-btn lb-close", "aria-label": "Close (Escape)"}, "\u00d7");
+    zoomBtn = el("button", {type: "button", "class": "lb-btn lb-zoom", "aria-label": "Zoom in (+)", "aria-pressed": "false"}, "+");
+    var prev = el("button", {type: "button", "class": "lb-btn lb-prev", "aria-label": "Previous render (left arrow)"}, "\u2039");
+    var next = el("button", {type: "button", "class": "lb-btn lb-next", "aria-label": "Next render (right arrow)"}, "\u203a");
+    var bar = el("div", {"class": "lb-bar"});
+    caption = el("p", {"class": "lb-caption"});
+    count = el("span", {"class": "lb-count"});
+    var title = el("span", {"class": "lb-title"});
+    caption.appendChild(count); caption.appendChild(title);
+    var links = el("p", {"class": "lb-links"});
+    pageLink = el("a", {"class": "lb-page"}, "Open its page");
+    downloadLink = el("a", {"class": "lb-download", download: ""}, "Download full size");
+    links.appendChild(pageLink); links.appendChild(downloadLink);
+    bar.appendChild(caption); bar.appendChild(links);
+    [stage, close, zoomBtn, prev, next, bar].forEach(function (c) { box.appendChild(c); });
+    document.body.appendChild(box);
+    close.addEventListener("click", hide);
+    prev.addEventListener("click", function () { go(-1); });
+    next.addEventListener("click", function () { go(1); });
+    zoomBtn.addEventListener("click", function () { zoomTo(scale > 1 ? 1 : fullScale()); });
+    box.addEventListener("keydown", onKey);
+    stage.addEventListener("wheel", onWheel, {passive: false});
+    stage.addEventListener("dblclick", function (e) { zoomTo(scale > 1 ? 1 : fullScale(), e.clientX, e.clientY); });
+    stage.addEventListener("pointerdown", onDown);
+    stage.addEventListener("pointermove", onMove);
+    stage.addEventListener("pointerup", onUp);
+    stage.addEventListener("pointercancel", onUp);
+  }
+
+  function show(i) {
+    index = (i + items.length) % items.length;
+    var it = items[index];
+    stage.textContent = "";
+    var pic = el("picture");
+    it.sources.forEach(function (s) { pic.appendChild(el("source", {type: s.type, srcset: srcset(s.srcset), sizes: "100vw"})); });
+    img = el("img", {src: url(it.src), srcset: srcset(it.fallback), sizes: "100vw", width: it.width, height: it.height,
+                     alt: it.alt, draggable: "false"});
+    pic.appendChild(img);
+    stage.appendChild(pic);
+    count.textContent = (index + 1) + " / " + items.length;
+    caption.lastChild.textContent = it.alt;
+    pageLink.href = url(it.href);
+    if (it.download) { downloadLink.href = url(it.download); downloadLink.hidden = false; } else { downloadLink.hidden = true; }
+    box.setAttribute("data-index", String(index));
+    scale = 1; tx = 0; ty = 0; apply();
+  }
+
+  function open(i, from) {
+    if (!box) build();
+    opener = from || document.activeElement;
+    show(i);
+    box.hidden = false;
+    document.documentElement.classList.add("lb-open");
+    box.querySelector(".lb-close").focus();
+  }
+
+  function hide() {
+    box.hidden = true;
+    document.documentElement.classList.remove("lb-open");
+    if (opener && opener.focus) opener.focus();
+  }
+
+  function go(step) { show(index + step); }
+
+  /* Zoom: scale 1 fits the screen; "full" shows the render's own pixels (at least 2x). */
+  function fullScale() { return img ? Math.min(MAX, Math.max(2, img.naturalWidth / (img.offsetWidth || 1))) : 2; }
+
+  function zoomTo(s, cx, cy) {
+    if (!img) return;
+    s = Math.max(1, Math.min(MAX, s));
+    var r = img.getBoundingClientRect();
+    if (cx === undefined) { cx = r.left + r.width / 2; cy = r.top + r.height / 2; }
+    var u = (cx - r.left) / scale, v = (cy - r.top) / scale;  // the image point under the pointer
+    tx -= u * (s - scale); ty -= v * (s - scale);
+    scale = s;
+    apply();
+  }
+
+  function apply() {
+    if (!img) return;
+    if (scale <= 1) { scale = 1; tx = 0; ty = 0; }
+    else {
+      var W = img.offsetWidth * scale, H = img.offsetHeight * scale;
+      var bx = img.offsetLeft, by = img.offsetTop, SW = stage.clientWidth, SH = stage.clientHeight;
+      tx = W <= SW ? SW / 2 - bx - W / 2 : Math.min(-bx, Math.max(SW - bx - W, tx));
+      ty = H <= SH ? SH / 2 - by - H / 2 : Math.min(-by, Math.max(SH - by - H, ty));
+    }
+    img.style.transform = scale > 1 ? "translate(" + tx + "px, " + ty + "px) scale(" + scale + ")" : "";
+    stage.classList.toggle("is-zoomed", scale > 1);
+    zoomBtn.setAttribute("aria-pressed", String(scale > 1));
+    zoomBtn.textContent = scale > 1 ? "\u2212" : "+";
+    zoomBtn.setAttribute("aria-label", scale > 1 ? "Zoom out (-)" : "Zoom in (+)");
+    box.setAttribute("data-scale", scale.toFixed(2));
+  }
+
+  function onKey(e) {
+    if (e.key === "Escape") { e.preventDefault(); hide(); }
+    else if (e.key === "ArrowRight") { e.preventDefault(); if (scale > 1) { tx -= 60; apply(); } else go(1); }
+    else if (e.key === "ArrowLeft") { e.preventDefault(); if (scale > 1) { tx += 60; apply(); } else go(-1); }
+    else if (e.key === "ArrowUp" && scale > 1) { e.preventDefault(); ty += 60; apply(); }
+    else if (e.key === "ArrowDown" && scale > 1) { e.preventDefault(); ty -= 60; apply(); }
+    else if (e.key === "+" || e.key === "=") { e.preventDefault(); zoomTo(scale * 1.5); }
+    else if (e.key === "-") { e.preventDefault(); zoomTo(scale / 1.5); }
+    else if (e.key === "0") { e.preventDefault(); zoomTo(1); }
+    else if (e.key === "Tab") {  // keep the focus inside the dialog
+      var f = [].slice.call(box.querySelectorAll("button, a[href]")).filter(function (n) { return !n.hidden; });
+      var i = f.indexOf(document.activeElement);
+      if (e.shiftKey && i <= 0) { e.preventDefault(); f[f.length - 1].focus(); }
+      else if (!e.shiftKey && i === f.length - 1) { e.preventDefault(); f[0].focus(); }
+    }
+  }
+
+  function onWheel(e) {
+    e.preventDefault();
+    zoomTo(scale * Math.pow(1.0015, -e.deltaY), e.clientX, e.clientY);
+  }
+
+  /* Pointers: one drags (pans when zoomed, swipes to the next render when not), two pinch. */
+  function onDown(e) {
+    if (e.target.closest && e.target.closest("button, a")) return;
+    pointers[e.pointerId] = {x: e.clientX, y: e.clientY};
+    stage.setPointerCapture(e.pointerId);
+    var ids = Object.keys(pointers);
+    if (ids.length === 2) {
+      var a = pointers[ids[0]], b = pointers[ids[1]];
+      gesture = {pinch: Math.hypot(a.x - b.x, a.y - b.y), scale: scale};
+    } else {
+      gesture = {x: e.clientX, y: e.clientY, tx: tx, ty: ty, moved: false};
+    }
+  }
+
+  function onMove(e) {
+    if (!pointers[e.pointerId] || !gesture) return;
+    pointers[e.pointerId] = {x: e.clientX, y: e.clientY};
+    var ids = Object.keys(pointers);
+    if (gesture.pinch && ids.length === 2) {
+      var a = pointers[ids[0]], b = pointers[ids[1]];
+      zoomTo(gesture.scale * Math.hypot(a.x - b.x, a.y - b.y) / gesture.pinch, (a.x + b.x) / 2, (a.y + b.y) / 2);
+      return;
+    }
+    var dx = e.clientX - gesture.x, dy = e.clientY - gesture.y;
+    if (Math.abs(dx) + Math.abs(dy) > 4) gesture.moved = true;
+    if (scale > 1) { tx = gesture.tx + dx; ty = gesture.ty + dy; stage.classList.add("is-dragging"); apply(); }
+  }
+
+  function onUp(e) {
+    if (!pointers[e.pointerId]) return;
+    delete pointers[e.pointerId];
+    stage.classList.remove("is-dragging");
+    if (!gesture || gesture.pinch) { gesture = Object.keys(pointers).length ? null : gesture && null; return; }
+    var dx = e.clientX - gesture.x, dy = e.clientY - gesture.y;
+    if (!gesture.moved && e.type === "pointerup" && e.target === img) zoomTo(scale > 1 ? 1 : fullScale(), e.clientX, e.clientY);
+    else if (scale <= 1 && Math.abs(dx) > 50 && Math.abs(dx) > Math.abs(dy)) go(dx < 0 ? 1 : -1);
+    else if (scale <= 1 && !gesture.moved && e.target === stage) hide();  // a click beside the picture
+    gesture = null;
+  }
+
+  document.querySelectorAll(".zoom[data-lightbox]").forEach(function (button) {
+    var i = byName[button.getAttribute("data-lightbox")];
+    if (i === undefined) return;
+    button.hidden = false;
+    button.addEventListener("click", function () { open(i, button); });
+  });
+})();
