@@ -65,8 +65,8 @@ prune: install ## list cached renders no cell uses; ARGS=--yes deletes them
 site: install ## build site/ from the manifest and the render cache (never renders; missing cells are placeholders)
 	$(PY) -m pipeline site --config $(CONFIG) $(OVERRIDES) $(ARGS)
 
-serve: site ## build site/, then serve it on http://127.0.0.1:PORT/ (PORT=8000 by default)
-	$(PY) -m pipeline serve --config $(CONFIG) --port $(PORT)
+serve: install ## build site/ and serve it on http://127.0.0.1:PORT/, rebuilding on changes (pages reload); ARGS=--open
+	$(PY) -m pipeline serve --config $(CONFIG) --port $(PORT) $(OVERRIDES) $(ARGS)
 
 bench: install ## benchmarks: the least time a gallery can take here, the renderer presets, the no-op rebuild
 	$(PY) bench/bench_bound.py

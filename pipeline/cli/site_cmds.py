@@ -19,24 +19,76 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import functools
-    import http.server  # ~50 ms of imports (email, ssl, socket) that only `serve` needs
+    """Build, serve, and (unless --no-watch) rebuild on changes with live reload in the browser."""
+    import threading
+    import webbrowser
 
-    folder = Path(args.dir) if args.dir else _output_of(args.config)
+    from pipeline.site.server import Reloader, make_server
+
+    watch = not args.no_watch and not args.dir
+    gallery = None
+    if args.dir:
+        folder = Path(args.dir)
+    else:
+        gallery = _load_for_serve(args)
+        _build(gallery)
+        folder = Path(gallery.site.output)
     if not (folder / "index.html").is_file():
         raise GalleryError(f"{folder}/index.html does not exist: build the site first (`make site`)")
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    reloader = Reloader() if watch else None
     try:
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", args.port), handler)
+        server = make_server(folder, args.port, reloader)
     except OSError as e:
         raise GalleryError(f"cannot listen on 127.0.0.1:{args.port} ({e.strerror}): try --port") from None
-    print(f"serving {folder} at http://127.0.0.1:{server.server_address[1]}/ (Ctrl+C stops)", flush=True)
-    with server:
-        try:
-            server.serve_forever()
-        except KeyboardInterrupt:
-            print("stopped", file=sys.stderr)
+    url = f"http://127.0.0.1:{server.server_address[1]}/"
+    how = ("; rebuilds when the manifest, an image or a template changes, and open pages reload"
+           if watch else "")
+    print(f"serving {folder} at {url} (Ctrl+C stops){how}", flush=True)
+    threading.Thread(target=server.serve_forever, name="serve", daemon=True).start()
+    if args.open:
+        webbrowser.open(url)
+    stop = threading.Event()
+    try:
+        if watch:
+            from pipeline.site.builder import _template_dirs
+            from pipeline.site.watch import watch_and_rebuild
+
+            def rebuilt(report) -> None:
+                if report.written or report.removed:
+                    print(f"serve: {len(report.written)} files written, {len(report.removed)} removed; "
+                          "reloading open pages", flush=True)
+                    reloader.notify()
+
+            def failed(message: str) -> None:
+                print(f"serve: not rebuilt, the last good site stays up:\n{message}", file=sys.stderr, flush=True)
+
+            watch_and_rebuild(lambda: _load_for_serve(args), _build, _template_dirs, rebuilt, failed, stop,
+                              first=gallery)
+        else:
+            stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop.set()
+        if reloader is not None:
+            reloader.close()
+        server.shutdown()
+        server.server_close()
+    print("stopped", file=sys.stderr)
     return 0
+
+
+def _load_for_serve(args: argparse.Namespace):
+    from pipeline.cli import overrides
+    from pipeline.manifest.reader import load_gallery
+
+    return overrides.apply(load_gallery(Path(args.config), check_files=True), args)
+
+
+def _build(gallery):
+    from pipeline.site.builder import build_site
+
+    return build_site(gallery, quiet=True)
 
 
 def _output_of(config: str) -> Path:
@@ -63,9 +115,17 @@ def register(sub) -> None:
         overrides.add_arguments(p)
         p.set_defaults(func=cmd_build)
 
-    p = sub.add_parser("serve", help="serve the built site on http://127.0.0.1:PORT/",
-                       description="Serve the built site folder on localhost, to look at it as a visitor would.")
+    p = sub.add_parser("serve", help="build and serve the site on http://127.0.0.1:PORT/, rebuilding on changes",
+                       description="Build the site and serve it on localhost, to look at it as a visitor "
+                                   "would. Edits to the manifest, its images or the templates, and renders "
+                                   "finished in another terminal, rebuild the site and reload the open pages; "
+                                   "a missing page shows the site's 404 page.")
     _add_config(p)
     p.add_argument("--port", "-p", type=int, default=8000, help="port to listen on (default: 8000; 0 picks a free one)")
-    p.add_argument("--dir", metavar="FOLDER", help="serve this folder instead of the manifest's site.output")
+    p.add_argument("--dir", metavar="FOLDER", help="serve this folder as it is instead of building the "
+                                                   "manifest's site (no watching)")
+    p.add_argument("--open", action="store_true", help="open the site in the default web browser")
+    p.add_argument("--no-watch", action="store_true",
+                   help="build once and serve, without rebuilding on changes or reloading pages")
+    overrides.add_arguments(p)
     p.set_defaults(func=cmd_serve)
