@@ -53,7 +53,7 @@ def test_layout(built):
     assert sorted(p.name for p in (out / "render").iterdir()) == sorted(
         f"{c}--{s}.html" for c in ("mona", "pearl", "dancer") for s in ("starry", "nude", "stairs")
         if (c, s) not in {("dancer", "nude"), ("pearl", "stairs")})
-    assert report.pages == 1 + 1 + 3 + 3 + 7
+    assert report.pages == 1 + 1 + 3 + 3 + 7 + 1  # + try-it.html
     assert report.placeholders == 2
 
 
@@ -258,7 +258,7 @@ def test_make_plan_is_used_when_no_plan_is_given(tmp_path, cache, monkeypatch):
     fake.make_plan = lambda g: plan
     monkeypatch.setitem(sys.modules, "pipeline.plan.planner", fake)
     report = build_site(gallery, quiet=True)
-    assert report.pages == 1 + 1 + 3 + 3 + 9
+    assert report.pages == 1 + 1 + 3 + 3 + 9 + 1  # + try-it.html
 
 
 def test_base_url_from_the_environment_when_the_manifest_has_none(tmp_path, cache, monkeypatch):
@@ -384,7 +384,7 @@ def test_noop_rebuild_renders_and_writes_nothing(tmp_path, cache, renders):
         assert report.up_to_date and renders == []
         assert report.written == [] and report.removed == [] and report.encoded == 0
         assert report.unchanged == report.files == len(full)
-        assert report.pages == 1 + 1 + 3 + 3 + 8 and report.placeholders == 1
+        assert report.pages == 1 + 1 + 3 + 3 + 8 + 1 and report.placeholders == 1
         assert report.bytes == sum((out / rel).stat().st_size for rel in full)
     assert {p: (p.stat().st_mtime_ns, p.stat().st_ino) for p in out.rglob("*")} == stats
     assert "up to date" in report.summary()

@@ -34,6 +34,7 @@ class SiteSettings:
     max_file_mb: float = 50.0  # fail when one file is larger (GitHub Pages refuses > 100 MB)
     # Files and folders (ending in /) of the site folder a build keeps although it did not write them.
     keep: tuple[str, ...] = ("CNAME", ".well-known/")
+    try_it: bool = True  # the "Try it with your photo" page (the fast engine, in the visitor's browser)
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,7 @@ _ALLOWED_CONTROLS = {"text": "\t\n", "nonempty": ""}
 class Field:
     """One manifest key: its kind (how it is checked and published), whether required, a line of help."""
 
-    kind: str  # text | nonempty | id | path | paths | url | https | sha256 | positive | keep | site | render | entries | exclude | ref
+    kind: str  # text | nonempty | id | path | paths | url | https | sha256 | positive | keep | bool | site | render | entries | exclude | ref
     help: str
     required: bool = False
 
@@ -61,6 +61,8 @@ SITE_FIELDS = {
     "max_file_mb": Field("positive", "fail when one file of the site is larger than this many MB"),
     "keep": Field("keep", "files and folders (ending in /) in the site folder that a build keeps although "
                           "it did not write them; * matches within a name (default: CNAME, .well-known/)"),
+    "try_it": Field("bool", "write the 'Try it with your photo' page, where visitors stylise their own "
+                            "photo in their browser (about 17 MB of files; default: true)"),
 }
 ENTRY_FIELDS = {
     "id": Field("id", "short name: lowercase letters, digits and hyphens; unique across contents "
@@ -334,6 +336,14 @@ class _Reader:
                 self.problem(node, where, f"'{key}' must be a number above 0, not {_describe(node)}")
                 return None
             return float(v)
+        if field.kind == "bool":
+            v = self.value(node)
+            if v is _REPORTED:
+                return None
+            if not isinstance(v, bool):
+                self.problem(node, where, f"'{key}' must be true or false, not {_describe(node)}")
+                return None
+            return v
         # Text kinds use the text as written, so that `title: 1889` or `id: 2001` mean what they say.
         if not isinstance(node, yaml.ScalarNode):
             self.problem(node, where, f"'{key}' must be text, not {_describe(node)}")

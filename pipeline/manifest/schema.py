@@ -28,6 +28,7 @@ _SCALARS: dict[str, dict[str, Any]] = {
     "https": {"type": "string", "pattern": r"^https://"},
     "sha256": {"type": "string", "pattern": SHA256_PATTERN},
     "positive": {"type": "number", "exclusiveMinimum": 0},
+    "bool": {"type": "boolean"},
     "render": {"$ref": "#/$defs/render"},
     "site": {"$ref": "#/$defs/site"},
     "entries": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/entry"}},
@@ -66,7 +67,8 @@ def _param(p: Param) -> dict[str, Any]:
 
 def schema() -> dict[str, Any]:
     site_defaults = {"title": SiteSettings.title, "output": "site", "keep": list(SiteSettings.keep),
-                     "budget_mb": SiteSettings.budget_mb, "max_file_mb": SiteSettings.max_file_mb}
+                     "budget_mb": SiteSettings.budget_mb, "max_file_mb": SiteSettings.max_file_mb,
+                     "try_it": SiteSettings.try_it}
     entry = _object(ENTRY_FIELDS)
     entry["dependentRequired"] = {"url": ["sha256"]}
     top = _object(TOP_FIELDS, {"cache": "renders"})

@@ -28,6 +28,7 @@ from pipeline.util import safepath
 from pipeline.util.errors import GalleryError
 from pipeline.util.files import file_sha256
 from pipeline.site.loss_chart import loss_chart
+from pipeline.site import tryit as tryit_page
 from pipeline.manifest.model import Gallery, ImageEntry
 from pipeline.manifest.params import PARAMS_BY_NAME, RenderParams
 from pipeline.site.web_images import DEFAULT_SETTINGS, MIME, EncoderSettings, VariantSet, make_variants
@@ -256,7 +257,11 @@ class _Builder:
         first = rendered[0] if rendered else None
         common = {"site": self._site_view(), "contents": list(contents.values()),
                   "styles": list(styles.values()), "rows": rows, "rendered": rendered,
-                  "lightbox": extras.lightbox_items(rendered), "archive": extras.archive_info(g, rendered)}
+                  "lightbox": extras.lightbox_items(rendered), "archive": extras.archive_info(g, rendered),
+                  "tryit": None}
+        tryit_files: dict[str, bytes | Path] = {}
+        if g.site.try_it:  # the page where visitors stylise their own photo (pipeline.site.tryit)
+            tryit_files, common["tryit"] = tryit_page.tryit_files(g, _template_dirs(g))
 
         self.page("index.html", "index.html",
                   title=g.site.title, description=g.site.description or
@@ -284,6 +289,12 @@ class _Builder:
                       image=cell["picture"], image_alt=cell["alt"], cell=cell, prev=prev, next=nxt,
                       provenance=_provenance(cell), chart=loss_chart(cell.get("record")), **common)
 
+        if common["tryit"]:
+            self.page(tryit_page.PAGE, "try-it.html", title=f"Try it with your photo · {g.site.title}",
+                      description="Your own photo in the style of one of the gallery's paintings, "
+                                  "painted in your browser: nothing is uploaded.",
+                      image=None, **common)
+            self.out.update(tryit_files)
         self.page("404.html", "404.html", title=f"Not found · {g.site.title}",
                   description="This page is not part of the gallery.", image=None,
                   root=self.base_url, **common)  # served at any depth: absolute links when the address is known
@@ -491,7 +502,9 @@ def _check_sizes(files: dict[str, bytes | Path], gallery: Gallery, report: SiteR
         if _size(data) > limit:
             raise GalleryError(f"{rel} is {_size(data) / MB:.1f} MB, above site.max_file_mb "
                                f"({gallery.site.max_file_mb:g} MB; GitHub Pages refuses files over 100 MB): "
-                               f"lower the render size or the encoder quality")
+                               + ("the try-it page's runtime needs it: raise the limit or set "
+                                  "site.try_it: false" if rel.startswith(tryit_page.FOLDER) else
+                                  "lower the render size or the encoder quality"))
     report.files = len(files)
     report.bytes = sum(_size(d) for d in files.values())
     report.warnings.extend(_budget_warnings(report.bytes, gallery))

@@ -1,0 +1,161 @@
+"""The files of the "Try it with your photo" page: runtime, networks, and the styles' vectors.
+
+The page runs the fast engine's transform network in the visitor's browser (onnxruntime-web,
+WebAssembly). The gallery's styles are not sent as images: their style vectors are computed
+here, in Python, with the same prediction network, and shipped as 400-byte files, so a visitor
+downloads only the transform network unless they bring a style image of their own.
+
+A vector depends only on the style image's bytes and the prediction network's, so it is
+cached under both hashes (<cache>/try-it/); a build whose vectors are cached imports
+neither onnx nor onnxruntime. Nothing here imports torch.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import struct
+from pathlib import Path
+
+from pipeline.manifest.model import Gallery, ImageEntry
+from pipeline.site import runtime
+from pipeline.util.errors import GalleryError
+from pipeline.util.files import file_sha256, write_text_atomic, write_bytes_atomic
+
+log = logging.getLogger(__name__)
+
+PAGE = "try-it.html"
+FOLDER = "try-it/"  # everything the page loads, beside it
+ASSETS = ("tryit.js", "tryit.css")  # from templates/try-it/ (a user's own template folder overrides them)
+TRANSFORM, PREDICT, VECTORS = "transform.onnx", "predict.onnx", "styles/"
+RUNTIME_LICENSE, MODELS_LICENSE = "LICENSE-onnxruntime-web.txt", "LICENSE-models.txt"
+CACHE_VERSION = 1
+
+_vectors: dict[tuple[str, str], list[float]] = {}  # (style sha256, model sha256) -> vector, per process
+
+
+def tryit_files(gallery: Gallery, template_dirs: list[Path]) -> tuple[dict[str, bytes | Path], dict]:
+    """(files for the site, relative path -> bytes or a file to copy; the template's view)."""
+    from pipeline.render.fast import models
+
+    cache = Path(gallery.cache) / "try-it"
+    files: dict[str, bytes | Path] = {}
+    for name, data in runtime.runtime_files().items():
+        files[FOLDER + (RUNTIME_LICENSE if name == runtime.LICENSE[0] else name)] = data
+    try:
+        files[FOLDER + TRANSFORM] = _transform_model(cache, models)
+        files[FOLDER + PREDICT] = models.model_bytes("predict")
+    except models.ModelError as e:
+        raise GalleryError(f"the try-it page needs the fast engine's networks: {e}; "
+                           f"or set `site: try_it: false` in {gallery.path}") from None
+    files[FOLDER + MODELS_LICENSE] = Path(models.__file__).with_name("LICENSE-models.txt")
+    # one small file per style: its vector as 100 little-endian float32, named by its hash so
+    # that a changed style image never meets a stale copy in a browser's cache
+    vectors = {}
+    for e in gallery.styles:
+        data = struct.pack("<100f", *style_vector(e, models.MODEL_SHA256["predict"], cache))
+        rel = f"{VECTORS}{e.id}-{hashlib.sha256(data).hexdigest()[:12]}.f32"
+        files[FOLDER + rel] = data
+        vectors[e.id] = rel
+    for name in ASSETS:
+        files[FOLDER + name] = _asset(name, template_dirs)
+    view = {
+        "href": PAGE, "dir": FOLDER, "runtime": runtime.MODULE, "glue": runtime.GLUE,
+        "wasm": runtime.WASM, "transform": TRANSFORM, "predict": PREDICT, "vectors": vectors,
+        "js": FOLDER + "tryit.js", "css": FOLDER + "tryit.css",
+        "runtime_license": FOLDER + RUNTIME_LICENSE, "models_license": FOLDER + MODELS_LICENSE,
+        "version": runtime.VERSION,
+        # what a visitor downloads: the runtime and the transform network (predict: own style only)
+        "download_mb": _mb(files, runtime.MODULE, runtime.GLUE, runtime.WASM, TRANSFORM),
+        "predict_mb": _mb(files, PREDICT),
+    }
+    return files, view
+
+
+def style_vector(entry: ImageEntry, model_sha: str, cache: Path) -> list[float]:
+    """The style vector of one style image (100 floats), from the cache or computed now."""
+    sha = entry.sha256 or file_sha256(entry.file)
+    key = (sha, model_sha)
+    if key in _vectors:
+        return _vectors[key]
+    path = cache / "vectors" / f"{sha}-{model_sha[:16]}.json"
+    vector = _read_vector(path, sha, model_sha)
+    if vector is None:
+        vector = _compute(entry)
+        doc = {"version": CACHE_VERSION, "style_sha256": sha, "model_sha256": model_sha, "vector": vector}
+        try:
+            write_text_atomic(path, json.dumps(doc) + "\n")
+        except OSError as e:  # a read-only cache only costs the computation next time
+            log.warning("cannot cache the style vector of %s in %s: %s", entry.id, path, e)
+    _vectors[key] = vector
+    return vector
+
+
+def _read_vector(path: Path, sha: str, model_sha: str) -> list[float] | None:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        vector = doc["vector"]
+        ok = (doc.get("version") == CACHE_VERSION and doc.get("style_sha256") == sha
+              and doc.get("model_sha256") == model_sha and isinstance(vector, list) and len(vector) == 100
+              and all(isinstance(v, (int, float)) and math.isfinite(v) for v in vector))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return [float(v) for v in vector] if ok else None
+
+
+def _compute(entry: ImageEntry) -> list[float]:
+    import numpy as np
+
+    from pipeline.manifest.images import ImageLoadError, load_rgb
+    from pipeline.render.fast import models
+
+    try:
+        image = load_rgb(entry.file)
+    except (OSError, ImageLoadError) as e:
+        raise GalleryError(f"style '{entry.id}' ({entry.file}): cannot read the image for the try-it "
+                           f"page's style vector: {e}") from None
+    vector = models.style_vector(image)
+    log.info("try-it: style vector of %s computed", entry.id)
+    return [float(v) for v in np.asarray(vector, np.float32)]  # each exactly a float32
+
+
+def _transform_model(cache: Path, models) -> bytes:
+    """The transform network with a symbolic height and width (the shipped one is fixed at 384),
+    cached by the model's hash and the onnx version that rewrote it."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        onnx_version = version("onnx")
+    except PackageNotFoundError:
+        onnx_version = "none"
+    sha = models.MODEL_SHA256["transform"]
+    path = cache / f"transform-{sha[:16]}-onnx{onnx_version}.onnx"
+    check = path.with_suffix(".sha256")  # the bytes' own hash: a damaged copy is made again
+    try:
+        data = path.read_bytes()
+        if hashlib.sha256(data).hexdigest() == check.read_text(encoding="ascii").strip():
+            return data
+    except OSError:
+        pass
+    data = models.dynamic_size(models.model_bytes("transform"))
+    try:
+        write_bytes_atomic(path, data)
+        write_text_atomic(check, hashlib.sha256(data).hexdigest() + "\n")
+    except OSError as e:
+        log.warning("cannot cache the try-it transform network in %s: %s", path, e)
+    return data
+
+
+def _asset(name: str, template_dirs: list[Path]) -> Path:
+    for base in template_dirs:  # the user's folder first
+        path = base / "try-it" / name
+        if path.is_file():
+            return path
+    raise GalleryError(f"try-it/{name} is missing from the templates ({', '.join(map(str, template_dirs))}); "
+                       f"reinstall the package or set `site: try_it: false`")
+
+
+def _mb(files: dict[str, bytes | Path], *names: str) -> str:
+    total = sum(len(d) if isinstance(d, bytes) else d.stat().st_size for n in names for d in [files[FOLDER + n]])
+    return f"{total / 1e6:.1f}"
