@@ -8,6 +8,7 @@
     <cache>/.memo.json             image hashes, record summaries and checked images, by (size, mtime)
     <cache>/variants/              web image variants of the site (pipeline.variants)
     <cache>/.site/<hash>.json      what the last site build into a folder read and wrote (pipeline.sitestate)
+    <cache>/try-it/                the try-it page's style vectors and sized network (pipeline.site.tryit)
 
 Torch-free: the plan reads it for every cell of a fully cached gallery.
 """

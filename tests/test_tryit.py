@@ -1,0 +1,251 @@
+"""The try-it page's files, without a browser: the vendored runtime and its pins, the networks and
+the styles' vectors a build ships, the links to the page, and `site.try_it: false`.
+
+The page itself, in Chromium, is tests/test_tryit_browser.py.
+"""
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import io
+import re
+import shutil
+import struct
+import subprocess
+import sys
+import tarfile
+import tomllib
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, dump_manifest, write_image
+from pipeline.manifest.images import load_rgb
+from pipeline.manifest.reader import load_gallery
+from pipeline.manifest.schema import schema
+from pipeline.render.fast import models
+from pipeline.site import runtime, tryit
+from pipeline.site.builder import build_site
+from pipeline.util.errors import GalleryError, ManifestError
+from pipeline.util.files import file_sha256
+from site_fixtures import STYLES, make_gallery as fake_gallery
+
+MB = 1_000_000
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tryit")
+    gallery, plan = fake_gallery(root)
+    report = build_site(gallery, plan, quiet=True)
+    return gallery, plan, report, gallery.site.output
+
+
+# ---- the vendored runtime ------------------------------------------------------------------------
+
+def test_vendored_runtime_matches_its_pins():
+    """The checker: every file of vendor/onnxruntime-web is the one pinned in runtime.py."""
+    pinned = {**runtime.FILES, runtime.LICENSE[0]: runtime.LICENSE[1]}
+    assert sorted(p.name for p in runtime.VENDOR.iterdir()) == sorted(pinned)
+    for name, sha in pinned.items():
+        assert hashlib.sha256((runtime.VENDOR / name).read_bytes()).hexdigest() == sha, name
+    licence = (runtime.VENDOR / runtime.LICENSE[0]).read_text(encoding="utf-8")
+    assert f"ONNX Runtime Web {runtime.VERSION}" in licence and "MIT License" in licence
+    assert runtime.runtime_files().keys() == pinned.keys()
+
+
+@pytest.mark.parametrize("damage", ["flip", "missing"])
+def test_a_damaged_runtime_is_refused_with_the_fix(tmp_path, monkeypatch, damage):
+    vendor = tmp_path / "vendor"
+    shutil.copytree(runtime.VENDOR, vendor)
+    wasm = vendor / runtime.WASM
+    if damage == "flip":
+        data = bytearray(wasm.read_bytes())
+        data[1000] ^= 1
+        wasm.write_bytes(bytes(data))
+    else:
+        wasm.unlink()
+    monkeypatch.setattr(runtime, "VENDOR", vendor)
+    with pytest.raises(GalleryError) as e:
+        runtime.runtime_files()
+    message = str(e.value)
+    assert str(wasm) in message and "README" in message
+    assert ("not the pinned" in message) == (damage == "flip")
+
+
+def test_vendor_from_tarball_copies_the_three_files(tmp_path):
+    tgz = tmp_path / "onnxruntime-web-9.9.9.tgz"
+    with tarfile.open(tgz, "w:gz") as tar:
+        for name in (*runtime.FILES, "ort.min.mjs"):
+            data = f"contents of {name}".encode()
+            info = tarfile.TarInfo(f"package/dist/{name}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    pins = runtime.vendor_from_tarball(tgz, dest)
+    assert sorted(p.name for p in dest.iterdir()) == sorted(runtime.FILES)
+    assert pins[runtime.WASM] == hashlib.sha256(f"contents of {runtime.WASM}".encode()).hexdigest()
+    incomplete = tmp_path / "other.tgz"
+    with tarfile.open(incomplete, "w:gz"):
+        pass
+    with pytest.raises(GalleryError, match="no package/dist/ort.wasm.min.mjs"):
+        runtime.vendor_from_tarball(incomplete, dest)
+
+
+def test_the_wheel_ships_the_runtime_and_the_page():
+    """Package data: what a `pip install` needs to build the page with no checkout and no Node."""
+    config = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]
+    data, dirs = config["package-data"], config.get("package-dir", {})
+
+    def shipped(package: str, path: Path) -> bool:
+        base = REPO / dirs.get(package, package.replace(".", "/"))
+        rel = path.relative_to(base).as_posix()
+        return package in config["packages"] and any(fnmatch.fnmatch(rel, g) and rel.count("/") == g.count("/")
+                                                     for g in data.get(package, []))
+
+    for p in runtime.VENDOR.iterdir():
+        assert shipped("pipeline.site", p), p
+    for p in (REPO / "templates" / "try-it").iterdir():
+        assert shipped("pipeline.templates", p), p
+    assert shipped("pipeline.templates", REPO / "templates" / "try-it.html")
+    assert shipped("pipeline.render.fast", Path(models.__file__).with_name("LICENSE-models.txt"))
+
+
+# ---- what a build ships --------------------------------------------------------------------------
+
+def test_the_site_ships_runtime_networks_and_licences(built):
+    _, _, _, out = built
+    folder = out / "try-it"
+    for name in runtime.FILES:
+        assert (folder / name).read_bytes() == (runtime.VENDOR / name).read_bytes(), name
+    assert (folder / tryit.RUNTIME_LICENSE).read_bytes() == (runtime.VENDOR / runtime.LICENSE[0]).read_bytes()
+    assert "Apache License" in (folder / tryit.MODELS_LICENSE).read_text(encoding="utf-8")
+    assert (folder / tryit.PREDICT).read_bytes() == models.model_bytes("predict")
+    import onnx
+
+    transform = onnx.load(str(folder / tryit.TRANSFORM))
+    original = onnx.load_from_string(models.model_bytes("transform"))
+    for value in (transform.graph.input[0], transform.graph.output[0]):  # NHWC, H and W symbolic
+        dims = value.type.tensor_type.shape.dim
+        assert [d.dim_param for d in dims[1:3]] == ["height", "width"]
+        assert dims[3].dim_value == 3
+    assert [i.raw_data for i in transform.graph.initializer] == [i.raw_data for i in original.graph.initializer]
+    for name in tryit.ASSETS:
+        assert (folder / name).read_bytes() == (REPO / "templates" / "try-it" / name).read_bytes()
+
+
+def test_each_style_vector_is_the_fast_engines(built):
+    """The page's vector of each gallery style is, to the bit, style_vector() of its image."""
+    gallery, _, _, out = built
+    page = (out / "try-it.html").read_text(encoding="utf-8")
+    for e in gallery.styles:
+        m = re.search(rf'value="{e.id}" data-title="[^"]*" data-vector="([^"]+)"', page)
+        assert m, e.id
+        data = (out / "try-it" / m.group(1)).read_bytes()
+        assert len(data) == 400
+        want = models.style_vector(load_rgb(e.file))
+        assert struct.unpack("<100f", data) == tuple(float(v) for v in want)
+    vectors = sorted(p.name for p in (out / "try-it" / "styles").iterdir())
+    assert [v.split("-")[0] for v in vectors] == sorted(s for s, _ in STYLES)
+
+
+def test_the_page_is_linked_and_says_nothing_leaves_the_device(built):
+    _, _, _, out = built
+    page = (out / "try-it.html").read_text(encoding="utf-8")
+    assert "Your photo never leaves this device" in page and "no analytics" in page
+    assert 'capture="environment"' in page and 'type="file"' in page
+    for rel, link in (("index.html", 'href="try-it.html"'), ("style/starry.html", 'href="../try-it.html?style=starry"'),
+                      ("render/mona--starry.html", 'href="../try-it.html?style=starry"'),
+                      ("render/pearl--nude.html", 'href="../try-it.html?style=nude"')):
+        assert link in (out / rel).read_text(encoding="utf-8"), rel
+
+
+def test_the_page_and_its_script_name_no_other_host(built):
+    """No CDN, no analytics: nothing the page or its script loads is absolute."""
+    _, _, _, out = built
+    page = (out / "try-it.html").read_text(encoding="utf-8")
+    urls = re.findall(r'(?:src|href|data-base|data-vector)="([^"]*)"', page)
+    assert urls and not [u for u in urls if re.match(r"(?i)[a-z]+:|//", u)]
+    script = (out / "try-it" / "tryit.js").read_text(encoding="utf-8")
+    assert not re.search(r"https?:|//[a-z]", script.replace("://", "")), "the script names a host"
+    assert "fetch(new URL(" in script and "import(new URL(" in script  # both relative to the page
+
+
+def test_try_it_false_leaves_the_page_and_its_files_out(built, tmp_path):
+    gallery, plan, on, _ = built
+    off_gallery = replace(gallery, site=replace(gallery.site, output=tmp_path / "site", try_it=False, budget_mb=10))
+    off = build_site(off_gallery, plan, quiet=True)
+    out = off_gallery.site.output
+    assert not (out / "try-it.html").exists() and not (out / "try-it").exists()
+    for page in out.rglob("*.html"):
+        assert "try-it" not in page.read_text(encoding="utf-8"), page
+    # the size budget counts the page's files: about 17 MB more with them
+    extra = sum(p.stat().st_size for p in (gallery.site.output / "try-it").rglob("*") if p.is_file())
+    assert extra > 17 * MB
+    assert on.bytes - off.bytes > extra
+    assert off.warnings == []
+    on_again = replace(gallery, site=replace(gallery.site, output=tmp_path / "site-on", budget_mb=10))
+    warned = build_site(on_again, plan, quiet=True)
+    assert any("budget_mb" in w for w in warned.warnings)
+
+
+def test_vectors_are_cached_by_style_and_model_hash(built, monkeypatch, tmp_path):
+    gallery, _, _, _ = built
+    cache = tmp_path / "try-it"  # a copy: the other tests share the module's cache
+    shutil.copytree(Path(gallery.cache) / "try-it", cache)
+    entry = gallery.styles[0]
+    sha = models.MODEL_SHA256["predict"]
+    monkeypatch.setattr(tryit, "_vectors", {})
+    calls = []
+    monkeypatch.setattr(tryit, "_compute", lambda e: calls.append(e.id) or [0.5] * 100)
+    first = tryit.style_vector(entry, sha, cache)  # from the disk cache: nothing computed
+    assert calls == [] and len(first) == 100 and first != [0.5] * 100
+    assert tryit.style_vector(entry, "f" * 64, cache) == [0.5] * 100  # another model: computed
+    assert calls == [entry.id]
+    monkeypatch.setattr(tryit, "_vectors", {})
+    (cache / "vectors" / f"{file_sha256(entry.file)}-{sha[:16]}.json").write_text("{not json", encoding="utf-8")
+    assert tryit.style_vector(entry, sha, cache) == [0.5] * 100  # a damaged entry is computed again
+    assert calls == [entry.id, entry.id]
+
+
+def test_a_build_with_cached_vectors_imports_neither_torch_nor_onnxruntime(built, tmp_path):
+    gallery, _, _, _ = built
+    code = f"""
+import sys
+sys.path.insert(0, {str(REPO / 'tests')!r})
+from pathlib import Path
+from dataclasses import replace
+from site_fixtures import make_gallery
+from pipeline.site.builder import build_site
+g, plan = make_gallery(Path({str(Path(gallery.root))!r}))
+g = replace(g, site=replace(g.site, output=Path({str(tmp_path / 'site')!r})))
+build_site(g, plan, quiet=True)
+assert Path({str(tmp_path / 'site' / 'try-it.html')!r}).is_file()
+print(sorted(m for m in ("torch", "onnxruntime", "onnx") if m in sys.modules))
+"""
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip().splitlines()[-1] == "[]"
+
+
+# ---- the manifest key ----------------------------------------------------------------------------
+
+def _manifest(tmp_path: Path, site: dict) -> Path:
+    write_image(tmp_path / "images" / "pearl.png", seed=1)
+    write_image(tmp_path / "images" / "gogh.png", seed=2)
+    return dump_manifest(tmp_path / "gallery.yaml", {
+        "site": {"title": "T", **site},
+        "contents": [{"id": "pearl", "file": "images/pearl.png"}],
+        "styles": [{"id": "gogh", "file": "images/gogh.png"}]})
+
+
+def test_manifest_site_try_it(tmp_path):
+    assert load_gallery(_manifest(tmp_path, {})).site.try_it is True
+    assert load_gallery(_manifest(tmp_path, {"try_it": False})).site.try_it is False
+    with pytest.raises(ManifestError, match=r"gallery.yaml:\d+: site: 'try_it' must be true or false, not 'no way'"):
+        load_gallery(_manifest(tmp_path, {"try_it": "no way"}))
+    assert schema()["$defs"]["site"]["properties"]["try_it"] == {
+        "description": schema()["$defs"]["site"]["properties"]["try_it"]["description"],
+        "type": "boolean", "default": True}
