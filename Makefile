@@ -40,33 +40,31 @@ $(TEST_STAMP): $(STAMP)
 # make add STYLE=path/or/https-url (or CONTENT=...; a folder adds each image), ARGS='--title ...'
 add: install ## add an image: make add STYLE=file|folder|url or CONTENT=..., ARGS='--title "..." --credit "..."'
 	@test -n "$(STYLE)$(CONTENT)" || { echo "make add: say which image: make add STYLE=path/to/painting.jpg (or CONTENT=photo.jpg, a folder, or an https:// url)" >&2; exit 2; }
-	$(if $(CONTENT),$(PY) -m pipeline add content $(CONTENT) --config $(CONFIG) $(ARGS))
-	$(if $(STYLE),$(PY) -m pipeline add style $(STYLE) --config $(CONFIG) $(ARGS))
+	$(if $(CONTENT),$(PY) -m pipeline add content "$(CONTENT)" --config "$(CONFIG)" $(ARGS))
+	$(if $(STYLE),$(PY) -m pipeline add style "$(STYLE)" --config "$(CONFIG)" $(ARGS))
 
 validate: install ## check the manifest (every problem, with line and entry) and fetch missing images
-	$(PY) -m pipeline validate --config $(CONFIG) $(ARGS)
+	$(PY) -m pipeline validate --config "$(CONFIG)" $(ARGS)
 
-gallery: render ## validate, render what is missing (make -jN: N cells at once), build site/
-	$(PY) -m pipeline gallery --no-fetch --config $(CONFIG) $(OVERRIDES) $(ARGS)
+# One process runs the whole gallery (pipeline/runner.py); under `make -jN` it renders N cells at
+# once (it reads -jN from MAKEFLAGS), each worker on cores/N threads.
+gallery: install ## validate, render what is missing (make -jN: N cells at once), build site/
+	$(PY) -m pipeline gallery --config "$(CONFIG)" $(OVERRIDES) $(ARGS)
 
 status: install ## every cell: cached, to render (and why) or excluded; ARGS=--json for JSON
-	@$(PY) -m pipeline status --config $(CONFIG) $(OVERRIDES) $(ARGS)
+	@$(PY) -m pipeline status --config "$(CONFIG)" $(OVERRIDES) $(ARGS)
 
-# One make target per missing cell (from `status --make`), so `make -jN` renders N at once and
-# `make -n` shows them; each worker gets cores/N threads (GALLERY_THREADS, OMP_NUM_THREADS).
-render: validate ## render the missing cells and update the lock file (make -jN: N at once)
-	@plan=$$(mktemp) && trap 'rm -f "$$plan"' EXIT && \
-	$(PY) -m pipeline status --make --config $(CONFIG) $(OVERRIDES) > "$$plan" && \
-	$(MAKE) --no-print-directory -f "$$plan" PY='$(PY)' CONFIG='$(CONFIG)' render-cells
+render: install ## render the missing cells and update the lock file (make -jN: N at once)
+	$(PY) -m pipeline render --config "$(CONFIG)" $(OVERRIDES) $(ARGS)
 
 prune: install ## list cached renders no cell uses; ARGS=--yes deletes them
-	$(PY) -m pipeline prune --config $(CONFIG) $(ARGS)
+	$(PY) -m pipeline prune --config "$(CONFIG)" $(ARGS)
 
 site: install ## build site/ from the manifest and the render cache (never renders; missing cells are placeholders)
-	$(PY) -m pipeline site --config $(CONFIG) $(OVERRIDES) $(ARGS)
+	$(PY) -m pipeline site --config "$(CONFIG)" $(OVERRIDES) $(ARGS)
 
 serve: install ## build site/ and serve it on http://127.0.0.1:PORT/, rebuilding on changes (pages reload); ARGS=--open
-	$(PY) -m pipeline serve --config $(CONFIG) --port $(PORT) $(OVERRIDES) $(ARGS)
+	$(PY) -m pipeline serve --config "$(CONFIG)" --port $(PORT) $(OVERRIDES) $(ARGS)
 
 bench: install ## benchmarks: the least time a gallery can take here, the renderer presets, the no-op rebuild
 	$(PY) bench/bench_bound.py

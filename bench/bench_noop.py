@@ -48,7 +48,8 @@ def fill(manifest: Path) -> int:
     """Store a fake render for every cell (records as large as real ones) and sync the lock file."""
     from PIL import Image
 
-    from pipeline.cli import plan_cmds as plan_cli
+    from pipeline import runner
+from pipeline.cli import plan_cmds as plan_cli
     from pipeline.manifest.reader import load_gallery
     from pipeline.plan.planner import make_plan
 
@@ -63,8 +64,8 @@ def fill(manifest: Path) -> int:
                   "levels": [{"size": [s, s * 3 // 4], "iterations": it, "seconds": 12.0, "trace": trace}
                              for s, it in cell.params.levels()],
                   "final": {"content": 1.0, "style": 1.0, "tv": 0.0, "total": 2.0}}
-        plan.cache.store(cell.key, im, plan_cli._record(cell, record))
-    plan_cli.sync_lock(gallery)
+        plan.cache.store(cell.key, im, runner.make_record(cell, record))
+    runner.sync_lock_file(runner.plan(gallery))
     return len(plan.cells)
 
 
@@ -143,16 +144,15 @@ def main() -> int:
             ("python startup (baseline)", [py, "-c", "pass"]),
             ("validate --no-fetch", [py, "-m", "pipeline", "validate", "--no-fetch", *cfg]),
             ("status", [py, "-m", "pipeline", "status", *cfg]),
-            ("status --make", [py, "-m", "pipeline", "status", "--make", *cfg]),
             ("render (nothing to do)", [py, "-m", "pipeline", "render", "--quiet", *cfg]),
         ]
         # In one process, like `make gallery`'s steps minus the site: is torch ever imported?
         probe = ("import sys, time; from pipeline.cli import main\n"
                  "t = time.perf_counter()\n"
-                 f"for cmd in (['status'], ['status', '--make'], ['render', '--quiet']):\n"
+                 f"for cmd in (['status'], ['render', '--quiet']):\n"
                  f"    assert main([*cmd, '--config', {str(manifest)!r}]) == 0\n"
                  "print(f'{time.perf_counter() - t:.3f}', 'torch' in sys.modules)\n")
-        rows.append(("status+make+render in-process", [py, "-c", probe]))
+        rows.append(("status+render in-process", [py, "-c", probe]))
         print(f"  {'load manifest + plan, in-process':<32} {plan_ms(manifest):7.0f} ms   "
               f"(imports done; hashes and records from the memo)")
         for label, cmd in rows:

@@ -124,15 +124,15 @@ def fake_render_module(log: list | None = None) -> types.ModuleType:
 
 def fill_cache(gallery: Gallery) -> None:
     """Store a fake render for every cell and write the lock file: a fully cached gallery."""
-    from pipeline.cli import plan_cmds as plan_cli
+    from pipeline import runner
     from pipeline.plan.planner import make_plan
 
     plan = make_plan(gallery)
     for cell in plan.missing():
         im = Image.new("RGB", (8, 8), (10, 20, 30))
         rec = fake_stylize(im, im, cell.params).record
-        plan.cache.store(cell.key, im, plan_cli._record(cell, rec))
-    plan_cli.sync_lock(gallery)
+        plan.cache.store(cell.key, im, runner.make_record(cell, rec))
+    runner.sync_lock_file(runner.plan(gallery))
 
 
 def run_driver(gallery: Gallery, *args: str, env: dict | None = None, wait: bool = True, **popen):
@@ -182,12 +182,12 @@ def _install_hang(phase: str, marker: Path) -> None:
 
 
 def main(argv: list[str]) -> int:
-    from pipeline.cli import plan_cmds as plan_cli
+    from pipeline import runner
     from pipeline.cli.app import main as cli_main
 
     with open(os.environ["FAKE_GALLERY"], "rb") as f:
         gallery = pickle.load(f)
-    plan_cli._load_gallery = lambda config, check_files: gallery
+    runner.read_manifest = lambda config, **kw: gallery
     if os.environ.get("FAKE_RENDER"):
         sys.modules["pipeline.render.gatys.core"] = fake_render_module()
     if os.environ.get("FAKE_HANG"):

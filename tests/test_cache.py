@@ -12,8 +12,9 @@ import pytest
 from PIL import Image
 
 from gallery_fakes import build_gallery, fill_cache, run_driver, with_style
+from pipeline import runner
 from pipeline.cli import plan_cmds as plan_cli
-from pipeline.plan.cache import Cache, FileLock
+from pipeline.plan.cache import Cache, Mutex
 from pipeline.cli.app import main
 from pipeline.util.errors import GalleryError
 from pipeline.plan.lockfile import dumps_lock, read_lock, update_lock
@@ -49,7 +50,7 @@ def test_lock_file_is_deterministic_and_rewritten_only_on_change(tmp_path):
     assert text.endswith("}\n") and text.index('"a:x"') < text.index('"b:y"')
     assert '"iterations": [3, 2]' in text
     path = tmp_path / "gallery.lock.json"
-    guard = FileLock(tmp_path / "guard.lock")
+    guard = Mutex(tmp_path / "guard.lock")
     assert update_lock(path, guard, lambda old: cells)
     assert read_lock(path) == cells
     assert not update_lock(path, guard, lambda old: dict(old))
@@ -64,7 +65,7 @@ def test_a_broken_lock_file_is_a_clear_error(tmp_path, text):
 
 
 def test_file_lock_excludes_a_second_holder(tmp_path):
-    a, b = FileLock(tmp_path / "x.lock"), FileLock(tmp_path / "x.lock")
+    a, b = Mutex(tmp_path / "x.lock"), Mutex(tmp_path / "x.lock")
     assert a.acquire(blocking=False)
     assert not b.acquire(blocking=False)
     a.release()
@@ -85,7 +86,7 @@ def test_prune_lists_then_deletes_only_unused_entries(tmp_path, monkeypatch, cap
         p.parent.mkdir(exist_ok=True)
         p.write_bytes(b"half")
     os.utime(stale_tmp, (time.time() - 7200, time.time() - 7200))
-    monkeypatch.setattr(plan_cli, "_load_gallery", lambda config, check_files: g2)
+    monkeypatch.setattr(runner, "read_manifest", lambda config, **kw: g2)
 
     assert main(["prune"]) == 0
     out = capsys.readouterr().out
@@ -100,7 +101,7 @@ def test_prune_lists_then_deletes_only_unused_entries(tmp_path, monkeypatch, cap
     assert all(c.state == "cached" for c in make_plan(g2).cells)
 
     excluded = dataclasses.replace(g2, exclude=frozenset({("pearl", "munch")}))
-    monkeypatch.setattr(plan_cli, "_load_gallery", lambda config, check_files: excluded)
+    monkeypatch.setattr(runner, "read_manifest", lambda config, **kw: excluded)
     assert main(["prune", "--yes"]) == 0
     assert "was pearl:munch" in capsys.readouterr().out
 
@@ -114,7 +115,7 @@ def test_prune_keeps_the_renders_a_manifest_beside_it_still_uses(tmp_path, monke
                                contents=tuple(c for c in g.contents if c.id != "vinci"))
     copy.path.write_text("# a copy of the manifest without vinci\n")
     fill_cache(with_style(copy, "gogh", render={"style_weight": 2.0}))  # an entry only the copy made
-    monkeypatch.setattr(plan_cli, "_load_gallery", lambda config, check_files: copy)
+    monkeypatch.setattr(runner, "read_manifest", lambda config, **kw: copy)
     assert main(["prune"]) == 0
     out = capsys.readouterr().out
     assert re.search(r"kept: 2 entries that \S*/gallery.lock.json \(another manifest's lock file\) "
@@ -135,7 +136,7 @@ def test_prunes_hint_names_the_manifest_and_the_way_it_was_run(tmp_path, monkeyp
     g = build_gallery(tmp_path)
     fill_cache(g)
     fill_cache(with_style(g, "gogh", render={"style_weight": 2.0}))
-    monkeypatch.setattr(plan_cli, "_load_gallery", lambda config, check_files: g)
+    monkeypatch.setattr(runner, "read_manifest", lambda config, **kw: g)
     monkeypatch.delenv("MAKELEVEL", raising=False)
     assert main(["prune", "--config", "config/fourth.yaml"]) == 0
     assert "run `python -m pipeline prune --yes --config config/fourth.yaml` to delete" in capsys.readouterr().out
@@ -144,8 +145,8 @@ def test_prunes_hint_names_the_manifest_and_the_way_it_was_run(tmp_path, monkeyp
     monkeypatch.setenv("MAKELEVEL", "1")
     assert main(["prune", "--config", "config/fourth.yaml"]) == 0
     assert "run `make prune CONFIG=config/fourth.yaml ARGS=--yes` to delete" in capsys.readouterr().out
-    monkeypatch.setattr(plan_cli, "_load_gallery",
-                        lambda config, check_files: with_style(g, "gogh", render={"style_weight": 3.0}))
+    monkeypatch.setattr(runner, "read_manifest",
+                        lambda config, **kw: with_style(g, "gogh", render={"style_weight": 3.0}))
     assert main(["status", "--config", "config/fourth.yaml"]) == 0
     assert ("next: `make gallery CONFIG=config/fourth.yaml` renders them (`make -j2 gallery "
             "CONFIG=config/fourth.yaml`: two at a time)") in capsys.readouterr().out

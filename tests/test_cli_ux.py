@@ -147,18 +147,10 @@ def test_bad_overrides_are_refused_by_name(make_gallery, cli, capsys, args, mess
     assert rc != 0 and message in err
 
 
-def test_render_fragment_for_make_carries_the_overrides(make_gallery, cli):
-    manifest = make_gallery(contents=("a", "b"))
-    rc, out, err = cli("status", "--make", "--config", manifest, "--size", "32", "--preset", "draft")
-    assert rc == 0
-    cells = [line for line in out.splitlines() if "--cell" in line]
-    assert len(cells) == 2 and all(line.endswith("--preset draft --size 32") for line in cells)
-
-
 @needs_make
 def test_make_passes_size_and_preset_to_every_step():
     out = _make_n("gallery", "site", "status", STAMP="/dev/null", SIZE="256", PRESET="draft")
-    for step in ("status --make", "pipeline gallery", "pipeline site", "pipeline status --config"):
+    for step in ("pipeline gallery", "pipeline site", "pipeline status --config"):
         line = next(l for l in out.splitlines() if step in l)
         assert "--size 256" in line and "--preset draft" in line, line
     out = _make_n("gallery", STAMP="/dev/null", ARGS="--quiet")

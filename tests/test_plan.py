@@ -13,11 +13,14 @@ from PIL import Image
 
 from gallery_fakes import build_gallery, fake_stylize, fill_cache, run_driver, tiny_png, with_style
 from pipeline.manifest import params as params_mod
-from pipeline.plan import planner as plan_mod
+from pipeline.plan import estimate as plan_mod
+from pipeline import runner
 from pipeline.cli import plan_cmds as plan_cli
 from pipeline.cli.app import main
 from pipeline.manifest.params import DEFAULTS, PRESETS, RenderParams
-from pipeline.plan.planner import canonical_json, make_plan, render_key
+from pipeline.plan.keys import render_key
+from pipeline.plan.planner import make_plan
+from pipeline.util.hashing import canonical_json
 
 # Every parameter spelled out, so that only a change to the key's *format* (or to the set of
 # parameters) moves the golden key, not a change of some default.
@@ -207,11 +210,11 @@ def test_shards_partition_the_missing_cells(tmp_path, n):
     assert sum(sizes) == 11 and max(sizes) - min(sizes) <= 1  # balanced on an empty cache
 
 
-def test_status_text_json_and_make(tmp_path, monkeypatch, capsys):
+def test_status_text_and_json(tmp_path, monkeypatch, capsys):
     g = build_gallery(tmp_path, exclude={("vinci", "munch")})
     fill_cache(dataclasses.replace(g, styles=g.styles[1:]))  # munch column cached
     g = with_style(g, "gogh", credit="changed credit")  # never a reason
-    monkeypatch.setattr(plan_cli, "_load_gallery", lambda config, check_files: g)
+    monkeypatch.setattr(runner, "read_manifest", lambda config, **kw: g)
 
     assert main(["status"]) == 0
     out = capsys.readouterr().out
@@ -226,54 +229,23 @@ def test_status_text_json_and_make(tmp_path, monkeypatch, capsys):
     assert cell["state"] == "render" and cell["reasons"] == ["new style"] and len(cell["key"]) == 64
     assert cell["image"].endswith(f"{cell['key']}.png") and cell["estimated_seconds"] == 2.5
 
-    assert main(["status", "--make"]) == 0
-    fragment, said = capsys.readouterr()
-    assert said.endswith("4 cells: 1 cached, 2 to render (about 5 s of rendering), 1 excluded\n")
-    (tmp_path / "plan.mk").write_text(fragment)
-    dry = _dry_run_make(tmp_path / "plan.mk", "PY=py", "CONFIG=g.yaml", "render-cells")
-    assert dry.returncode == 0, dry.stderr
-    assert dry.stdout.splitlines() == ["py -m pipeline render --config g.yaml --cell pearl:gogh",
-                                       "py -m pipeline render --config g.yaml --cell vinci:gogh",
-                                       "py -m pipeline render --config g.yaml --quiet"]
-
-
-def _dry_run_make(makefile, *args):
-    """`make -n` on a plan fragment, isolated from a parent make (CI runs the suite under `make
-    test`, whose MAKEFLAGS/MAKELEVEL would add "Entering directory" lines)."""
-    return subprocess.run(["make", "--no-print-directory", "-n", "-f", str(makefile), *args],
-                          capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
-
-
-@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
-def test_status_make_on_a_cached_gallery_runs_nothing(tmp_path, monkeypatch, capsys):
-    g = build_gallery(tmp_path)
-    fill_cache(g)
-    monkeypatch.setattr(plan_cli, "_load_gallery", lambda config, check_files: g)
-    main(["status", "--make"])
-    (tmp_path / "plan.mk").write_text(capsys.readouterr().out)
-    dry = _dry_run_make(tmp_path / "plan.mk", "render-cells")
-    assert dry.returncode == 0 and dry.stdout.strip() == ":"
 
 
 def test_no_op_never_imports_torch(tmp_path):
     """A fully cached gallery: status, render, prune and the lock-file sync stay torch-free."""
     g = build_gallery(tmp_path, contents=("a", "b", "c", "d"), styles=("w", "x", "y", "z"))
     fill_cache(g)
-    r = run_driver(g, "status", "--then", "status", "--json", "--then", "status", "--make",
+    r = run_driver(g, "status", "--then", "status", "--json",
                    "--then", "render", "--then", "prune", env={"CHECK_NO_TORCH": "1"})
     assert r.returncode == 0, r.stderr
     assert "nothing to render: 16 cells cached" in r.stdout
 
 
-def test_status_make_before_the_images_are_fetched(tmp_path, monkeypatch, capsys):
-    """`make -n gallery` on a fresh clone: no keys yet, so one render step stands for all cells."""
+def test_status_before_the_images_are_fetched(tmp_path, monkeypatch, capsys):
+    """A fresh clone: no keys yet, and status says how to fetch the images."""
     g = build_gallery(tmp_path)
     g.contents[0].file.unlink()
-    monkeypatch.setattr(plan_cli, "_load_gallery", lambda config, check_files: g)
-    assert main(["status", "--make"]) == 0
-    out, err = capsys.readouterr()
-    assert "render-cells:\n\t$(PY) -m pipeline render --config $(CONFIG)\n" in out
-    assert "note:" in err and "pearl" in err
+    monkeypatch.setattr(runner, "read_manifest", lambda config, **kw: g)
     assert main(["status"]) == 1
     err = capsys.readouterr().err
     assert "content 'pearl': image file" in err and "run `make validate` to fetch it" in err
@@ -303,7 +275,7 @@ def test_first_estimate_is_a_2_core_cpus_pace_and_says_which(tmp_path, monkeypat
     assert standard[0] < plan.estimate_seconds(plan.cells[0]) < standard[1]
     quick = make_plan(_render(preset="draft")(g))
     assert draft[0] < quick.estimate_seconds(quick.cells[0]) < draft[1]
-    monkeypatch.setattr(plan_cli, "_load_gallery", lambda config, check_files: g)
+    monkeypatch.setattr(runner, "read_manifest", lambda config, **kw: g)
     assert main(["status"]) == 0
     out = capsys.readouterr().out
     assert re.search(rf"to render: 4 cells, about {minutes} min( \d+ s)? of rendering \(at the pace "
@@ -330,8 +302,8 @@ def _store_timed(g, timings):
         im = Image.new("RGB", (8, 8), (10, 20, 30))
         rec = {**fake_stylize(im, im, cell.params).record, "seconds": seconds, "threads": threads,
                "device": device, **({"thread_changes": changes} if changes else {})}
-        plan.cache.store(cell.key, im, plan_cli._record(cell, rec))
-    plan_cli.sync_lock(g)
+        plan.cache.store(cell.key, im, runner.make_record(cell, rec))
+    runner.sync_lock_file(runner.plan(g))
 
 
 def test_estimates_count_renders_made_on_fewer_threads_at_the_full_count(tmp_path):
@@ -344,7 +316,7 @@ def test_estimates_count_renders_made_on_fewer_threads_at_the_full_count(tmp_pat
                      (9.8, 2, [{"level": 4, "iteration": 1, "threads": 1}], "cpu")])
     plan = make_plan(_render(seed=5)(g))  # every key changed: the estimates come from the lock file
     assert len(plan.timed_renders()) == 4
-    [same] = plan._timings()[0].values()  # one size and schedule
+    [same] = plan.estimates._timings()[0].values()  # one size and schedule
     assert sorted(same) == [4.8, 4.9, 5.0, 5.2]
     assert all(plan.estimate_seconds(c) == pytest.approx(4.95) for c in plan.cells)
 
@@ -354,7 +326,7 @@ def test_gpu_renders_and_renders_without_a_thread_count_are_taken_as_they_are(tm
     _store_timed(g, [(3.0, 1, None, "cuda"), (3.0, 1, None, "cuda"), (8.0, None, None, "cpu"),
                      (6.0, 2, None, "cpu")])
     plan = make_plan(g)
-    [same] = plan._timings()[0].values()
+    [same] = plan.estimates._timings()[0].values()
     assert sorted(same) == [3.0, 3.0, 6.0, 8.0]
 
 

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from gallery_fakes import REPO, build_gallery, fake_render_module, fill_cache, run_driver, with_style
+from pipeline import runner
 from pipeline.cli import plan_cmds as plan_cli
-from pipeline.plan.cache import FileLock
+from pipeline.util.mutex import Mutex
 from pipeline.cli.app import main
 from pipeline.plan.lockfile import read_lock
 from pipeline.manifest.params import DEFAULTS
@@ -32,7 +33,7 @@ def fake(monkeypatch):
 
 
 def use(monkeypatch, gallery):
-    monkeypatch.setattr(plan_cli, "_load_gallery", lambda config, check_files: gallery)
+    monkeypatch.setattr(runner, "read_manifest", lambda config, **kw: gallery)
     return gallery
 
 
@@ -57,7 +58,7 @@ def test_render_only_what_is_missing_then_nothing(tmp_path, monkeypatch, fake, c
 @pytest.mark.parametrize("argv, makeflags, want", [
     (["render"], None, True),                              # a bar on a terminal, lines in a log
     (["render", "--quiet"], None, False),
-    (["render", "--cell", "pearl:gogh"], " -j2 --jobserver-auth=3,4", "lines"),  # make -j2
+    (["render", "--cell", "pearl:gogh"], " -j2 --jobserver-auth=3,4", True),  # one cell: in this process
     (["render", "--cell", "pearl:gogh"], "", True),         # plain make
     (["render", "--cell", "pearl:gogh", "--quiet"], "", False),
 ])
@@ -159,7 +160,7 @@ def test_a_run_waits_for_a_cell_another_run_holds(tmp_path):
     env = {"FAKE_RENDER": "1", "FAKE_SLEEP": "1.5", "FAKE_LOG": str(log)}
     first = run_driver(g, "render", "--cell", "pearl:gogh", env=env, wait=False)
     key = make_plan(g).cell("pearl", "gogh").key
-    probe = FileLock(g.cache / ".locks" / f"{key}.lock")
+    probe = Mutex(g.cache / ".mutexes" / f"{key}.mutex")
     deadline = time.time() + 30
     while probe.acquire(blocking=False):  # wait until the first run holds the cell
         probe.release()
@@ -168,7 +169,7 @@ def test_a_run_waits_for_a_cell_another_run_holds(tmp_path):
     second = run_driver(g, "render", "--cell", "pearl:gogh", env=env)
     first.communicate(timeout=60)
     assert first.returncode == 0 and second.returncode == 0, second.stderr
-    assert "another render holds" in second.stderr and "waiting" in second.stderr
+    assert "another process holds" in second.stderr and "waiting" in second.stderr
     assert "rendered meanwhile by another process" in second.stdout
     assert len(log.read_text().splitlines()) == 1
 
@@ -178,14 +179,15 @@ def test_a_run_waits_for_a_cell_another_run_holds(tmp_path):
     ("k -j3", 8, 2), ("-j", 8, 1), ("--jobs=2", 8, 4), ("-j16", 2, 1)])
 def test_make_jobs_split_the_cores(makeflags, cpus, expected):
     env = {} if makeflags is None else {"MAKEFLAGS": makeflags}
-    assert plan_cli.split_threads(env, cpus=cpus) == expected
+    assert runner.split_threads(runner.jobs_from_make(env, cpus=cpus), env, cpus=cpus) == expected
     if expected:
         assert env["GALLERY_THREADS"] == env["OMP_NUM_THREADS"] == str(expected)
 
 
 def test_a_thread_count_the_user_set_wins():
     env = {"MAKEFLAGS": "-j2", "GALLERY_THREADS": "3"}
-    assert plan_cli.split_threads(env, cpus=8) == 3 and env["OMP_NUM_THREADS"] == "4"
+    assert runner.split_threads(runner.jobs_from_make(env, cpus=8), env, cpus=8) == 3
+    assert env["OMP_NUM_THREADS"] == "4"
 
 
 def test_gallery_renders_then_builds_the_site_with_the_plan(tmp_path, monkeypatch, fake, capsys):
@@ -207,7 +209,7 @@ def test_real_manifest_no_op_gallery_never_imports_torch(make_gallery, tmp_path)
     manifest = make_gallery(contents=("pearl", "vinci"), styles=("gogh", "munch"), render={"size": 32})
     fill_cache(load_gallery(manifest))
     code = ("import sys; from pipeline.cli import main\n"
-            f"for cmd in (['validate'], ['status', '--make'], ['gallery', '--no-fetch', '--quiet']):\n"
+            f"for cmd in (['validate'], ['status'], ['gallery', '--no-fetch', '--quiet']):\n"
             f"    assert main([*cmd, '--config', {str(manifest)!r}]) == 0, cmd\n"
             "assert 'torch' not in sys.modules, 'torch was imported'\n")
     r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
@@ -257,26 +259,26 @@ def _fake_make(tmp_path, manifest, sleep: float) -> tuple[list[str], dict[str, s
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
 def test_make_j2_render_runs_cells_in_parallel_with_one_thread_each(make_gallery, tmp_path):
-    """The real Makefile: one `render --cell` per missing cell, two at a time, cores split."""
+    """The real Makefile: one process, two workers under -j2, the cores split between them."""
     manifest = make_gallery(contents=("a", "b"), styles=("x", "y"), render={"size": 16})
     args, env, log = _fake_make(tmp_path, manifest, sleep=0.2)
     dry = subprocess.run([*args, "-n", "render"], env=env, capture_output=True, text=True, timeout=120)
     assert dry.returncode == 0, dry.stderr
-    assert dry.stdout.count("--cell") == 4 and not log.exists()
+    assert dry.stdout.count("-m pipeline render") == 1 and not log.exists()
 
     r = subprocess.run([*args, "-j2", "render"], env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
     assert len(set(line.split()[0] for line in log.read_text().splitlines())) == 4
     threads = [line.split()[2] for line in log.read_text().splitlines()]
-    assert threads == [str(max(1, plan_cli.cpu_count() // 2))] * 4
-    assert "1 thread" in r.stdout or plan_cli.cpu_count() > 3
+    assert threads == [str(max(1, runner.cpu_count() // 2))] * 4
+    assert "1 thread" in r.stdout or runner.cpu_count() > 3
     from pipeline.manifest.reader import load_gallery
     g = load_gallery(manifest)
     assert all(c.state == "cached" for c in make_plan(g).cells)
     assert len(read_lock(g.lock_path)) == 4
 
     again = subprocess.run([*args, "-j2", "render"], env=env, capture_output=True, text=True, timeout=120)
-    assert again.returncode == 0 and "--cell" not in again.stdout
+    assert again.returncode == 0 and "nothing to render: 4 cells cached" in again.stdout
     assert len(log.read_text().splitlines()) == 4
 
 
@@ -288,16 +290,16 @@ def test_make_j2_a_worker_left_alone_takes_the_idle_cores(make_gallery, tmp_path
     args, env, log = _fake_make(tmp_path, manifest, sleep=2.0)
     r = subprocess.run([*args, "-j2", "render"], env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "per worker under make -j2, more once fewer cells are left" in r.stdout or plan_cli.cpu_count() < 2
+    assert "per worker, 2 workers, more once fewer cells are left" in r.stdout or runner.cpu_count() < 2
     # Each fake render polls the thread count it is given through its sleep: "<min> <max>".
     seen = [tuple(map(int, line.split()[3:5])) for line in log.read_text().splitlines()]
-    cpus, half = plan_cli.cpu_count(), max(1, plan_cli.cpu_count() // 2)
+    cpus, half = runner.cpu_count(), max(1, runner.cpu_count() // 2)
     assert len(seen) == 3
     assert seen[0][0] == half and seen[1][0] == half  # the first two ran side by side
     assert seen[2][1] == cpus  # the last one, once alone, used every core
     assert all(lo >= 1 and hi <= cpus for lo, hi in seen)
-    workers = Path(manifest).parent / "renders" / ".locks" / "workers"
-    assert list(workers.glob("*.lock")) == []  # every worker removed its entry
+    workers = Path(manifest).parent / "renders" / ".mutexes" / "workers"
+    assert list(workers.glob("*.slot")) == []  # every worker removed its entry
 
 
 def test_workers_count_only_live_workers(tmp_path):
@@ -306,12 +308,12 @@ def test_workers_count_only_live_workers(tmp_path):
     folder = tmp_path / "workers"
     with Workers(folder, cpus=4) as me:
         assert me.running() == 1 and me.threads() == 4
-        (folder / f"{me.prefix}999999.lock").write_text("")  # a dead worker's file: nobody locks it
-        (folder / "other-host-1.lock").write_text("")  # another machine sharing the cache
+        (folder / f"{me.prefix}999999.slot").write_text("")  # a dead worker's file: nobody locks it
+        (folder / "other-host-1.slot").write_text("")  # another machine sharing the cache
         assert me.running() == 1
         child = subprocess.Popen([sys.executable, "-c", (
             "import sys, time; sys.path.insert(0, %r)\n"
-            "from pipeline.workers import Workers\n"
+            "from pipeline.render.threads import Workers\n"
             "with Workers(%r, 4):\n"
             "    print('in', flush=True); time.sleep(30)") % (str(REPO), str(folder))],
             stdout=subprocess.PIPE, text=True)

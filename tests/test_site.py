@@ -250,17 +250,6 @@ def test_template_error_names_file_and_line(tmp_path, cache, monkeypatch, bad, m
     assert f"about.html:5" in str(e.value) and message in str(e.value)
 
 
-def test_make_plan_is_used_when_no_plan_is_given(tmp_path, cache, monkeypatch):
-    import sys
-    import types
-    gallery, plan = make_gallery(tmp_path, cache=cache)
-    fake = types.ModuleType("pipeline.plan.planner")
-    fake.make_plan = lambda g: plan
-    monkeypatch.setitem(sys.modules, "pipeline.plan.planner", fake)
-    report = build_site(gallery, quiet=True)
-    assert report.pages == 1 + 1 + 3 + 3 + 9 + 1  # + try-it.html
-
-
 def test_base_url_from_the_environment_when_the_manifest_has_none(tmp_path, cache, monkeypatch):
     """CI learns the Pages address from actions/configure-pages and passes it as GALLERY_BASE_URL."""
     monkeypatch.setenv("GALLERY_BASE_URL", "https://someone.github.io/repo")

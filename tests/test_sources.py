@@ -68,7 +68,7 @@ def remote_gallery(make_gallery, tmp_path):
 def test_download_once_then_reuse(net, remote_gallery, tmp_path):
     path, data = remote_gallery
     net.answers["https://example.org/gogh.png"] = data
-    lines = resolve_sources(load_gallery(path, check_files=False), quiet=True)
+    lines = resolve_sources(load_gallery(path, check_files=False))
     assert lines == [f"gogh: downloaded https://example.org/gogh.png -> {tmp_path / 'images/style/gogh.png'}"]
     assert (tmp_path / "images" / "style" / "gogh.png").read_bytes() == data
     assert resolve_sources(load_gallery(path)) == [] and len(net.calls) == 1
@@ -80,7 +80,7 @@ def test_sha256_mismatch_leaves_nothing_behind(net, remote_gallery, tmp_path):
     net.answers["https://example.org/gogh.png"] = image_bytes(8)
     before = snapshot(tmp_path)
     with pytest.raises(SourceError, match="has sha256 .* not the pinned"):
-        resolve_sources(load_gallery(path, check_files=False), quiet=True)
+        resolve_sources(load_gallery(path, check_files=False))
     assert snapshot(tmp_path) == before  # no file, no temp file, no new folder
 
 
@@ -104,7 +104,7 @@ def test_network_failures_name_entry_url_and_fix(net, remote_gallery, tmp_path, 
     path, _ = remote_gallery
     net.answers["https://example.org/gogh.png"] = error
     with pytest.raises(SourceError) as e:
-        resolve_sources(load_gallery(path, check_files=False), quiet=True)
+        resolve_sources(load_gallery(path, check_files=False))
     text = str(e.value)
     # the manifest's file and the entry's line first, as the manifest's own problems are named
     assert text.startswith(f"{path}:{entry_line(path, 'gogh')}: gogh: cannot download "
@@ -126,7 +126,7 @@ def test_a_mirror_path_that_is_not_a_folder_is_pointed_out(net, remote_gallery, 
     typo = tmp_path.parent / (tmp_path.name + "-mirorr")
     monkeypatch.setenv("GALLERY_MIRROR", f"{mirror}{os.pathsep}{typo}")
     with pytest.raises(SourceError) as e:
-        resolve_sources(load_gallery(path, check_files=False), quiet=True)
+        resolve_sources(load_gallery(path, check_files=False))
     text = str(e.value)
     assert f"folders searched: {mirror}, {typo} (not a folder: check the path)" in text
     assert f"{mirror} (not a folder" not in text
@@ -138,7 +138,7 @@ def test_offline_is_tried_once(net, make_gallery, tmp_path):
     for i in range(3):
         (tmp_path / "images" / "style" / f"s{i}.png").unlink()
     with pytest.raises(SourceError) as e:
-        resolve_sources(load_gallery(path, check_files=False), quiet=True)
+        resolve_sources(load_gallery(path, check_files=False))
     assert len(net.calls) == 1
     assert str(e.value).count("cannot download") == 3 and "not tried" in str(e.value)
     assert str(e.value).endswith("\n3 of 3 missing images could not be fetched; nothing was rendered.")
@@ -156,7 +156,7 @@ def test_mirror_by_name_searched_recursively(net, remote_gallery, tmp_path, monk
     (mirror / "deep" / "style").mkdir(parents=True)
     (mirror / "deep" / "style" / "gogh.png").write_bytes(data)
     monkeypatch.setenv("GALLERY_MIRROR", f"/nonexistent{os.pathsep}{mirror}")
-    lines = resolve_sources(load_gallery(path, check_files=False), quiet=True)
+    lines = resolve_sources(load_gallery(path, check_files=False))
     assert "copied from mirror" in lines[0] and net.calls == []
     assert (tmp_path / "images" / "style" / "gogh.png").read_bytes() == data
 
@@ -168,7 +168,7 @@ def test_mirror_by_sha256_when_the_name_differs(net, remote_gallery, tmp_path, m
     (mirror / "gogh.png").write_bytes(image_bytes(9))  # right name, wrong content: not used
     (mirror / "starry-night.png").write_bytes(data)
     monkeypatch.setenv("GALLERY_MIRROR", str(mirror))
-    resolve_sources(load_gallery(path, check_files=False), quiet=True)
+    resolve_sources(load_gallery(path, check_files=False))
     assert (tmp_path / "images" / "style" / "gogh.png").read_bytes() == data and net.calls == []
 
 
@@ -178,7 +178,7 @@ def test_mirror_without_the_file_falls_back_to_the_url(net, remote_gallery, tmp_
     mirror.mkdir()
     monkeypatch.setenv("GALLERY_MIRROR", str(mirror))
     net.answers["https://example.org/gogh.png"] = data
-    resolve_sources(load_gallery(path, check_files=False), quiet=True)
+    resolve_sources(load_gallery(path, check_files=False))
     assert net.calls == ["https://example.org/gogh.png"]
 
 
@@ -186,7 +186,7 @@ def test_no_url_and_no_mirror(net, make_gallery, tmp_path):
     path = make_gallery()
     (tmp_path / "images" / "style" / "gogh.png").unlink()
     with pytest.raises(SourceError) as e:
-        resolve_sources(load_gallery(path, check_files=False), quiet=True)
+        resolve_sources(load_gallery(path, check_files=False))
     text = str(e.value)
     assert text.startswith(f"{path}:{entry_line(path, 'gogh')}: gogh: ") and "no url" in text
     assert "GALLERY_MIRROR is not set" in text
@@ -214,6 +214,6 @@ def test_cli_fetches_then_validates(net, remote_gallery, cli):
 
 def test_seed_mirror_holds_the_demo_images(net, demo_manifest, seed_mirror, monkeypatch):
     monkeypatch.setenv("GALLERY_MIRROR", str(seed_mirror))
-    lines = resolve_sources(load_gallery(demo_manifest, check_files=False), quiet=True)
+    lines = resolve_sources(load_gallery(demo_manifest, check_files=False))
     assert len(lines) == 6 and net.calls == []
     load_gallery(demo_manifest)  # every file present, sha256 right, decodable

@@ -5,6 +5,7 @@ Each handler imports its stage lazily, so `status` on a cached gallery never imp
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from pathlib import Path
@@ -25,13 +26,15 @@ def _add_quiet(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from pipeline import runner
     from pipeline.manifest.reader import load_gallery
-    from pipeline.manifest.sources import Fetcher
 
-    # One pass: each missing file is fetched as its entry is checked, so a fetch failure, a
-    # typo and a wrong sha256 in different entries are all reported in the same run.
-    fetcher = None if args.no_fetch else Fetcher(report=lambda line: print(line, flush=True))
-    gallery = load_gallery(Path(args.config), check_files=not args.no_fetch, fetch=fetcher)
+    if args.no_fetch:
+        gallery = load_gallery(Path(args.config), check_files=False)
+    else:
+        # One pass: each missing file is fetched as its entry is checked, so a fetch failure, a
+        # typo and a wrong sha256 in different entries are all reported in the same run.
+        gallery = runner.load(args.config, fetch=True)
     n = len(gallery.cells())
     # The grid only: which cells the cache already holds is `status`'s to say (it reads the cache).
     print(f"{args.config}: valid: {len(gallery.contents)} contents x {len(gallery.styles)} styles "
@@ -86,9 +89,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Echo(logging.Handler):
+    """The library logs; the CLI prints: info to stdout, warnings and errors to stderr (looked up
+    at each message, so a redirected stdout is honoured)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            stream = sys.stderr if record.levelno >= logging.WARNING else sys.stdout
+            print(self.format(record), file=stream, flush=True)
+        except BrokenPipeError:
+            pass
+
+
+def setup_logging(verbose: bool = False) -> None:
+    """Route the pipeline's log messages to the terminal (once per process)."""
+    logger = logging.getLogger("pipeline")
+    if not any(isinstance(h, _Echo) for h in logger.handlers):
+        logger.addHandler(_Echo())
+    logger.setLevel(logging.DEBUG if verbose else logging.INFO)
+    logger.propagate = False
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    setup_logging()
     try:
         return int(args.func(args) or 0)
     except GalleryError as e:

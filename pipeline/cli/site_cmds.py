@@ -9,12 +9,12 @@ from pipeline.util.errors import GalleryError
 
 
 def cmd_build(args: argparse.Namespace) -> int:
+    from pipeline import runner
     from pipeline.cli import overrides
-    from pipeline.manifest.reader import load_gallery
     from pipeline.site.builder import build_site
 
-    gallery = overrides.apply(load_gallery(Path(args.config), check_files=True), args)
-    build_site(gallery, quiet=args.quiet)  # prints its summary line
+    gallery = overrides.apply(runner.load(args.config, fetch=False), args)
+    build_site(gallery, runner.plan(gallery), quiet=args.quiet)  # logs its summary line
     return 0
 
 
@@ -86,9 +86,10 @@ def _load_for_serve(args: argparse.Namespace):
 
 
 def _build(gallery):
+    from pipeline import runner
     from pipeline.site.builder import build_site
 
-    return build_site(gallery, quiet=True)
+    return build_site(gallery, runner.plan(gallery), quiet=True)
 
 
 def _output_of(config: str) -> Path:

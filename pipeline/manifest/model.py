@@ -35,6 +35,7 @@ class SiteSettings:
     # Files and folders (ending in /) of the site folder a build keeps although it did not write them.
     keep: tuple[str, ...] = ("CNAME", ".well-known/")
     try_it: bool = True  # the "Try it with your photo" page (the fast engine, in the visitor's browser)
+    templates: Path | None = None  # the user's templates: each file overrides the built-in one
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """Read the YAML manifest into a validated Gallery, reporting every problem with file, line and entry.
 
 Why walk YAML nodes instead of calling yaml.safe_load: nodes keep their line numbers, and
-duplicate keys (which safe_load silently overwrites) stay visible. Validation reads only and
-writes nothing. The key tables below are also what pipeline.schema publishes as JSON Schema.
+duplicate keys (which safe_load silently overwrites) stay visible. Validation writes nothing but
+the memo of checked images in an existing cache folder (so a no-op run hashes nothing). The key
+tables below are also what pipeline.schema publishes as JSON Schema.
 
 Paths in a manifest are relative to the manifest's folder (`~` is the home folder, in every
 path). Without `site.output` and `cache`, the site goes to `site/` and renders to `renders/`
@@ -29,6 +30,7 @@ from pipeline.manifest.model import Gallery, ImageEntry, SiteSettings
 from pipeline.manifest.params import (PARAMS_BY_NAME, ParamError, RenderParams, check_value, unused,
                                       unused_reason)
 from pipeline.manifest.weights import BUILTIN, file_sha256
+from pipeline.util.memo import MEMO_FILE, Memo
 
 ID_PATTERN = r"^[a-z0-9-]+$"  # ids become file names and URLs: nothing else may reach the file system
 ID_MAX = 64
@@ -63,6 +65,8 @@ SITE_FIELDS = {
                           "it did not write them; * matches within a name (default: CNAME, .well-known/)"),
     "try_it": Field("bool", "write the 'Try it with your photo' page, where visitors stylise their own "
                             "photo in their browser (about 17 MB of files; default: true)"),
+    "templates": Field("path", "a folder of your own templates, relative to the manifest: a file there "
+                               "replaces the built-in one of the same name (static/ files too)"),
 }
 ENTRY_FIELDS = {
     "id": Field("id", "short name: lowercase letters, digits and hyphens; unique across contents "
@@ -139,7 +143,7 @@ class _Reader:
         self.fetch = fetch if check_files else None
         self.problems: list[tuple[int, str]] = []  # (line, message): sorted by line at the end
         self.loader: yaml.SafeLoader | None = None
-        self.cache: Any = None  # the cache's memo of checked images (pipeline.cache.Cache), when checking
+        self.memo: Memo | None = None  # the cache folder's memo of checked images, when checking
         self.tainted: set[int] = set()  # nodes holding a refused tag (already reported)
         self.param_nodes: dict[str, dict[str, yaml.Node]] = {}  # render block's `where` -> key -> its node
         self.entry_blocks: dict[tuple[str, str], str] = {}  # (role, id) -> its render block's `where`
@@ -172,13 +176,12 @@ class _Reader:
         self.image_roots = self.roots(top.get("image_roots"))
         self.output = site.output if site is not None else None
         if self.check_files and cache is not None:
-            from pipeline.plan.cache import Cache
-            self.cache = Cache(cache)
+            self.memo = Memo(Path(cache) / MEMO_FILE)
         ids: dict[str, tuple[str, int]] = {}
         contents = self.entries(top.get("contents"), "contents", "content", ids)
         styles = self.entries(top.get("styles"), "styles", "style", ids)
-        if self.cache is not None and self.cache.root.is_dir():  # validate never creates the cache
-            self.cache.memo.save()
+        if self.memo is not None and Path(cache).is_dir():  # validate never creates the cache
+            self.memo.save()
         exclude = self.exclude(top.get("exclude"), ids, len(contents) * len(styles))
         if not self.problems:
             self.check_unused(render, contents, styles)
@@ -400,12 +403,21 @@ class _Reader:
         if keys is None:
             return None
         values = {k: self.scalar(v, "site", k, SITE_FIELDS[k]) for k, v in keys.items()
-                  if k not in ("output", "keep")}
+                  if k not in ("output", "keep", "templates")}
         if "keep" in keys:
             values["keep"] = self.keep(keys["keep"])
         output = self.path_value(keys.get("output"), "site", "output", "site")
         if output is None or any(v is None for v in values.values()):
             return None
+        if "templates" in keys:
+            templates = self.path_value(keys["templates"], "site", "templates", "templates")
+            if templates is None:
+                return None
+            if not templates.is_dir():
+                self.problem(keys["templates"], "site", f"'templates' {templates} is not a folder: create "
+                                                        "it, or remove the key to use the built-in templates")
+                return None
+            values["templates"] = templates
         if "base_url" in values:
             values["base_url"] = values["base_url"].rstrip("/") + "/"
         return SiteSettings(output=output, **values)
@@ -592,7 +604,7 @@ class _Reader:
             return
         if sha256:
             try:
-                actual = self.cache.file_sha256(file) if self.cache else file_sha256(file)
+                actual = self.memo.file_sha256(file) if self.memo else file_sha256(file)
             except OSError as e:
                 self.problem(node, where, f"'file' {quote(written)} cannot be read: {e.strerror}")
                 return
@@ -601,7 +613,7 @@ class _Reader:
         # Decoding every image takes most of a no-op `make gallery`'s time: a file that decoded
         # fine is not decoded again while its size and mtime hold (the plan trusts them for hashes).
         name, st = str(file), file.stat()
-        if self.cache and self.cache.memo.get("decoded", name, st) is not None:
+        if self.memo and self.memo.get("decoded", name, st) is not None:
             return
         from pipeline.manifest.images import MAX_PIXELS, ImageLoadError, load_rgb  # Pillow: only when files are checked
 
@@ -610,8 +622,8 @@ class _Reader:
         except ImageLoadError as e:
             self.problem(node, where, f"'file' {quote(written)}: {e}")
             return
-        if self.cache:
-            self.cache.memo.put("decoded", name, st, list(im.size))
+        if self.memo:
+            self.memo.put("decoded", name, st, list(im.size))
 
     def exclude(self, node: yaml.Node | None, ids: dict[str, tuple[str, int]],
                 n_cells: int) -> set[tuple[str, str]]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import tempfile
 import time
@@ -29,6 +30,8 @@ MAX_BYTES = 100 * 1024 * 1024  # no gallery image is this large; a bigger answer
 TIMEOUT_S = 30  # per network read
 TOTAL_TIMEOUT_S = 600  # whole download
 
+log = logging.getLogger(__name__)
+
 
 class SourceError(GalleryError):
     """An image that could not be fetched; the message names the entry, the url and the fix."""
@@ -44,11 +47,10 @@ def mirror_folders() -> list[Path]:
     return [Path(p).expanduser() for p in os.environ.get(MIRROR_ENV, "").split(os.pathsep) if p]
 
 
-def resolve_sources(gallery: Gallery, quiet: bool = False) -> list[str]:
-    """Fetch every entry whose file is missing; return one line per file fetched.
+def resolve_sources(gallery: Gallery) -> list[str]:
+    """Fetch every entry whose file is missing; return one line per file fetched (each also logged).
 
-    Tries all entries before failing, so one run names every missing file. Prints one line per
-    file fetched, quiet or not (`quiet` means no progress bars, and there are none here).
+    Tries all entries before failing, so one run names every missing file.
     """
     mirror = Mirror(mirror_folders())
     done, failures, offline = [], [], False
@@ -65,7 +67,7 @@ def resolve_sources(gallery: Gallery, quiet: bool = False) -> list[str]:
             continue
         line = f"{entry.id}: {how} -> {_show(entry.file)}"
         done.append(line)
-        print(line, flush=True)
+        log.info(line)
     if failures:
         missing = len(failures) + len(done)
         raise SourceError("\n".join(failures) + f"\n{len(failures)} of {missing} missing image"

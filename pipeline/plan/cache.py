@@ -2,13 +2,13 @@
 
     <cache>/<key[:2]>/<key>.png    the render (lossless PNG)
     <cache>/<key[:2]>/<key>.json   its record, written last: the entry exists once both do
-    <cache>/.locks/<key>.lock      flock held while one process renders that key
-    <cache>/.locks/<name>.lock     flock held while the lock file is read, changed and written
-    <cache>/.locks/workers/        one flocked file per `make -jN` worker rendering now (pipeline.workers)
+    <cache>/.mutexes/<key>.mutex   held (flock) while one process renders that key
+    <cache>/.mutexes/<name>.mutex  held while the lock file (gallery.lock.json) is read, changed, written
+    <cache>/.mutexes/workers/      one worker slot per render process running now (render/threads.py)
     <cache>/.memo.json             image hashes, record summaries and checked images, by (size, mtime)
-    <cache>/variants/              web image variants of the site (pipeline.variants)
-    <cache>/.site/<hash>.json      what the last site build into a folder read and wrote (pipeline.sitestate)
-    <cache>/try-it/                the try-it page's style vectors and sized network (pipeline.site.tryit)
+    <cache>/variants/              web image variants of the site (site/web_images.py)
+    <cache>/.site/<hash>.json      what the last site build into a folder read and wrote (site/state.py)
+    <cache>/try-it/                the try-it page's style vectors and sized network (site/tryit.py)
 
 Torch-free: the plan reads it for every cell of a fully cached gallery.
 """
@@ -26,87 +26,13 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.util.files import write_text_atomic
+from pipeline.util.memo import MEMO_FILE, Memo
+from pipeline.util.mutex import Mutex
 
 KEY_RE = re.compile(r"^[0-9a-f]{64}$")
 # Temp files of atomic writes look like `.<name>.<random>.tmp` (see fsutil.atomic_writer).
 TMP_RE = re.compile(r"^\.(?P<key>[0-9a-f]{64})\.(png|json)\..*\.tmp$")
 STALE_TMP_SECONDS = 3600  # prune leaves younger temp files alone: a render may be writing them
-
-
-class FileLock:
-    """An exclusive flock on a file: the OS releases it when the process dies, even by kill -9."""
-
-    def __init__(self, path: Path, what: str = "", announce: bool = True):
-        self.path = Path(path)
-        self.what = what
-        self.announce = announce  # False for locks held for milliseconds: waiting is no news
-        self._fd: int | None = None
-
-    def acquire(self, blocking: bool = True) -> bool:
-        """Take the lock; when another process holds it, say so and wait (or return False)."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            if not blocking:
-                os.close(fd)
-                return False
-            what = f" ({self.what})" if self.what else ""
-            if self.announce:
-                print(f"another render holds {self.path}{what}; waiting...", file=sys.stderr,
-                      flush=True)
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        self._fd = fd
-        return True
-
-    def release(self) -> None:
-        if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
-
-    def __enter__(self) -> "FileLock":
-        self.acquire()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
-
-
-class Memo:
-    """What earlier runs learned about files unchanged since, keyed by (size, mtime_ns): image
-    hashes and record summaries. It spares each process of a no-op `make gallery` from hashing
-    every image and parsing every record again. Losing it, or a race between two writers, only
-    costs time: the next plan recomputes what is missing."""
-
-    VERSION = 1
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.changed = False
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            ok = isinstance(data, dict) and data.get("version") == self.VERSION
-        except (OSError, ValueError):
-            ok = False
-        self.data: dict[str, dict[str, list]] = data if ok else {"version": self.VERSION}
-
-    def get(self, section: str, name: str, st: os.stat_result) -> Any:
-        hit = self.data.get(section, {}).get(name)
-        if hit and hit[0] == st.st_size and hit[1] == st.st_mtime_ns:
-            return hit[2]
-        return None
-
-    def put(self, section: str, name: str, st: os.stat_result, value: Any) -> None:
-        self.data.setdefault(section, {})[name] = [st.st_size, st.st_mtime_ns, value]
-        self.changed = True
-
-    def save(self) -> None:
-        if self.changed:
-            with contextlib.suppress(OSError):  # a read-only cache still plans, just slower
-                write_text_atomic(self.path, json.dumps(self.data, sort_keys=True, separators=(",", ":")))
-            self.changed = False
 
 
 def final_threads(record: dict[str, Any]) -> int | None:
@@ -128,20 +54,12 @@ class Cache:
     @property
     def memo(self) -> Memo:
         if self._memo is None:
-            self._memo = Memo(self.root / ".memo.json")
+            self._memo = Memo(self.root / MEMO_FILE)
         return self._memo
 
     def file_sha256(self, path: Path) -> str:
         """sha256 of a file (an input image), hashed once per (path, size, mtime) across runs."""
-        from pipeline.manifest.weights import file_sha256
-
-        name = str(Path(path).resolve())
-        st = os.stat(name)
-        sha = self.memo.get("files", name, st)
-        if sha is None:
-            sha = file_sha256(name)
-            self.memo.put("files", name, st, sha)
-        return sha
+        return self.memo.file_sha256(path)
 
     # ---- layout
     def image_path(self, key: str) -> Path:
@@ -150,11 +68,11 @@ class Cache:
     def record_path(self, key: str) -> Path:
         return self.root / key[:2] / f"{key}.json"
 
-    def lock_dir(self) -> Path:
-        return self.root / ".locks"
+    def mutex_dir(self) -> Path:
+        return self.root / ".mutexes"
 
-    def cell_lock(self, key: str, what: str = "") -> FileLock:
-        return FileLock(self.lock_dir() / f"{key}.lock", what)
+    def cell_mutex(self, key: str, what: str = "") -> Mutex:
+        return Mutex(self.mutex_dir() / f"{key}.mutex", what)
 
     # ---- reading
     def read_record(self, key: str) -> dict[str, Any] | None:
@@ -164,13 +82,7 @@ class Cache:
         return self._records[key]
 
     def _read_record(self, key: str) -> dict[str, Any] | None:
-        try:
-            record = json.loads(self.record_path(key).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-        if not isinstance(record, dict) or record.get("key") != key:
-            return None
-        return record
+        return read_record(self.record_path(key), key)
 
     def summary(self, key: str) -> dict[str, Any] | None:
         """{'seconds', 'device', 'threads'} of a complete entry; None when it is not cached.
@@ -201,7 +113,7 @@ class Cache:
     def forget(self, key: str) -> None:
         """Look again next time (another process may have written or removed the entry)."""
         self._records.pop(key, None)
-        self.memo.data.get("records", {}).pop(key, None)
+        self.memo.data.get("record-summaries", {}).pop(key, None)
 
     # ---- writing
     def store(self, key: str, image: Any, record: dict[str, Any]) -> None:
@@ -259,9 +171,9 @@ class Cache:
                     result.setdefault(key, []).append(p)
         return result
 
-    def delete(self, key: str, files: list[Path], drop_lock: bool = True) -> bool:
+    def delete(self, key: str, files: list[Path], drop_mutex: bool = True) -> bool:
         """Delete an entry's files, record first (so it stops counting as cached), unless it is being rendered."""
-        lock = self.cell_lock(key)
+        lock = self.cell_mutex(key)
         if not lock.acquire(blocking=False):
             return False
         try:
@@ -269,12 +181,24 @@ class Cache:
                 with contextlib.suppress(FileNotFoundError):
                     p.unlink()
             self.forget(key)
-            if drop_lock:
+            if drop_mutex:
                 with contextlib.suppress(FileNotFoundError):
                     lock.path.unlink()
         finally:
             lock.release()
         return True
+
+
+def read_record(path: Path, key: str | None = None) -> dict[str, Any] | None:
+    """A render record, or None when it is missing, unreadable, not a JSON object, or names
+    another key: every reader of records goes through here, so all treat a bad one alike."""
+    try:
+        record = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or (key is not None and record.get("key") != key):
+        return None
+    return record
 
 
 def dumps_record(record: dict[str, Any]) -> str:

@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 from typing import Any, Callable
 
-from pipeline.plan.cache import FileLock
+from pipeline.util.mutex import Mutex
 from pipeline.util.errors import GalleryError
 from pipeline.util.files import write_text_atomic
 
@@ -60,7 +60,7 @@ def dumps_lock(cells: dict[str, dict[str, Any]]) -> str:
 _SCALAR_LIST = re.compile(r"\[\s*((?:-?[0-9.eE+-]+\s*,\s*)*-?[0-9.eE+-]+)\s*\]")
 
 
-def update_lock(path: Path, guard: FileLock,
+def update_lock(path: Path, guard: Mutex,
                 change: Callable[[dict[str, dict[str, Any]]], dict[str, dict[str, Any]]]) -> bool:
     """Read, change and write the lock file under `guard`, so concurrent renders never lose an entry.
 

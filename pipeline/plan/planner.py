@@ -7,61 +7,23 @@ enter it. Torch-free, so that a fully cached gallery plans in milliseconds.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from pipeline.plan.cache import Cache, FileLock
-from pipeline.util.errors import GalleryError
-from pipeline.plan.lockfile import cell_name, read_lock
 from pipeline.manifest.model import Gallery, ImageEntry
-from pipeline.manifest.params import FAST, PARAMS, PARAMS_BY_NAME, RenderParams
-from pipeline.manifest.weights import file_sha256, weights_identity
-
-# Used when no earlier render says how fast this machine is: the pace of a 2-core x86 CPU,
-# seconds per unit of work plus a per-render overhead (process start, weights, style features),
-# fitted to 512 px renders under `make`. Work is the sum over pyramid levels of
-# iterations x level_size^2. Two CPUs, because `precision: auto` runs bf16 where the CPU
-# multiplies it natively (the one measured took a third of the other's time):
-# - fp32 (AVX2 only): the renderer benchmark, renderer 7: standard 582 s, draft 25 s;
-# - native bf16 (AVX512-BF16), renderer 7 under `make`: standard 189-206 s, draft 8-11 s,
-#   plus about 3 s each for the process.
-# On a GPU the first estimate is far too high, which misleads less than a tenfold
-# underestimate on the CPU most users have; after the first render every estimate uses this
-# machine's own pace.
-CPU_PACE = {"fp32": (1.65e-5, 12.0), "bf16": (5.2e-6, 6.7)}  # (seconds per work, overhead)
-# engine: fast, before this machine has timed one: (seconds per pixel, overhead). Measured on
-# the 2-core CPU: the transform about 0.2 s at 512 px and 0.9 s at 1024 px, plus a process's
-# start and the models' load.
-FAST_PACE = (9e-7, 2.0)
-CPUINFO = Path("/proc/cpuinfo")
-NATIVE_BF16_FLAGS = {"avx512_bf16", "amx_bf16"}
-
-
-def cpu_has_native_bf16() -> bool:
-    """Whether the CPU multiplies bf16 natively (Linux's CPU flags; False where unknown).
-
-    Read from /proc/cpuinfo rather than asked of torch: `status` stays torch-free (importing it
-    costs a second), and the answer is the same one oneDNN acts on.
-    """
-    try:
-        with CPUINFO.open(encoding="ascii", errors="replace") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return bool(NATIVE_BF16_FLAGS & set(line.partition(":")[2].split()))
-    except OSError:
-        pass
-    return False
-
-
-def default_pace(params: RenderParams) -> tuple[str, float, float]:
-    """The assumed CPU (fp32 or bf16) and its (seconds per work, overhead) for `params`."""
-    cpu = "bf16" if params.precision in ("auto", "bf16") and cpu_has_native_bf16() else "fp32"
-    return (cpu, *CPU_PACE[cpu])
-
+from pipeline.manifest.params import PARAMS, RenderParams
+from pipeline.plan.cache import Cache
+from pipeline.plan.estimate import Estimates
+from pipeline.plan.keys import key_inputs, provenance
+from pipeline.plan.lockfile import cell_name, read_lock
+from pipeline.plan.shards import deal
+from pipeline.util.errors import GalleryError
+from pipeline.manifest.weights import weights_identity
+from pipeline.util.files import file_sha256
+from pipeline.util.hashing import json_sha256
+from pipeline.util.mutex import Mutex
 
 class MissingImageError(GalleryError):
     """An input image is not on disk yet (`validate` fetches it): no key can be computed."""
@@ -93,6 +55,7 @@ class Plan:
     cells: list[Cell]  # manifest order: content rows x style columns, excluded included
     cache: Cache | None = None
     lock: dict[str, dict[str, Any]] = field(default_factory=dict)  # the lock file as read
+    _estimates: Estimates | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.cache is None:
@@ -112,17 +75,21 @@ class Plan:
         return out
 
     def shard(self, k: int, n: int) -> list[Cell]:
-        """The missing cells of the k-th of n slices: 1/n..n/n partition the missing cells exactly.
-
-        Slices are dealt over every cell's key in sorted order, cached or not, so a slice does not
-        depend on what a machine has cached already: shards run in any order, on any machine,
-        with any partial cache, and still never overlap or miss a cell.
-        """
-        if not (n >= 1 and 1 <= k <= n):
-            raise GalleryError(f"--shard {k}/{n}: want K/N with 1 <= K <= N, e.g. --shard 1/4")
-        keys = sorted({c.key for c in self.cells if c.state != "excluded"})
-        mine = set(keys[k - 1::n])
+        """The missing cells of the k-th of n slices: 1/n..n/n partition the missing cells exactly,
+        whatever each machine has cached (see plan/shards.py)."""
+        mine = deal([c.key for c in self.cells if c.state != "excluded"], k, n)
         return [c for c in self.missing() if c.key in mine]
+
+    def refresh(self, keys) -> None:
+        """Look again at these keys in the cache (rendered since the plan was made, here or by
+        another process): a cell now in the cache becomes cached. Cheaper than a new plan."""
+        keys = set(keys)
+        for i, c in enumerate(self.cells):
+            if c.key in keys and c.state == "render":
+                self.cache.forget(c.key)
+                if self.cache.has(c.key):
+                    self.cells[i] = replace(c, state="cached", reasons=())
+        self._estimates = None
 
     def counts(self) -> dict[str, int]:
         out = {"cached": 0, "render": 0, "excluded": 0}
@@ -134,15 +101,7 @@ class Plan:
     def lock_entry(self, cell: Cell) -> dict[str, Any]:
         """What the lock file says about a rendered cell: its inputs, key and a record summary."""
         record = self.cache.summary(cell.key) or {}
-        entry = {
-            "content": {"id": cell.content.id, "sha256": cell.inputs["content"]},
-            "style": {"id": cell.style.id, "sha256": cell.inputs["style"]},
-            "key": cell.key,
-            "params": cell.inputs["params"],
-            "weights": cell.inputs["weights"],
-            "renderer_version": cell.inputs["renderer_version"],
-            "image": _relative(cell.image, self.gallery.lock_path.parent),
-        }
+        entry = {**provenance(cell), "image": _relative(cell.image, self.gallery.lock_path.parent)}
         if isinstance(record.get("seconds"), (int, float)):
             entry["seconds"] = round(float(record["seconds"]), 1)
         if record.get("device"):
@@ -166,78 +125,24 @@ class Plan:
     def lock_in_sync(self) -> bool:
         return self.synced_lock() == self.lock
 
-    def lock_guard(self) -> FileLock:
+    def lock_file_mutex(self) -> Mutex:
         """The flock that serialises lock-file updates (it lives in the cache, not beside the manifest)."""
-        return FileLock(self.cache.lock_dir() / f"{self.gallery.lock_path.name}.lock", "the lock file",
+        return Mutex(self.cache.mutex_dir() / f"{self.gallery.lock_path.name}.mutex", "the lock file",
                         announce=False)
 
     # ---- time estimates
     def estimate_seconds(self, cell: Cell) -> float:
-        """From earlier renders of the same size and schedule, else scaled from any earlier render
-        by the work (iterations x pixels per level), else a default CPU rate."""
-        import statistics
-
-        same, rates = self._timings()
-        sched = _schedule(cell.params)
-        if same.get(sched):
-            return statistics.median(same[sched])
-        if cell.params.engine == FAST:  # the optimiser's rate says nothing of the network's
-            per_pixel, overhead = FAST_PACE
-            return overhead + per_pixel * cell.params.size ** 2
-        if rates:
-            return statistics.median(rates) * cell.params.work()
-        _, per_work, overhead = default_pace(cell.params)
-        return overhead + per_work * cell.params.work()
+        """How long `cell` will take to render here (see plan/estimate.py)."""
+        return self.estimates.seconds(cell)
 
     def timed_renders(self) -> list[float]:
-        """Seconds per unit of work of earlier renders (cache and lock file) that say how long they took."""
-        return self._timings()[1]
+        return self.estimates.timed_renders()
 
-    def _timings(self) -> tuple[dict[tuple, list[float]], list[float]]:
-        """Render seconds by (size, schedule), and per unit of work, from the cached cells'
-        records and from the lock file (a cell's previous render, even if its key changed).
-
-        CPU renders are scaled to the most threads any of them had: under `make -j2` each
-        worker renders on 1 of 2 cores and takes about twice as long, but the gallery does not.
-        """
-        if not hasattr(self, "_timing_cache"):
-            samples: dict[str, tuple[RenderParams, dict[str, Any]]] = {}
-            for name, entry in self.lock.items():
-                try:
-                    known = {k: v for k, v in (entry.get("params") or {}).items() if k in PARAMS_BY_NAME}
-                    samples[name] = (RenderParams.from_layers(known), entry)
-                except (ValueError, TypeError):
-                    continue  # written by another version of the parameter table
-            for c in self.cells:
-                if c.state == "cached":
-                    samples[c.name] = (c.params, self.cache.summary(c.key) or {})
-            timed = [(params, float(info["seconds"]), _cpu_threads(info))
-                     for params, info in samples.values()
-                     if isinstance(info.get("seconds"), (int, float)) and info["seconds"] > 0]
-            most = max((t for _, _, t in timed if t), default=None)
-            same: dict[tuple, list[float]] = {}
-            rates: list[float] = []
-            for params, seconds, threads in timed:
-                if threads and most:
-                    seconds *= threads / most
-                same.setdefault(_schedule(params), []).append(seconds)
-                if params.engine != FAST:
-                    rates.append(seconds / max(params.work(), 1))
-            self._timing_cache = (same, rates)
-        return self._timing_cache
-
-
-def _schedule(params: RenderParams) -> tuple:
-    """Renders that take the same time: the engine, the size and the optimiser's schedule."""
-    return (params.engine, params.size, tuple(params.schedule()) if params.engine != FAST else ())
-
-
-def _cpu_threads(info: dict[str, Any]) -> int | None:
-    """The threads of a CPU render (None for a GPU's, or where the record does not say)."""
-    threads = info.get("threads")
-    if info.get("device") != "cpu" or not isinstance(threads, int) or threads < 1:
-        return None
-    return threads
+    @property
+    def estimates(self) -> Estimates:
+        if self._estimates is None:
+            self._estimates = Estimates(self)
+        return self._estimates
 
 
 def _relative(path: Path, start: Path) -> str:
@@ -245,49 +150,6 @@ def _relative(path: Path, start: Path) -> str:
         return Path(os.path.relpath(path, start)).as_posix()
     except ValueError:  # another drive (Windows)
         return Path(path).as_posix()
-
-
-# ---- keys
-
-def canonical_json(obj: Any) -> bytes:
-    """One byte string per value: sorted keys, no spaces, ASCII, no NaN; floats as Python's repr."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True,
-                      allow_nan=False).encode("ascii")
-
-
-def key_params(params: RenderParams) -> dict[str, Any]:
-    """`params.key_dict()` with each value in its table type, so 1 and 1.0 hash the same."""
-    out: dict[str, Any] = {}
-    for name, value in params.key_dict().items():
-        kind = PARAMS_BY_NAME[name].kind if name in PARAMS_BY_NAME else ""
-        if kind == "float" and value is not None:
-            value = float(value)
-        elif kind == "int_list" and value is not None:
-            value = [int(v) for v in value]
-        elif isinstance(value, tuple):
-            value = list(value)
-        out[name] = value
-    return out
-
-
-def key_inputs(content_sha: str, style_sha: str, params: RenderParams,
-               weights: dict[str, str] | None = None) -> dict[str, Any]:
-    """Everything that determines a render's pixels, as the plain dict the key hashes: the
-    engine's networks and version come from the engine (pipeline/render/engine.py)."""
-    from pipeline.render.engine import key_parts
-
-    return {
-        "content": content_sha,
-        "style": style_sha,
-        "params": key_params(params),
-        **key_parts(params, weights),
-    }
-
-
-def render_key(content_sha: str, style_sha: str, params: RenderParams,
-               weights: dict[str, str] | None = None) -> str:
-    """sha256 of the canonical JSON of the key inputs: the cell's address in the cache."""
-    return hashlib.sha256(canonical_json(key_inputs(content_sha, style_sha, params, weights))).hexdigest()
 
 
 def image_sha256(gallery: Gallery, entry: ImageEntry, cache: Cache | None = None) -> str:
@@ -317,7 +179,7 @@ def make_plan(gallery: Gallery) -> Plan:
             if params.uses("weights") and params.weights not in weights:
                 weights[params.weights] = weights_identity(params.weights)
             inputs = key_inputs(shas[content.id], shas[style.id], params, weights.get(params.weights))
-            key = hashlib.sha256(canonical_json(inputs)).hexdigest()
+            key = json_sha256(inputs)
             image, record = cache.image_path(key), cache.record_path(key)
             reasons: tuple[str, ...] = ()
             if (content.id, style.id) in gallery.exclude:
@@ -354,19 +216,20 @@ def explain(prev: dict[str, Any] | None, inputs: dict[str, Any], key: str, image
     if prev.get("style", {}).get("sha256") != inputs["style"]:
         reasons.append("style image changed")
     changed = param_changes(prev.get("params") or {}, inputs["params"])
-    old_w, new_w = prev.get("weights") or {}, inputs["weights"]
+    old_w, new_w = prev.get("weights") or {}, inputs.get("weights") or {}
     if old_w != new_w:  # says it better than "parameters changed: weights"
         changed = [c for c in changed if not c.startswith("weights ")]
     if changed:
         reasons.append("parameters changed: " + ", ".join(changed))
     if old_w != new_w:
         if old_w.get("id") != new_w["id"]:
-            reasons.append(f"weights changed: {old_w.get('id', '?')} -> {new_w['id']}")
+            reasons.append(f"weights changed: {old_w.get('id', '?')} -> {new_w.get('id', 'none')}")
         else:
-            reasons.append(f"weights file changed ({new_w['id']})")
-    if prev.get("renderer_version") != inputs["renderer_version"]:
-        reasons.append(f"renderer version changed: {prev.get('renderer_version', '?')} -> "
-                       f"{inputs['renderer_version']}")
+            reasons.append(f"weights file changed ({new_w.get('id')})")
+    for part in sorted(set(inputs) - {"content", "style", "params", "weights"}):
+        if prev.get(part) != inputs[part]:  # renderer_version, or another engine's version and models
+            reasons.append(f"{part.replace('_', ' ')} changed: {_show(prev.get(part, '?'))} -> "
+                           f"{_show(inputs[part])}")
     if not reasons:
         if prev.get("key") == key:
             reasons.append(f"render missing from the cache ({image.name} not found or incomplete)")

@@ -4,8 +4,9 @@ a cell's cache key that come from the engine, both chosen by `params.engine`.
 An engine is a folder under pipeline/render/ (gatys: the optimiser; fast: a feed-forward
 network) whose `core.stylize(content, style, params, progress=, label=, threads=)` is a pure
 function of its inputs. The table in pipeline/manifest/params.py says which parameters each
-engine reads (Param.engines). This module imports neither torch nor onnxruntime: the plan
-reads `key_parts`, and `stylize` imports an engine only when it renders.
+engine reads (Param.engines); the parts of a cell's key that come from the engine (its networks
+and version) are composed in pipeline/plan/keys.py from pinned identities. `stylize` imports an
+engine only when it renders.
 """
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ from typing import Any, Callable
 
 from PIL import Image
 
-from pipeline.manifest import params as _params
 from pipeline.manifest.params import FAST, RenderParams
 
 
@@ -24,25 +24,6 @@ class RenderResult:
 
     image: Image.Image
     record: dict = field(default_factory=dict)
-
-
-def key_parts(params: RenderParams, weights: dict[str, str] | None = None) -> dict[str, Any]:
-    """The engine's part of a cell's key: `weights` (id and sha256 of the networks it runs) and
-    `renderer_version`, and with init: fast the fast engine's as `head_start`. `weights`: the
-    optimiser's weights identity, when the caller has it."""
-    from pipeline.render.fast.models import weights_identity as fast_weights
-
-    fast = {"weights": fast_weights(), "renderer_version": f"fast-{_params.FAST_VERSION}"}
-    if params.engine == FAST:
-        return fast
-    from pipeline.manifest.weights import weights_identity
-
-    w = weights or weights_identity(params.weights)
-    parts = {"weights": {"id": w["id"], "sha256": w["sha256"]},
-             "renderer_version": _params.RENDERER_VERSION}  # read now: tests pin it
-    if params.init == FAST:  # the optimiser starts from the fast render: its networks count too
-        parts["head_start"] = fast
-    return parts
 
 
 def stylize(content: Image.Image, style: Image.Image, params: RenderParams, progress: bool | str = True,

@@ -4,8 +4,8 @@ Under `make -jN` each worker starts with cores // N threads. When fewer cells th
 the workers still running would leave the other cores idle: the demo's 9 cells under `make -j2`
 ended with one 512 px render on one of the two cores for its whole length, and `-j2` was slower
 than a plain `make` (measured in issue 6). Each rendering worker holds an flock on its own file
-in the cache's lock folder; between iterations a worker counts the locked files and uses
-cores // count threads. The OS drops a dead worker's lock, so a crashed worker never holds cores.
+(a worker slot) in the cache's mutex folder; between iterations a worker counts the held slots and uses
+cores // count threads. The OS drops a dead worker's flock, so a crashed worker never holds cores.
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ class Workers:
         self.cpus = max(1, cpus)
         # Named by host: a cache shared by several machines (--shard) counts only this one's.
         self.prefix = f"{socket.gethostname()}-"
-        self.path = self.folder / f"{self.prefix}{os.getpid()}.lock"
+        self.path = self.folder / f"{self.prefix}{os.getpid()}.slot"
         self._fd: int | None = None
 
     def __enter__(self) -> "Workers":
@@ -48,7 +48,7 @@ class Workers:
     def running(self) -> int:
         """Workers rendering now on this host, this one included (a file nobody locks is a dead one's)."""
         count = 1 if self._fd is not None else 0
-        for path in self.folder.glob(f"{self.prefix}*.lock"):
+        for path in self.folder.glob(f"{self.prefix}*.slot"):
             if path == self.path:
                 continue
             try:

