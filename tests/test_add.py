@@ -138,7 +138,7 @@ def test_make_add_passes_the_image_on():
     r = subprocess.run(["make", "--no-print-directory", "-C", str(REPO), "-n", "add", "STYLE=art/wave.jpg",
                         "ARGS=--title Wave", "STAMP=/dev/null"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
-    assert "-m pipeline add style art/wave.jpg --config config/gallery.yaml --title Wave" in r.stdout
+    assert '-m pipeline add style "art/wave.jpg" --config "config/gallery.yaml" --title Wave' in r.stdout
     r = subprocess.run(["make", "--no-print-directory", "-C", str(REPO), "add", "STAMP=/dev/null"],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode != 0 and "make add STYLE=" in r.stderr

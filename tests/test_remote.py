@@ -281,7 +281,7 @@ def test_the_server_stopping_mid_pull_leaves_the_local_cache_whole(tmp_path, s3)
     assert report.done == keys[:1] and report.not_done == keys[1:]
     assert isinstance(report.error, RemoteUnreachable)
     assert [k for k in keys if b.has(k)] == keys[:1]
-    leftovers = [p.name for p in (tmp_path / "b").rglob("*") if p.is_file() and ".locks" not in p.parts]
+    leftovers = [p.name for p in (tmp_path / "b").rglob("*") if p.is_file() and ".mutexes" not in p.parts]
     assert sorted(leftovers) == sorted([f"{keys[0]}.png", f"{keys[0]}.json"])
 
 

@@ -241,7 +241,7 @@ class Remote:
         Returns "pulled", "local" (the cache has it), "absent" (the remote has not) or "busy" (a
         render of this key runs here now). Raises DamagedEntry or RemoteError.
         """
-        lock = cache.cell_lock(key)
+        lock = cache.cell_mutex(key)
         if not lock.acquire(blocking=False):
             return "busy"
         try:
