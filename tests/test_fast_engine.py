@@ -184,7 +184,8 @@ def test_preserve_colors_keeps_the_content_chroma():
 # ---------------------------------------------------------------- the parameter table, keys and validation
 
 from pipeline.manifest.reader import load_gallery  # noqa: E402
-from pipeline.plan.planner import make_plan, render_key  # noqa: E402
+from pipeline.plan.keys import render_key  # noqa: E402
+from pipeline.plan.planner import make_plan  # noqa: E402
 from pipeline.util.errors import GalleryError, ManifestError  # noqa: E402
 
 SHA_C, SHA_S = "c" * 64, "5" * 64
