@@ -57,7 +57,7 @@ document.querySelectorAll(".compare").forEach(function (figure) {
     prev.addEventListener("click", function () { go(-1); });
     next.addEventListener("click", function () { go(1); });
     zoomBtn.addEventListener("click", function () { zoomTo(scale > 1 ? 1 : fullScale()); });
-    box.addEventListener("keydown", onKey);
+    document.addEventListener("keydown", function (e) { if (!box.hidden) onKey(e); });
     stage.addEventListener("wheel", onWheel, {passive: false});
     stage.addEventListener("dblclick", function (e) { zoomTo(scale > 1 ? 1 : fullScale(), e.clientX, e.clientY); });
     stage.addEventListener("pointerdown", onDown);
@@ -158,7 +158,7 @@ document.querySelectorAll(".compare").forEach(function (figure) {
   function onDown(e) {
     if (e.target.closest && e.target.closest("button, a")) return;
     pointers[e.pointerId] = {x: e.clientX, y: e.clientY};
-    stage.setPointerCapture(e.pointerId);
+    try { stage.setPointerCapture(e.pointerId); } catch (err) { /* not a live pointer */ }
     var ids = Object.keys(pointers);
     if (ids.length === 2) {
       var a = pointers[ids[0]], b = pointers[ids[1]];
@@ -186,11 +186,13 @@ document.querySelectorAll(".compare").forEach(function (figure) {
     if (!pointers[e.pointerId]) return;
     delete pointers[e.pointerId];
     stage.classList.remove("is-dragging");
-    if (!gesture || gesture.pinch) { gesture = Object.keys(pointers).length ? null : gesture && null; return; }
+    if (!gesture || gesture.pinch) { gesture = null; return; }
     var dx = e.clientX - gesture.x, dy = e.clientY - gesture.y;
-    if (!gesture.moved && e.type === "pointerup" && e.target === img) zoomTo(scale > 1 ? 1 : fullScale(), e.clientX, e.clientY);
+    var r = img && img.getBoundingClientRect();  // the stage captures the pointer: test the spot
+    var onImg = r && e.clientX >= r.left && e.clientX <= r.right && e.clientY >= r.top && e.clientY <= r.bottom;
+    if (!gesture.moved && e.type === "pointerup" && onImg) zoomTo(scale > 1 ? 1 : fullScale(), e.clientX, e.clientY);
     else if (scale <= 1 && Math.abs(dx) > 50 && Math.abs(dx) > Math.abs(dy)) go(dx < 0 ? 1 : -1);
-    else if (scale <= 1 && !gesture.moved && e.target === stage) hide();  // a click beside the picture
+    else if (scale <= 1 && !gesture.moved && e.type === "pointerup") hide();  // a click beside the picture
     gesture = null;
   }
 
