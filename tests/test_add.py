@@ -142,3 +142,35 @@ def test_make_add_passes_the_image_on():
     r = subprocess.run(["make", "--no-print-directory", "-C", str(REPO), "add", "STAMP=/dev/null"],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode != 0 and "make add STYLE=" in r.stderr
+
+
+# ---- publishing your own images (item 4): they live in a committed folder
+
+needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+
+
+@needs_git
+def test_own_images_go_to_a_folder_git_keeps_and_fetched_ones_to_one_it_ignores():
+    def ignored(path: str) -> bool:
+        return subprocess.run(["git", "-C", str(REPO), "check-ignore", "-q", path]).returncode == 0
+
+    assert not ignored("config/my-images/style/wave.jpg"), "own images must be committable"
+    assert ignored("config/images/style/gogh.jpg"), "downloaded third-party images stay out of git"
+    assert (REPO / "config" / "my-images" / "README.md").is_file()
+
+
+@needs_git
+def test_validate_warns_about_an_image_only_this_machine_has(cli, tmp_path):
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / ".gitignore").write_text("images/\n")
+    write_image(tmp_path / "images" / "me.png", seed=1)
+    write_image(tmp_path / "my-images" / "content" / "you.png", seed=2)
+    write_image(tmp_path / "my-images" / "style" / "wave.png", seed=3)
+    (tmp_path / "gallery.yaml").write_text(
+        "contents:\n  - id: me\n    file: images/me.png\n  - id: you\n    file: my-images/content/you.png\n"
+        "styles:\n  - id: wave\n    file: my-images/style/wave.png\n", encoding="utf-8")
+    rc, out, err = cli("validate", "--config", tmp_path / "gallery.yaml")
+    assert rc == 0
+    warnings = [line for line in err.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "content 'me'" in warnings[0] and "git ignores it" in warnings[0]
+    assert "make add CONTENT=" in warnings[0] and "my-images/" in warnings[0]

@@ -35,11 +35,34 @@ def cmd_validate(args: argparse.Namespace) -> int:
         # One pass: each missing file is fetched as its entry is checked, so a fetch failure, a
         # typo and a wrong sha256 in different entries are all reported in the same run.
         gallery = runner.load(args.config, fetch=True)
+    for warning in _unpublished(gallery):
+        print(f"warning: {warning}", file=sys.stderr)
     n = len(gallery.cells())
     # The grid only: which cells the cache already holds is `status`'s to say (it reads the cache).
     print(f"{args.config}: valid: {len(gallery.contents)} contents x {len(gallery.styles)} styles "
           f"= {n} cell{'s' if n != 1 else ''} ({len(gallery.exclude)} excluded)")
     return 0
+
+
+def _unpublished(gallery) -> list[str]:
+    """Entries without a url whose file git ignores: they exist only on this machine, so the
+    Pages workflow (a fresh checkout) would fail on them. Silent outside a git work tree."""
+    import subprocess
+
+    local = [e for e in gallery.contents + gallery.styles if not e.url]
+    if not local:
+        return []
+    try:
+        r = subprocess.run(["git", "-C", str(gallery.root), "check-ignore", "--stdin"],
+                           input="\n".join(str(e.file) for e in local), capture_output=True, text=True,
+                           timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return []
+    ignored = set(r.stdout.splitlines()) if r.returncode in (0, 1) else set()
+    return [f"{gallery.path}:{e.line}: {e.role} '{e.id}': {e.file} has no url and git ignores it, so "
+            f"it exists only on this machine and the Pages workflow will not have it: move it into "
+            f"my-images/ beside the manifest (`make add {e.role.upper()}=...` does) and commit it, "
+            f"or give the entry a url and sha256" for e in local if str(e.file) in ignored]
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
