@@ -66,9 +66,10 @@ site: install ## build site/ from the manifest and the render cache (never rende
 serve: install ## build site/ and serve it on http://127.0.0.1:PORT/, rebuilding on changes (pages reload); ARGS=--open
 	$(PY) -m pipeline serve --config "$(CONFIG)" --port $(PORT) $(OVERRIDES) $(ARGS)
 
-bench: install ## benchmarks: the least time a gallery can take here, the renderer presets, the no-op rebuild
+bench: install ## benchmarks: the least time a gallery can take here, the renderer presets, init: fast and the fast engine, the no-op rebuild
 	$(PY) bench/bench_bound.py
 	$(PY) bench/bench_render.py
+	$(PY) bench/bench_init.py
 	$(PY) bench/bench_noop.py
 
 schema: install ## regenerate config/gallery.schema.json from the parameter table

@@ -276,3 +276,26 @@ def test_init_fast_starts_the_optimiser_from_the_fast_render():
     assert head["head_start"]["engine"] == "fast"
     assert head["head_start"]["weights"] == models.weights_identity()
     assert head["params"]["init"] == "fast" and head["params"]["strength"] == 1.0
+
+
+# ---------------------------------------------------------------- a fast gallery, end to end
+
+def test_a_fast_gallery_renders_without_torch_and_credits_the_models(make_gallery, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    path = make_gallery(render={"engine": "fast", "size": 32}, styles=("gogh", "munch"), size=(48, 36))
+    code = ("import sys; from pipeline.cli.app import main; rc = main(sys.argv[1:]); "
+            "assert 'torch' not in sys.modules, 'a fast gallery imported torch'; sys.exit(rc)")
+    r = subprocess.run([sys.executable, "-c", code, "gallery", "--config", str(path), "--no-fetch"],
+                       cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    records = [json.loads(p.read_text()) for p in (tmp_path / "renders").rglob("*.json")
+               if "engine" in p.read_text()]
+    assert len(records) == 2 and all(rec["engine"] == "fast" for rec in records)
+    about = (tmp_path / "site" / "about.html").read_text()
+    assert "Apache-2.0" in about and "Ghiasi" in about and models.MODEL_SHA256["transform"] in about
+    assert "onnxruntime" in (tmp_path / "site" / "render" / "pearl--gogh.html").read_text()

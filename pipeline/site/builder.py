@@ -270,7 +270,8 @@ class _Builder:
         self.page("about.html", "about.html", title=f"About · {g.site.title}",
                   description="What neural style transfer is, how this gallery was made, and the parameters it used.",
                   image=None, defaults=_param_rows(RenderParams.from_layers(g.render, g.overrides).effective()),
-                  overrides=_overrides(g), schedules=_schedules(cells), **common)
+                  overrides=_overrides(g), schedules=_schedules(cells), fast_models=_fast_models(self.cells),
+                  **common)
         for e in g.contents:
             row = next(r for r in rows if r["content"]["id"] == e.id)["cells"]
             self.page(f"content/{e.id}.html", "content.html", title=f"{e.title} · {g.site.title}",
@@ -346,13 +347,25 @@ def _param_rows(params: dict) -> list[dict]:
     return rows
 
 
+def _fast_models(cells) -> dict | None:
+    """The fast engine's networks, their origin and licence, when a cell uses them (as its engine
+    or as the optimiser's start): the about page credits them."""
+    if not any(c.params.engine == "fast" or c.params.init == "fast" for c in cells if c.state != "excluded"):
+        return None
+    from pipeline.render.fast import models
+
+    return {"origin": models.MODELS_ORIGIN, "license": models.MODELS_LICENSE, "package": models.PACKAGE_PIN,
+            "files": [{"file": models.MODEL_FILES[n].rsplit("/", 1)[-1], "sha256": models.MODEL_SHA256[n]}
+                      for n in sorted(models.MODEL_FILES)]}
+
+
 def _schedules(cells: list[dict]) -> list[dict]:
     """The pyramids the renders actually ran (from their records; the plan's for the rest),
     each with how many renders used it: the preset's schedule differs at small sizes."""
     groups: dict[tuple, list[str]] = {}
     for cell in cells:
-        if cell["state"] == "excluded":
-            continue
+        if cell["state"] == "excluded" or getattr(cell.get("params"), "engine", "gatys") != "gatys":
+            continue  # the fast engine runs no pyramid
         levels = [(max(lv.get("size") or [0]), lv.get("iterations", 0))
                   for lv in (cell.get("record") or {}).get("levels") or [] if isinstance(lv, dict)]
         if not levels and cell.get("params") is not None:
