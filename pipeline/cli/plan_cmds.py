@@ -77,10 +77,10 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"  {state:<9} {c.name:<{width}}  {why}".rstrip())
     if missing:
         known = len(plan.timed_renders())
-        cpu = {"bf16": "a 2-core CPU with native bf16", "fp32": "a 2-core CPU in fp32"}[
+        cpu = {"bf16": "a measured CPU with native bf16", "fp32": "a measured CPU in fp32"}[
             default_pace(missing[0].params)[0]]
         if all(c.params.engine == "fast" for c in missing):
-            cpu = "the fast engine on a 2-core CPU"
+            cpu = "the fast engine on a measured CPU"
         basis = (f"from {known} earlier render{'s' if known != 1 else ''}" if known
                  else f"at the pace of {cpu}; the first render measures this machine's")
         print(f"to render: {len(missing)} cell{'s' if len(missing) != 1 else ''}, "

@@ -50,35 +50,8 @@ class Param:
 
 
 PRESETS: dict[str, dict[str, Any]] = {
-    # Iterations per pyramid level, smallest first. Levels are about 128, 181, 256, 362 and
-    # 512 px at size 512; an iteration's cost grows with the pixels (x2 per level), so the budget
-    # in full-size iterations is about draft 23, standard 139, high 209, against 500 for the
-    # single-level reference. Measured on pearl x gogh (the 512 pyramid replayed at 256 px,
-    # min_size 64, against the 500-iteration reference; objective / reference's):
-    # - at a standard budget, iterations at the top level pay most: 10,10,10,10,85 ends at
-    #   1.042x, 20,15,10,10,80 at 1.055x, 30,20,15,20,75 at 1.062x, 40,30,25,25,60 at 1.086x.
-    #   Long coarse runs lead the top level into a worse basin, with or without the cut in
-    #   style weight below the top (40,30,25,25,60 with no cut: 1.091x).
-    # - at a draft budget the start matters more: 40,30,20,12,6 ends at 1.742x, 10,10,10,10,15
-    #   at 1.781x, 5,5,5,5,18 at 1.888x.
-    # - high, 10,10,10,10,150, ends at 1.012x (120,90,70,60,80 ended at 1.064x).
-    # At 512 px (bench_render.py, renderer 5, 2-core AVX2 CPU, fp32): draft 20.3x at 1.906x,
-    # standard (then 10,10,10,10,85) 5.3x at 1.077x, high (then ...,150) 3.2x at 1.040x; at
-    # full size the coarse levels buy no objective at these budgets, only the start.
-    # Renderer 6 (Winograd convolutions) made a full-size pass 1.5x cheaper: standard now
-    # spends it on top-level iterations. One 10,10,10,10,140 run (pearl x gogh, 512 px) stood
-    # at 1.049x the reference's objective before top-level iteration 120, 1.045x at 130 and
-    # ended at 1.041x; high goes on to 200.
-    # Renderer 7 (our L-BFGS: no level wastes its first iteration) moved draft to a 30 s budget
-    # at 512 px: 16,8,8,0,0 optimises up to 256 px and reaches 512 px by upsampling the change
-    # onto the content (see render.next_level_start), so only the top level's targets and score
-    # are computed at full size. With no top-level iterations to paint the texture in, it keeps
-    # the full style weight at every level: its runs are too short to paint the subject over.
-    # Pearl x gogh, objective / the reference's: 40,30,20,12,6 ended at 1.81x (2.08x with
-    # torch's L-BFGS); at a style decay of 0.85, 16,8,8,0,0 at 4.8x, 12,8,6,2,0 at 4.5x for
-    # about 15% more time, 20,12,8,2,0 at 3.9x for 40% more (decay 0.7: 4.1x with dimmer
-    # swirls, 1.0: 4.0x with more). At 16,8,8,0,0, decay 1.0 against 0.85: pearl x picasso
-    # 2.74x against 2.78x, dancing x gogh 6.34x against 6.35x, with more swirls.
+    # Iterations per pyramid level, smallest first (at 512 px the levels are about 128, 181, 256,
+    # 362 and 512 px). How each schedule was chosen, measured: bench/RESULTS.md.
     "draft": {"iterations": (16, 8, 8, 0, 0), "level_style_decay": 1.0},
     "standard": {"iterations": (10, 10, 10, 10, 130)},
     "high": {"iterations": (10, 10, 10, 10, 200)},

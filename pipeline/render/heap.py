@@ -3,10 +3,8 @@
 Why: glibc's malloc serves every allocation above 32 MiB with a fresh mmap and gives it back
 to the OS on free. A 512 px render allocates such blocks every pass (a 64-channel layer at
 512 x 512 is 64 MiB, and autograd keeps and frees a dozen of them), so each forward+backward
-page-faults about 1.3 GB of new, zeroed memory: 320,000 faults and 0.76 s of kernel time per
-pass on a 2-core CPU. With mmap and trimming off, freed tensors come back from the heap:
-about 500 faults per pass, and a pass 11-13% faster at 256-512 px in an A/B in one process
-(none at 128 px; the 88-minute benchmark, on a busier machine, showed less).
+page-faults about 1.3 GB of new, zeroed memory. With mmap and trimming off, freed tensors
+come back from the heap (the measured effect: bench/RESULTS.md).
 
 The cost: the process holds its peak memory until it exits (about 2 GB for a 512 px render).
 Renders run in their own processes (`make gallery`, `stylize`), so that is what they want; a

@@ -40,7 +40,6 @@ LBFGS_HISTORY = 50
 # iterations). Its first step moves the pixels by this much instead (root mean square, 0-255).
 INIT_FAST_FIRST_STEP = 2.0
 ADAM_LR = 4.0  # pixels (0-255) per step: Adam's step size is about lr, whatever the loss scale
-CHANNELS_LAST = False  # measured on a 2-core AVX2 CPU: no gain over the default layout
 # The network's dtype under autocast for each reduced precision (fp32: no autocast).
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -184,8 +183,6 @@ class Objective:
         self.style_norms = [g.pow(2).mean().clamp_min(1e-8) for g in self.style_targets]
 
     def features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        if CHANNELS_LAST:
-            x = x.contiguous(memory_format=torch.channels_last)
         dtype = AUTOCAST_DTYPES.get(self.precision)
         with torch.autocast(x.device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
             out = self.net(x)
@@ -272,8 +269,6 @@ def feature_net(weights: str, pooling: str, device: torch.device):
 def _feature_net(weights: str, pooling: str, device: str, version: str):
     net, identity = load_vgg(weights, (CONTENT_LAYER, *STYLE_LAYERS), pooling)
     net = net.to(device)
-    if CHANNELS_LAST:
-        net = net.to(memory_format=torch.channels_last)
     return net, identity
 
 

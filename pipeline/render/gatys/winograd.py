@@ -5,14 +5,12 @@ Why: a render is ~all VGG-19 convolutions (forward and the input gradient), and 
 without native bf16 torch's direct convolution already runs near the machine's peak. Winograd
 (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", 2016) transforms each 6x6
 input tile and each 3x3 kernel so that a 4x4 output tile costs 36 products instead of 144, as
-36 independent matrix products over the channels. Measured on a 2-core AVX2 CPU at 512 px:
-1.3-2.4x faster on conv2_1 and the layers after it (a whole forward+backward pass 1.4x);
-slower on conv1_2 (64 channels at full size), which stays direct, and on layers of 8x8
-positions (milliseconds). The relative error against direct fp32 convolution is ~3e-6.
+36 independent matrix products over the channels. It pays from conv2_1 on; conv1_2 (64
+channels at full size) stays direct. The relative error against direct fp32 convolution is
+~3e-6. Measurements: bench/RESULTS.md.
 
 The input tiles are transformed, multiplied and written back a band of tile rows at a time so
-that the intermediate tensors stay in the CPU's cache (one pass over the whole layer measured
-1.3-2x slower on the shallow layers). Only fp32 on the CPU: under autocast or on a GPU the
+that the intermediate tensors stay in the CPU's cache. Only fp32 on the CPU: under autocast or on a GPU the
 module runs torch's own convolution (cuDNN picks its algorithms itself; in bf16 Winograd's
 transforms would cost precision).
 """
