@@ -13,7 +13,7 @@ PORT ?= 8000
 OVERRIDES = $(if $(SIZE),--size $(SIZE)) $(if $(PRESET),--preset $(PRESET))
 
 .DEFAULT_GOAL := help
-.PHONY: help install add validate gallery status render prune site serve test bench clean clean-all schema
+.PHONY: preview help install add validate gallery status render prune site serve test bench clean clean-all schema
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -50,6 +50,9 @@ validate: install ## check the manifest (every problem, with line and entry) and
 # once (it reads -jN from MAKEFLAGS), each worker on cores/N threads.
 gallery: install ## validate, render what is missing (make -jN: N cells at once), build site/
 	$(PY) -m pipeline gallery --config "$(CONFIG)" $(OVERRIDES) $(ARGS)
+
+preview: install ## every cell with the fast engine in seconds (cached apart), then build site/; make gallery later renders the full versions
+	$(PY) -m pipeline gallery --preview --config "$(CONFIG)" $(OVERRIDES) $(ARGS)
 
 status: install ## every cell: cached, to render (and why) or excluded; ARGS=--json for JSON
 	@$(PY) -m pipeline status --config "$(CONFIG)" $(OVERRIDES) $(ARGS)
