@@ -358,9 +358,31 @@ def run_gallery(config: str | Path, *, fetch: bool = True, jobs: int = 1, quiet:
     log.info("%s: %d cells rendered, %d missing, %d excluded", display(gallery.path), counts["cached"],
              counts["render"], counts["excluded"])
     if build:
-        from pipeline.site.builder import build_site
         report.site = build_site(gallery, the_plan, quiet=quiet)
     return report
+
+
+def build_site(gallery, the_plan, quiet: bool = False):
+    """Build the site from `the_plan`, showing a cell that is not rendered yet by its fast
+    preview where the cache has one (`make preview` first, then `make serve` or `make site`)."""
+    from pipeline.site import builder
+
+    return builder.build_site(gallery, with_previews(the_plan), quiet=quiet)
+
+
+def with_previews(the_plan):
+    """`the_plan` with each cell still to render replaced by its cached preview (the same cell
+    with engine: fast), if any. The plan itself, for the lock file and the renders, is unchanged."""
+    if not any(c.state == "render" for c in the_plan.cells):
+        return the_plan
+    gallery = the_plan.gallery
+    if getattr(gallery, "overrides", {}).get("engine") == "fast":
+        return the_plan
+    previews = {c.name: c for c in plan(gallery.with_overrides(engine="fast")).cells if c.state == "cached"}
+    if not previews:
+        return the_plan
+    cells = [previews.get(c.name, c) if c.state == "render" else c for c in the_plan.cells]
+    return dataclasses.replace(the_plan, cells=cells, _estimates=None)
 
 
 # ---- words shared by the commands

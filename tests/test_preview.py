@@ -38,9 +38,14 @@ def test_preview_renders_every_cell_in_one_process_and_the_site_says_so(make_gal
     page = (root / "site" / "render" / "pearl--gogh.html").read_text(encoding="utf-8")
     assert 'class="preview-note"' in page and "fast engine" in page
 
-    # The full gallery's cells are other keys: nothing of the preview is taken for them.
+    # The full gallery's cells are other keys: nothing of the preview is taken for them...
     assert main(["status", "--config", str(manifest)]) == 0
     assert "0 cached, 6 to render" in capsys.readouterr().out
+    # ...but until they are rendered, the site shows their previews, not placeholders.
+    (root / "site" / "index.html").unlink()
+    assert main(["site", "--config", str(manifest)]) == 0
+    index = (root / "site" / "index.html").read_text(encoding="utf-8")
+    assert index.count('class="preview-badge"') == 6 and "0 cells not rendered" in capsys.readouterr().out
     # and the preview again renders nothing
     loads.clear()
     assert main(["gallery", "--preview", "--no-fetch", "--quiet", "--config", str(manifest)]) == 0

@@ -11,10 +11,9 @@ from pipeline.util.errors import GalleryError
 def cmd_build(args: argparse.Namespace) -> int:
     from pipeline import runner
     from pipeline.cli import overrides
-    from pipeline.site.builder import build_site
 
     gallery = overrides.apply(runner.load(args.config, fetch=False), args)
-    build_site(gallery, runner.plan(gallery), quiet=args.quiet)  # logs its summary line
+    runner.build_site(gallery, runner.plan(gallery), quiet=args.quiet)  # logs its summary line
     return 0
 
 
@@ -87,9 +86,8 @@ def _load_for_serve(args: argparse.Namespace):
 
 def _build(gallery):
     from pipeline import runner
-    from pipeline.site.builder import build_site
 
-    return build_site(gallery, runner.plan(gallery), quiet=True)
+    return runner.build_site(gallery, runner.plan(gallery), quiet=True)
 
 
 def _output_of(config: str) -> Path:
