@@ -107,6 +107,8 @@ class Remote:
         from fsspec.core import split_protocol
 
         self.url = url.rstrip("/")
+        self.options = dict(options or {})  # as given, to open the same remote in another process
+        self.retries = retries
         protocol = split_protocol(self.url)[0] or "file"
         self.protocol = protocol
         self.read_only = protocol in READ_ONLY
@@ -402,59 +404,44 @@ def remote_for(gallery: Any, url: str | None = None) -> Remote | None:
     return Remote(url, {"endpoint_url": endpoint} if endpoint and s3 else None)
 
 
-class RenderSync:
-    """The render loop's use of a remote: pull what it has instead of rendering, push each new
-    render at once. The remote is a help, never a requirement: the first failure to reach it
-    turns it off for the rest of the run (with one note), and rendering goes on locally."""
+class Pusher:
+    """Pushes each new render as soon as it is stored, from whichever process rendered it.
 
-    def __init__(self, remote: Remote, cache: Cache, keys: Iterable[str]):
-        self.remote, self.cache = remote, cache
-        self.notes: list[str] = []  # for the CLI to show, in order
-        self.pulled: list[str] = []
-        self.pushed: list[str] = []
-        self.not_pushed: list[str] = []
+    The remote is a help, never a requirement: the first failure to reach it stops this
+    process's pushing (one warning) and rendering goes on; `push` sends the rest later. Each
+    process opens its own connection (render workers are forked, and a connection's event loop
+    does not survive a fork)."""
+
+    def __init__(self, url: str, options: dict[str, Any] | None, cache: Cache, retries: int | None = None):
+        self.url, self.options, self.cache, self.retries = url, options, cache, retries
+        self._remote: Remote | None = None
+        self._pid: int | None = None
         self.off = False
-        try:
-            self.available = remote.which(keys)
-        except RemoteError as e:
-            self._fail(e)
-            self.available = set()
 
-    def _fail(self, e: RemoteError) -> None:
-        self.off = True
-        self.notes.append(f"{e}; going on without the remote (renders are kept here; "
-                          f"`push` sends them later)")
+    @classmethod
+    def of(cls, remote: Remote | None, cache: Cache) -> "Pusher | None":
+        """A pusher to `remote`, or None when there is none or it is read-only."""
+        if remote is None or remote.read_only:
+            return None
+        return cls(remote.url, remote.options, cache, remote.retries)
 
-    def pull(self, key: str) -> bool:
-        """True when the remote's copy is now in the local cache (so the cell need not render)."""
-        if self.off or key not in self.available:
+    def push(self, key: str) -> bool:
+        """Send one entry (image, then record); False when it was not sent."""
+        if self.off:
             return False
         try:
-            outcome = self.remote.pull(key, self.cache)
+            if self._pid != os.getpid():
+                self._remote = Remote(self.url, self.options, retries=self.retries)
+                self._pid = os.getpid()
+            self._remote.push(key, self.cache)
+            return True
         except DamagedEntry as e:
-            self.notes.append(f"remote copy of {key[:12]} refused: {e}; rendering it here")
+            log.warning("%s not pushed: %s", key[:12], e)
             return False
         except RemoteError as e:
-            self._fail(e)
+            self.off = True
+            log.warning("%s; renders go on here without pushing (`push` sends them later)", e)
             return False
-        if outcome == "pulled":
-            self.pulled.append(key)
-        return outcome in ("pulled", "local")
-
-    def push(self, key: str) -> None:
-        """Send a new render (record last); after a failure, only remember it as not pushed."""
-        if self.off or self.remote.read_only:
-            self.not_pushed.append(key)
-            return
-        try:
-            if self.remote.push(key, self.cache) == "pushed":
-                self.pushed.append(key)
-        except DamagedEntry as e:
-            self.notes.append(f"{key[:12]} not pushed: {e}")
-            self.not_pushed.append(key)
-        except RemoteError as e:
-            self._fail(e)
-            self.not_pushed.append(key)
 
 
 def describe(report: Transfer, name: Callable[[str], str] = lambda k: k[:12]) -> list[str]:

@@ -1,0 +1,126 @@
+"""`pull` and `push`: move renders between the local cache and the remote render cache.
+
+`render` and `gallery` already pull what the remote has and push each new render; these are for
+explicit use: fill a new machine's cache before going offline, send renders made before a remote
+was configured, or finish a push that a network failure cut short.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from pipeline import runner
+from pipeline.util.errors import GalleryError
+
+
+def open_remote(gallery, url: str | None = None):
+    """The gallery's remote (--remote, GALLERY_REMOTE, or `cache: remote:`), or a clear error."""
+    from pipeline.plan.remote import remote_for
+
+    remote = remote_for(gallery, url)
+    if remote is None:
+        raise GalleryError(f"{runner.display(gallery.path)}: no remote render cache: add "
+                           "`cache: {path: ..., remote: s3://bucket/prefix}` to the manifest, set "
+                           "GALLERY_REMOTE, or pass --remote URL")
+    return remote
+
+
+def progress_bar(total: int, verb: str, quiet: bool):
+    """A tqdm bar on a terminal (None elsewhere: logs get the summary lines only)."""
+    if quiet or total < 2 or not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="render", desc=verb, file=sys.stderr, dynamic_ncols=True)
+
+
+def transfer(remote, verb: str, keys: list[str], cache, names: dict[str, str], jobs: int, quiet: bool):
+    """Run one pull or push with a progress bar; returns the report and its lines."""
+    from pipeline.plan.remote import describe
+
+    bar = progress_bar(len(keys), verb, quiet)
+    try:
+        report = remote.transfer(verb, keys, cache, jobs=jobs,
+                                 on_each=(lambda key, outcome: bar.update(1)) if bar else None)
+    finally:
+        if bar:
+            bar.close()
+    return report, describe(report, lambda k: names.get(k, k[:12]))
+
+
+def _gallery(args: argparse.Namespace):
+    import dataclasses
+
+    gallery = runner.read_manifest(args.config)
+    if args.cache:
+        gallery = dataclasses.replace(gallery, cache=Path(args.cache).resolve())
+    return gallery
+
+
+def cmd_pull(args: argparse.Namespace) -> int:
+    gallery = _gallery(args)
+    remote = open_remote(gallery, args.remote)
+    plan = runner.plan(gallery)
+    missing = plan.missing()
+    names = {c.key: c.name for c in missing}
+    have = remote.which(names)
+    keys = [c.key for c in missing if c.key in have]
+    report, lines = transfer(remote, "pull", keys, plan.cache, names, args.jobs, args.quiet)
+    for line in lines:
+        print(line)
+    plan.refresh(report.done)
+    if report.done:
+        runner.sync_lock_file(plan)
+    left = len(plan.missing())
+    print(f"{runner.display(gallery.path)}: {plan.counts()['cached']} cells cached, "
+          f"{left} still to render" + (f" ({len(missing) - len(keys)} not on the remote)" if left else ""))
+    return 0 if report.ok else 1
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    gallery = _gallery(args)
+    remote = open_remote(gallery, args.remote)
+    if remote.read_only:
+        raise GalleryError(f"remote {remote.url}: {remote.protocol}:// is read-only; push to an s3://, "
+                           "gs://, az:// or file:// remote (--remote URL)")
+    plan = runner.plan(gallery)
+    cached = [c for c in plan.cells if c.state == "cached"]
+    names = {c.key: c.name for c in reversed(cached)}
+    keys = list(dict.fromkeys(c.key for c in cached))
+    if args.all:  # every complete entry of the cache, this manifest's or not
+        keys += sorted(k for k in plan.cache.entries() if k not in names and plan.cache.has(k))
+    report, lines = transfer(remote, "push", keys, plan.cache, names, args.jobs, args.quiet)
+    for line in lines:
+        print(line)
+    return 0 if report.ok else 1
+
+
+def register(sub) -> None:
+    from pipeline.cli.app import _add_config, _add_quiet
+
+    def common(p: argparse.ArgumentParser) -> None:
+        _add_config(p)
+        _add_quiet(p)
+        p.add_argument("--remote", metavar="URL",
+                       help="the remote render cache (default: GALLERY_REMOTE, else the manifest's "
+                            "`cache: remote:`), e.g. s3://bucket/renders or file:///mnt/renders")
+        p.add_argument("--cache", metavar="DIR", help="use this cache folder instead of the manifest's")
+        p.add_argument("--jobs", "-j", type=int, default=8, metavar="N",
+                       help="transfers at once (default: 8)")
+
+    p = sub.add_parser("pull", help="copy the missing cells' renders from the remote render cache",
+                       description="Copy every missing cell that the remote render cache has into the "
+                                   "local cache (each image checked against its record's sha256 first; a "
+                                   "damaged one is reported and left out), then update the lock file.")
+    common(p)
+    p.set_defaults(func=cmd_pull)
+
+    p = sub.add_parser("push", help="copy the cached cells' renders to the remote render cache",
+                       description="Copy every cached cell of the manifest to the remote render cache "
+                                   "(image first, record last; what the remote has is skipped). Safe "
+                                   "to run on many machines at once and to run again after a failure.")
+    common(p)
+    p.add_argument("--all", action="store_true",
+                   help="push every complete entry of the cache, not only this manifest's cells")
+    p.set_defaults(func=cmd_push)
