@@ -181,18 +181,20 @@ def sync_lock_file(plan) -> bool:
 # ---- many cells
 
 def render_cells(plan, cells: list, *, jobs: int = 1, quiet: bool = False, label: str = "",
-                 write_lock: bool = True) -> dict[str, int]:
+                 write_lock: bool = True, push=None) -> dict[str, int]:
     """Render `cells`, `jobs` at a time, skipping any that another process holds or finished;
-    then mark them cached in `plan`. Returns {'rendered': n, 'by_others': m}."""
+    then mark them cached in `plan`. Returns {'rendered': n, 'by_others': m}.
+    `push`: a plan.remote.Pusher that sends each new render to the remote as soon as it is stored."""
     if jobs > 1 and len(cells) > 1:
-        done = _render_in_workers(plan, cells, min(jobs, len(cells)), quiet, label, write_lock)
+        done = _render_in_workers(plan, cells, min(jobs, len(cells)), quiet, label, write_lock, push)
     else:
-        done = _render_here(plan, cells, quiet=quiet, label=label, write_lock=write_lock)
+        done = _render_here(plan, cells, quiet=quiet, label=label, write_lock=write_lock, push=push)
     plan.refresh(c.key for c in cells)
     return done
 
 
-def _render_in_workers(plan, cells, jobs: int, quiet: bool, label: str, write_lock: bool) -> dict[str, int]:
+def _render_in_workers(plan, cells, jobs: int, quiet: bool, label: str, write_lock: bool,
+                       push=None) -> dict[str, int]:
     """Fork `jobs` workers over the same list: each claims cells by their mutex (no scheduler)."""
     import multiprocessing
 
@@ -203,7 +205,7 @@ def _render_in_workers(plan, cells, jobs: int, quiet: bool, label: str, write_lo
     ctx = multiprocessing.get_context("fork")  # the workers inherit the loaded gallery and plan
     results = ctx.Queue()
     procs = [ctx.Process(target=_worker, args=(plan, cells, jobs, adopt_idle, quiet, label, write_lock,
-                                               results, i),
+                                               results, i, push),
                          name=f"render-worker-{i}") for i in range(jobs)]
     for p in procs:
         p.start()
@@ -224,11 +226,11 @@ def _render_in_workers(plan, cells, jobs: int, quiet: bool, label: str, write_lo
     return done
 
 
-def _worker(plan, cells, jobs, adopt_idle, quiet, label, write_lock, results, index) -> None:
+def _worker(plan, cells, jobs, adopt_idle, quiet, label, write_lock, results, index, push=None) -> None:
     threads = split_threads(jobs)
     try:
         done = _render_here(plan, cells, quiet=quiet, label=label, write_lock=write_lock, jobs=jobs,
-                            threads=threads, adopt_idle=adopt_idle, wait_for_others=False)
+                            threads=threads, adopt_idle=adopt_idle, wait_for_others=False, push=push)
         results.put((True, done))
     except GalleryError as e:
         results.put((False, str(e)))
@@ -240,7 +242,7 @@ def _worker(plan, cells, jobs, adopt_idle, quiet, label, write_lock, results, in
 
 def _render_here(plan, cells: list, *, quiet: bool = False, label: str = "", write_lock: bool = True,
                  jobs: int = 1, threads: int | None = None, adopt_idle: bool = False,
-                 wait_for_others: bool = True) -> dict[str, int]:
+                 wait_for_others: bool = True, push=None) -> dict[str, int]:
     """Render `cells` one at a time in this process.
 
     A cell another process is rendering is put off to the end, then waited for (with a
@@ -286,6 +288,8 @@ def _render_here(plan, cells: list, *, quiet: bool = False, label: str = "", wri
                     seconds = render_one(plan, cell, inner_progress, workers.threads)
         finally:
             mutex.release()
+        if push is not None and seconds is not None:
+            push.push(cell.key)  # record last, as locally; a failure only stops the pushing
         if write_lock:
             record_in_lock_file(plan, cell.key)
         if seconds is None:
@@ -331,13 +335,19 @@ class RunReport:
     plan: Any
     rendered: int = 0
     by_others: int = 0
+    pulled: int = 0
     site: Any = None
 
 
 def run_gallery(config: str | Path, *, fetch: bool = True, jobs: int = 1, quiet: bool = False,
-                build: bool = True, cache: str | Path | None = None, adjust=None) -> RunReport:
-    """validate (and fetch), plan, render the missing cells, sync the lock file, build the site.
-    `adjust(gallery) -> gallery`: the command line's overrides (a preview leaves the lock file alone)."""
+                build: bool = True, cache: str | Path | None = None, adjust=None,
+                remote: str | None = None) -> RunReport:
+    """validate (and fetch), plan, pull what the remote render cache has, render the rest (each
+    pushed as it is done), sync the lock file, build the site.
+    `adjust(gallery) -> gallery`: the command line's overrides (a preview leaves the lock file alone).
+    `remote`: a remote URL over GALLERY_REMOTE and the manifest's `cache: remote:`."""
+    from pipeline.plan.remote import Pusher, remote_for
+
     gallery = load(config, fetch=fetch, cache=cache)
     if adjust is not None:
         gallery = adjust(gallery)
@@ -345,13 +355,20 @@ def run_gallery(config: str | Path, *, fetch: bool = True, jobs: int = 1, quiet:
     the_plan = plan(gallery)
     missing = the_plan.missing()
     report = RunReport(the_plan)
+    the_remote = remote_for(gallery, remote) if missing else None
+    if the_remote is not None:
+        report.pulled = len(pull_missing(the_plan, the_remote, missing, quiet=quiet))
+        missing = the_plan.missing()
     if missing:
         counts = the_plan.counts()
         log.info("%s: %d cells: %d cached, %d to render (%s of rendering), %d excluded",
                  display(gallery.path), len(the_plan.cells), counts["cached"], counts["render"],
                  estimate_words(the_plan, missing), counts["excluded"])
-        done = render_cells(the_plan, missing, jobs=jobs, quiet=quiet, write_lock=not preview)
+        done = render_cells(the_plan, missing, jobs=jobs, quiet=quiet, write_lock=not preview,
+                            push=Pusher.of(the_remote, the_plan.cache))
         report.rendered, report.by_others = done["rendered"], done["by_others"]
+        if the_remote is not None:
+            check_pushed(the_plan, the_remote, [c.key for c in missing])
     if not preview:
         sync_lock_file(the_plan)
     counts = the_plan.counts()
@@ -383,6 +400,55 @@ def with_previews(the_plan):
         return the_plan
     cells = [previews.get(c.name, c) if c.state == "render" else c for c in the_plan.cells]
     return dataclasses.replace(the_plan, cells=cells, _estimates=None)
+
+
+# ---- the remote render cache
+
+def pull_missing(plan, remote, cells: list, quiet: bool = False) -> list[str]:
+    """Pull those of `cells` that the remote has (each checked before it enters the cache), so
+    they need not render; returns the keys pulled. A remote that does not answer is logged and
+    left: the cells render here."""
+    from pipeline.plan.remote import RemoteError, describe
+
+    try:
+        have = remote.which(c.key for c in cells)
+    except RemoteError as e:
+        log.warning("%s; rendering without it", e)
+        return []
+    keys = [c.key for c in cells if c.key in have]
+    if not keys:
+        return []
+    names = {c.key: c.name for c in cells}
+    bar = None
+    if not quiet and len(keys) > 1 and sys.stderr.isatty():
+        from tqdm import tqdm
+        bar = tqdm(total=len(keys), unit="render", desc="pull", file=sys.stderr, dynamic_ncols=True)
+    try:
+        report = remote.transfer("pull", keys, plan.cache,
+                                 on_each=(lambda key, outcome: bar.update(1)) if bar else None)
+    finally:
+        if bar:
+            bar.close()
+    for line in describe(report, lambda k: names.get(k, k[:12])):
+        (log.warning if line.startswith(("stopped", "  refused")) else log.info)(line)
+    plan.refresh(report.done)
+    return report.done
+
+
+def check_pushed(plan, remote, keys: list[str]) -> None:
+    """Say which new renders did not reach the remote (a push failed during the run)."""
+    from pipeline.plan.remote import RemoteError
+
+    new = [k for k in keys if plan.cache.has(k)]
+    if not new or remote.read_only:
+        return
+    try:
+        missing = [k for k in new if k not in remote.which(new)]
+    except RemoteError:
+        missing = new
+    if missing:
+        log.warning("%d new render%s not on the remote %s: run `python -m pipeline push` to send them",
+                    len(missing), "s are" if len(missing) != 1 else " is", remote.url)
 
 
 # ---- words shared by the commands

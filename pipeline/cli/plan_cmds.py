@@ -25,7 +25,12 @@ def _human_bytes(n: float) -> str:
     return f"{n:.1f} GB"
 
 
-def _status_json(plan) -> dict[str, Any]:
+def _status_json(plan, remote=None, on_remote: set[str] = frozenset(),
+                 shard_seconds: float = 10800, max_shards: int = 16) -> dict[str, Any]:
+    """What a scheduler needs: per missing cell its key, estimated seconds and whether the
+    remote has it, plus how many shards of about `shard_seconds` the rest needs."""
+    from pipeline.plan.shards import shard_count
+
     g = plan.gallery
     cells = []
     for c in plan.cells:
@@ -33,12 +38,35 @@ def _status_json(plan) -> dict[str, Any]:
              "reasons": list(c.reasons), "key": c.key, "image": str(c.image), "record": str(c.record)}
         if c.state == "render":
             d["estimated_seconds"] = round(plan.estimate_seconds(c), 1)
+            if remote is not None:
+                d["on_remote"] = c.key in on_remote
         cells.append(d)
     missing = plan.missing()
+    here = [round(plan.estimate_seconds(c), 1) for c in missing if c.key not in on_remote]
     return {"manifest": str(g.path), "cache": str(plan.cache.root), "lock_file": str(g.lock_path),
+            "remote": remote.url if remote is not None else None,
             "counts": plan.counts(), "to_render": len(missing),
+            "on_remote": len(missing) - len(here),
             "estimated_seconds": round(sum(plan.estimate_seconds(c) for c in missing), 1),
+            "shard_seconds": shard_seconds, "shards": shard_count(here, shard_seconds, max_shards),
             "cells": cells}
+
+
+def _on_remote(plan, url: str | None) -> tuple[Any, set[str]]:
+    """(the remote or None, the missing cells' keys it has); a remote that does not answer is
+    reported and counted as having nothing."""
+    from pipeline.plan.remote import RemoteError, remote_for
+
+    missing = plan.missing()
+    remote = remote_for(plan.gallery, url)
+    if remote is None or not missing:
+        return remote, set()
+    try:
+        return remote, remote.which(c.key for c in missing)
+    except RemoteError as e:
+        import sys
+        print(f"note: {e}; showing every missing cell as to render", file=sys.stderr)
+        return remote, set()
 
 
 def _gallery(args: argparse.Namespace):
@@ -62,8 +90,10 @@ def cmd_status(args: argparse.Namespace) -> int:
     plan = runner.plan(_gallery(args))
     counts = plan.counts()
     missing = plan.missing()
+    remote, on_remote = _on_remote(plan, args.remote)
     if args.json:
-        print(json.dumps(_status_json(plan), indent=2))
+        print(json.dumps(_status_json(plan, remote, on_remote, args.shard_seconds, args.max_shards),
+                         indent=2))
         return 0
     g = plan.gallery
     if g.overrides:
@@ -73,8 +103,15 @@ def cmd_status(args: argparse.Namespace) -> int:
           f"{counts['cached']} cached, {counts['render']} to render, {counts['excluded']} excluded")
     for c in plan.cells:
         state = {"render": "render"}.get(c.state, c.state)
-        why = "; ".join(c.reasons)
+        why = "; ".join(c.reasons + (("on the remote: pulled, not rendered",) if c.key in on_remote
+                                     and c.state == "render" else ()))
         print(f"  {state:<9} {c.name:<{width}}  {why}".rstrip())
+    if on_remote:
+        print(f"on the remote: {len(on_remote)} of the {len(missing)} missing cells ({remote.url}); "
+              f"`render` and `gallery` pull them, `pull` fetches them now")
+        missing = [c for c in missing if c.key not in on_remote]
+    elif remote is not None and missing:
+        print(f"on the remote: none of the {len(missing)} missing cells ({remote.url})")
     if missing:
         known = len(plan.timed_renders())
         cpu = {"bf16": "a measured CPU with native bf16", "fp32": "a measured CPU in fp32"}[
@@ -187,8 +224,13 @@ def cmd_render(args: argparse.Namespace) -> int:
     preview = bool(gallery.overrides)  # a quick look: the lock file keeps the manifest's cells
     if preview and not args.cell:
         print(overrides.note(gallery))
+    from pipeline.plan.remote import Pusher, remote_for
+
     plan = runner.plan(gallery)
     jobs = args.jobs or runner.jobs_from_make()
+    remote = remote_for(gallery, args.remote)
+    if args.plan and not args.shard:
+        raise GalleryError("--plan FILE goes with --shard K/N: it says which cells the shards split")
     if args.cell:
         content_id, _, style_id = args.cell.partition(":")
         cell = plan.cell(content_id, style_id)
@@ -204,7 +246,13 @@ def cmd_render(args: argparse.Namespace) -> int:
                 runner.record_in_lock_file(plan, cell.key)
             print(f"{cell.name}: cached ({cell.image})")
             return 0
-        runner.render_cells(plan, [cell], quiet=args.quiet, write_lock=not preview)
+        if remote is not None and runner.pull_missing(plan, remote, [cell], quiet=True):
+            if not preview:
+                runner.record_in_lock_file(plan, cell.key)
+            print(f"{cell.name}: pulled from the remote ({cell.image})")
+            return 0
+        runner.render_cells(plan, [cell], quiet=args.quiet, write_lock=not preview,
+                            push=Pusher.of(remote, plan.cache))
         counts = plan.counts()
         to_go = plan.missing()
         left = f"; {_estimate_words(plan, to_go)} of rendering left" if to_go else ""
@@ -214,18 +262,36 @@ def cmd_render(args: argparse.Namespace) -> int:
     cells = plan.missing()
     label = "render"
     if args.shard:
+        from pipeline.plan.shards import read_plan_file
+
         k, n = parse_shard(args.shard)
-        cells = plan.shard(k, n)
+        planned = read_plan_file(Path(args.plan)) if args.plan else None
+        cells = plan.shard(k, n, planned)
         label = f"shard {k}/{n}"
-        print(f"shard {k}/{n}: {len(cells)} of {len(plan.missing())} missing cells")
+        print(f"shard {k}/{n}: {len(cells)} of {len(plan.missing())} missing cells"
+              + (f", about {runner.duration(sum(planned[c.key] for c in cells))} by {args.plan}"
+                 if planned is not None else ""))
+        if planned is not None:
+            unplanned = [c.name for c in plan.missing() if c.key not in planned]
+            if unplanned and k == 1:
+                print(f"note: {len(unplanned)} missing cell{'s are' if len(unplanned) != 1 else ' is'} not "
+                      f"in {args.plan} (on the remote then, or the manifest changed since): the run "
+                      f"after the shards pulls or renders {'them' if len(unplanned) != 1 else 'it'}")
+    if remote is not None and cells:
+        runner.pull_missing(plan, remote, cells, quiet=args.quiet)
+        still = {c.key for c in plan.missing()}
+        cells = [c for c in cells if c.key in still]
     if not cells:
         print(f"nothing to render: {plan.counts()['cached']} cells cached" if not args.shard
               else f"shard {k}/{n}: nothing to render")
     else:
         done = runner.render_cells(plan, cells, jobs=jobs, quiet=args.quiet, label=label,
-                                   write_lock=not (args.shard or preview))
+                                   write_lock=not (args.shard or preview),
+                                   push=Pusher.of(remote, plan.cache))
         print(f"rendered {done['rendered']} cell{'s' if done['rendered'] != 1 else ''}"
               + (f" ({done['by_others']} by another process)" if done["by_others"] else ""))
+        if remote is not None:
+            runner.check_pushed(plan, remote, [c.key for c in cells])
     if not args.shard and not preview:  # shards leave the lock file alone: the run after the merge writes it
         runner.sync_lock_file(plan)
     return 0
@@ -241,13 +307,19 @@ def cmd_gallery(args: argparse.Namespace) -> int:
         return gallery
 
     runner.run_gallery(args.config, fetch=not args.no_fetch, jobs=args.jobs or runner.jobs_from_make(),
-                       quiet=args.quiet, cache=args.cache, adjust=adjust)
+                       quiet=args.quiet, cache=args.cache, adjust=adjust, remote=args.remote)
     return 0
 
 
 def _add_cache(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cache", metavar="DIR",
                    help="use this cache folder instead of the manifest's `cache:` (e.g. one per shard)")
+
+
+def _add_remote(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--remote", metavar="URL",
+                   help="the remote render cache (default: GALLERY_REMOTE, else the manifest's "
+                        "`cache: remote:`; GALLERY_REMOTE=none for none)")
 
 
 def _add_jobs(p: argparse.ArgumentParser) -> None:
@@ -265,8 +337,14 @@ def register(sub) -> None:
                                    "version changed) or excluded, with counts and an estimated time.")
     _add_config(p)
     p.add_argument("--json", action="store_true",
-                   help="print the same as JSON, with each cell's key and output paths")
+                   help="print the same as JSON, with each cell's key, output paths and estimated "
+                        "seconds, whether the remote has it, and how many shards the rest needs")
+    p.add_argument("--shard-seconds", type=float, default=10800, metavar="S",
+                   help="--json's \"shards\": about this many seconds of rendering per shard (default 3 h)")
+    p.add_argument("--max-shards", type=int, default=16, metavar="N",
+                   help="--json's \"shards\": at most this many (default 16)")
     _add_cache(p)
+    _add_remote(p)
     overrides.add_arguments(p)
     p.set_defaults(func=cmd_status)
 
@@ -277,10 +355,15 @@ def register(sub) -> None:
     _add_config(p)
     _add_quiet(p)
     p.add_argument("--shard", metavar="K/N",
-                   help="render only the K-th of N slices of the missing cells (split across machines; "
-                        "merge by copying the cache folders; the lock file is left to the run after)")
+                   help="render only the K-th of N shards of the missing cells, balanced by estimated "
+                        "time (split across machines; merge by copying the cache folders or through "
+                        "the remote; the lock file is left to the run after)")
+    p.add_argument("--plan", metavar="FILE",
+                   help="with --shard: split the cells that this `status --json` output (written once, "
+                        "before the shards start) says must render, by its estimates")
     p.add_argument("--cell", metavar="CONTENT:STYLE", help="render just this cell")
     _add_cache(p)
+    _add_remote(p)
     _add_jobs(p)
     overrides.add_arguments(p)
     p.set_defaults(func=cmd_render)
@@ -300,6 +383,7 @@ def register(sub) -> None:
     p.add_argument("--no-fetch", action="store_true",
                    help="do not look for or download missing image files (they must be in place)")
     _add_cache(p)
+    _add_remote(p)
     _add_jobs(p)
     overrides.add_arguments(p)
     p.set_defaults(func=cmd_gallery)

@@ -39,6 +39,15 @@ class SiteSettings:
 
 
 @dataclass(frozen=True)
+class RemoteSettings:
+    """`cache: {remote: URL}`: a render cache every machine shares (any fsspec URL). Credentials
+    never come from here: each backend reads its own environment."""
+
+    url: str  # s3://bucket/prefix, gs://..., az://..., file:///abs/path, https://... (read-only)
+    endpoint_url: str = ""  # an S3-compatible service's address (MinIO, R2)
+
+
+@dataclass(frozen=True)
 class Gallery:
     """The whole manifest, validated. Paths are absolute."""
 
@@ -49,6 +58,7 @@ class Gallery:
     styles: tuple[ImageEntry, ...]
     exclude: frozenset[tuple[str, str]] = frozenset()
     cache: Path = Path("renders")
+    remote: RemoteSettings | None = None  # the remote render cache, if the manifest names one
     # Parameters from the command line (`--size 256 --preset draft`) over every layer of the
     # manifest: a quick look without editing it. They enter each cell's key like any parameter.
     overrides: dict[str, Any] = field(default_factory=dict)

@@ -26,7 +26,7 @@ import yaml
 
 from pipeline.util import safepath
 from pipeline.util.errors import GalleryError, ManifestError, quote
-from pipeline.manifest.model import Gallery, ImageEntry, SiteSettings
+from pipeline.manifest.model import Gallery, ImageEntry, RemoteSettings, SiteSettings
 from pipeline.manifest.params import (PARAMS_BY_NAME, ParamError, RenderParams, check_value, unused,
                                       unused_reason)
 from pipeline.manifest.weights import BUILTIN, file_sha256
@@ -48,7 +48,7 @@ _ALLOWED_CONTROLS = {"text": "\t\n", "nonempty": ""}
 class Field:
     """One manifest key: its kind (how it is checked and published), whether required, a line of help."""
 
-    kind: str  # text | nonempty | id | path | paths | url | https | sha256 | positive | keep | bool | site | render | entries | exclude | ref
+    kind: str  # text | nonempty | id | path | paths | url | https | remote | sha256 | positive | keep | bool | cache | site | render | entries | exclude | ref
     help: str
     required: bool = False
 
@@ -88,13 +88,22 @@ EXCLUDE_FIELDS = {
 TOP_FIELDS = {
     "site": Field("site", "the generated site: title, description, base_url, output, size limits"),
     "render": Field("render", "render parameters for every cell (entries' `render:` override them)"),
-    "cache": Field("path", "folder of the render cache, relative to the manifest (default: renders)"),
+    "cache": Field("cache", "folder of the render cache, relative to the manifest (default: renders); "
+                            "or a mapping with `path:` and a shared `remote:` render cache"),
     "image_roots": Field("paths", "folders the image files may be in, relative to the manifest "
                                   "(default: the manifest's folder); a file elsewhere is refused"),
     "contents": Field("entries", "the content images (rows of the gallery)", required=True),
     "styles": Field("entries", "the style images (columns of the gallery)", required=True),
     "exclude": Field("exclude", "cells not to render: a list of {content: ID, style: ID}"),
 }
+CACHE_FIELDS = {
+    "path": Field("path", "folder of the local render cache, relative to the manifest (default: renders)"),
+    "remote": Field("remote", "a render cache every machine shares: s3://bucket/prefix, gs://bucket/prefix, "
+                              "az://container/prefix, file:///absolute/folder or (read-only) https://...; "
+                              "credentials come from the environment, never from the manifest"),
+    "endpoint_url": Field("url", "for an s3:// remote on an S3-compatible service (MinIO, R2): its address"),
+}
+REMOTE_PATTERN = r"^(s3|s3a|gs|gcs|az|abfs|abfss|file|https?)://\S+$"
 PARAM_FIELDS = {name: Field("param", p.help) for name, p in PARAMS_BY_NAME.items()}
 
 _MERGE = "tag:yaml.org,2002:merge"
@@ -172,7 +181,7 @@ class _Reader:
             return None
         site = self.site(top.get("site"))
         render = self.render(top.get("render"), "")
-        cache = self.path_value(top.get("cache"), "", "cache", "renders")
+        cache, remote = self.cache(top.get("cache"))
         self.image_roots = self.roots(top.get("image_roots"))
         self.output = site.output if site is not None else None
         if self.check_files and cache is not None:
@@ -191,7 +200,7 @@ class _Reader:
             return None
         return Gallery(path=self.path, site=site, render=render, contents=tuple(contents),
                        styles=tuple(styles), exclude=frozenset(exclude), cache=cache,
-                       image_roots=self.image_roots)
+                       image_roots=self.image_roots, remote=remote)
 
     def fast_parse(self, text: str) -> yaml.Node | None:
         """The root node by libyaml (~10x faster than PyYAML's own parser, the same nodes and
@@ -439,6 +448,22 @@ class _Reader:
                 continue
             out.append(text)
         return tuple(out) if ok else None
+
+    def cache(self, node: yaml.Node | None) -> tuple[Path | None, RemoteSettings | None]:
+        """`cache: FOLDER`, or `cache: {path: FOLDER, remote: URL, endpoint_url: URL}`."""
+        if not isinstance(node, yaml.MappingNode):
+            return self.path_value(node, "", "cache", "renders"), None
+        keys = self.mapping(node, "cache", CACHE_FIELDS)
+        if keys is None:
+            return None, None
+        path = self.path_value(keys.get("path"), "cache", "path", "renders")
+        url = self.scalar(keys.get("remote"), "cache", "remote", CACHE_FIELDS["remote"])
+        endpoint = self.scalar(keys.get("endpoint_url"), "cache", "endpoint_url", CACHE_FIELDS["endpoint_url"])
+        if endpoint and not (url or "").startswith(("s3://", "s3a://")):
+            self.problem(keys["endpoint_url"], "cache", "'endpoint_url' goes with an s3:// `remote:` "
+                                                        "(an S3-compatible service); remove it or set remote")
+            return path, None
+        return path, (RemoteSettings(url=url.rstrip("/"), endpoint_url=endpoint or "") if url else None)
 
     def render(self, node: yaml.Node | None, prefix: str) -> dict[str, Any]:
         """A `render:` block: each key a known parameter, each value checked by params.check_value."""
@@ -698,6 +723,14 @@ def _text_problem(kind: str, key: str, text: str) -> str | None:
         return f"'{key}' {quote(text)} must be an http:// or https:// address"
     if kind == "https" and not re.fullmatch(r"https://[^\s/]+/\S*", text):
         return f"'{key}' {quote(text)} must be an https:// address of the file (plain http is not allowed)"
+    if kind == "remote" and re.match(r"^[a-z0-9+]+://[^/@]*@", text):
+        return (f"'{key}' holds credentials (user@host): remove them; each storage reads its own "
+                f"from the environment (AWS_ACCESS_KEY_ID, GOOGLE_APPLICATION_CREDENTIALS, ...)")
+    if kind == "remote" and not re.fullmatch(REMOTE_PATTERN, text):
+        return (f"'{key}' {text!r} must be a URL: s3://bucket/prefix, gs://bucket/prefix, "
+                f"az://container/prefix, file:///absolute/folder or https://...")
+    if kind == "remote" and text.startswith("file://") and not text.startswith("file:///"):
+        return f"'{key}' {text!r}: a folder remote needs an absolute path, e.g. file:///mnt/renders"
     if kind == "sha256" and not _SHA_RE.fullmatch(text):
         return f"'{key}' must be 64 hexadecimal digits (run `sha256sum FILE`), not {quote(text)}"
     return None

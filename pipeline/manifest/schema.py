@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pipeline.manifest.reader import (ENTRY_FIELDS, EXCLUDE_FIELDS, ID_MAX, ID_PATTERN, SHA256_PATTERN,
-                       SITE_FIELDS, TOP_FIELDS, Field)
+from pipeline.manifest.reader import (CACHE_FIELDS, ENTRY_FIELDS, EXCLUDE_FIELDS, ID_MAX, ID_PATTERN,
+                                     REMOTE_PATTERN, SHA256_PATTERN, SITE_FIELDS, TOP_FIELDS, Field)
 from pipeline.manifest.model import SiteSettings
 from pipeline.manifest.params import PARAMS, Param
 
@@ -26,6 +26,8 @@ _SCALARS: dict[str, dict[str, Any]] = {
     "ref": {"type": "string", "pattern": ID_PATTERN},
     "url": {"type": "string", "pattern": r"^https?://"},
     "https": {"type": "string", "pattern": r"^https://"},
+    "remote": {"type": "string", "pattern": REMOTE_PATTERN},
+    "cache": {"oneOf": [{"type": "string", "minLength": 1}, {"$ref": "#/$defs/cache"}]},
     "sha256": {"type": "string", "pattern": SHA256_PATTERN},
     "positive": {"type": "number", "exclusiveMinimum": 0},
     "bool": {"type": "boolean"},
@@ -80,6 +82,7 @@ def schema() -> dict[str, Any]:
         **top,
         "$defs": {
             "site": _object(SITE_FIELDS, site_defaults),
+            "cache": _object(CACHE_FIELDS, {"path": "renders"}),
             "render": {"type": "object", "additionalProperties": False,
                        "properties": {p.name: _param(p) for p in PARAMS}},
             "entry": entry,

@@ -15,10 +15,10 @@ from typing import Any
 from pipeline.manifest.model import Gallery, ImageEntry
 from pipeline.manifest.params import PARAMS, RenderParams
 from pipeline.plan.cache import Cache
-from pipeline.plan.estimate import Estimates
+from pipeline.plan.estimate import CPU_PACE, Estimates
 from pipeline.plan.keys import key_inputs, provenance
 from pipeline.plan.lockfile import cell_name, read_lock
-from pipeline.plan.shards import deal
+from pipeline.plan.shards import balance, deal
 from pipeline.util.errors import GalleryError
 from pipeline.manifest.weights import weights_identity
 from pipeline.util.files import file_sha256
@@ -74,10 +74,21 @@ class Plan:
                 out.append(c)
         return out
 
-    def shard(self, k: int, n: int) -> list[Cell]:
-        """The missing cells of the k-th of n slices: 1/n..n/n partition the missing cells exactly,
-        whatever each machine has cached (see plan/shards.py)."""
-        mine = deal([c.key for c in self.cells if c.state != "excluded"], k, n)
+    def shard(self, k: int, n: int, planned: dict[str, float] | None = None) -> list[Cell]:
+        """The missing cells of the k-th of n shards, balanced by estimated time (plan/shards.py).
+
+        `planned` (key -> seconds, from a plan file written before the shards started): split
+        exactly those cells by their estimates, so shards share the work evenly. Without it,
+        split every non-excluded cell, cached or not, by a machine-independent estimate (the
+        fp32 default pace): the split then does not depend on what a machine has cached, so
+        shards on a shared cache never overlap or miss a cell, whenever each starts.
+        """
+        deal([], k, n)  # checks k and n
+        if planned is None:
+            per_work, overhead = CPU_PACE["fp32"]
+            planned = {c.key: overhead + per_work * c.params.work()
+                       for c in self.cells if c.state != "excluded"}
+        mine = balance(planned, n)[k - 1]
         return [c for c in self.missing() if c.key in mine]
 
     def refresh(self, keys) -> None:
