@@ -5,13 +5,12 @@ Only loopback traffic: the S3 server is started here on 127.0.0.1 with a free po
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import http.server
 import json
-import logging
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -23,79 +22,9 @@ from PIL import Image
 from pipeline.plan.cache import Cache
 from pipeline.plan.remote import (Remote, RemoteDenied, RemoteError, RemoteUnreachable, describe,
                                   remote_for)
+from s3server import BUCKET, s3, s3_server  # noqa: F401 - fixtures
 
 REPO = Path(__file__).resolve().parent.parent
-BUCKET = "renders"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class S3Server:
-    """moto's S3 in server mode on 127.0.0.1: a real HTTP API, stoppable mid-transfer."""
-
-    def __init__(self) -> None:
-        from moto.server import ThreadedMotoServer
-
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        self.port = free_port()
-        self.endpoint = f"http://127.0.0.1:{self.port}"
-        self._server_class = ThreadedMotoServer
-        self.server = None
-
-    def start(self) -> None:
-        self.server = self._server_class(ip_address="127.0.0.1", port=self.port, verbose=False)
-        self.server.start()
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.stop()
-            self.server = None
-
-    def reset(self) -> None:
-        """Forget every bucket (moto keeps its state per process), then create ours."""
-        import boto3
-
-        client = boto3.client("s3", endpoint_url=self.endpoint)
-        import urllib.request
-        urllib.request.urlopen(urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST"))
-        client.create_bucket(Bucket=BUCKET)
-
-
-def s3_env(monkeypatch, credentials: bool = True) -> None:
-    """Dummy credentials from the environment only: no config file, no instance metadata."""
-    for k in list(os.environ):
-        if k.startswith("AWS_") or k.startswith("GALLERY_REMOTE"):
-            monkeypatch.delenv(k)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
-    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/config")
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    if credentials:
-        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-
-
-@pytest.fixture(scope="module")
-def s3_server():
-    pytest.importorskip("moto.server")
-    pytest.importorskip("s3fs")
-    server = S3Server()
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def s3(s3_server, monkeypatch):
-    if s3_server.server is None:  # a test stopped it
-        s3_server.start()
-    s3_env(monkeypatch)
-    s3_server.reset()
-    return s3_server
 
 
 @pytest.fixture(params=["s3", "file"])
@@ -385,3 +314,137 @@ def test_https_remote_is_read_only_and_pulls(tmp_path):
     finally:
         server.shutdown()
         server.server_close()
+
+
+# ---- the manifest's `cache:` mapping
+
+def test_the_manifest_names_a_remote_and_never_its_credentials(make_gallery):
+    from pipeline.manifest.reader import load_gallery
+    from pipeline.util.errors import ManifestError
+
+    path = make_gallery(cache={"path": "shared-renders", "remote": "s3://bucket/gallery/",
+                               "endpoint_url": "http://127.0.0.1:9000"})
+    g = load_gallery(path, check_files=False)
+    assert g.cache == path.parent / "shared-renders"
+    assert g.remote.url == "s3://bucket/gallery" and g.remote.endpoint_url == "http://127.0.0.1:9000"
+    assert load_gallery(make_gallery(cache="renders"), check_files=False).remote is None
+
+    for cache, words in (({"remote": "s3://KEY:SECRET@bucket/x"}, "holds credentials"),
+                         ({"remote": "renders-on-nfs"}, "must be a URL"),
+                         ({"remote": "file://relative/folder"}, "absolute path"),
+                         ({"remote": "gs://b/x", "endpoint_url": "http://127.0.0.1:1"}, "goes with an s3://"),
+                         ({"path": "r", "secret_key": "x"}, "unknown key 'secret_key'")):
+        with pytest.raises(ManifestError) as e:
+            load_gallery(make_gallery(cache=cache), check_files=False)
+        assert words in str(e.value) and ":" in str(e.value).split(" ")[0], str(e.value)
+
+
+# ---- the commands, in process, with the fake renderer
+
+@pytest.fixture
+def fake(monkeypatch):
+    from gallery_fakes import fake_render_module
+
+    calls: list = []
+    monkeypatch.setitem(sys.modules, "pipeline.render.gatys.core", fake_render_module(calls))
+    monkeypatch.delenv("MAKEFLAGS", raising=False)
+    return calls
+
+
+def use(monkeypatch, gallery):
+    from pipeline import runner
+
+    monkeypatch.setattr(runner, "read_manifest", lambda config, **kw: gallery)
+    return gallery
+
+
+def set_remote(monkeypatch, url: str, options: dict) -> None:
+    monkeypatch.setenv("GALLERY_REMOTE", url)
+    if options.get("endpoint_url"):
+        monkeypatch.setenv("GALLERY_REMOTE_ENDPOINT", options["endpoint_url"])
+
+
+def test_a_second_machine_renders_nothing_that_the_remote_has(tmp_path, remote_url, monkeypatch, fake, capsys):
+    from gallery_fakes import build_gallery
+    from pipeline.cli.app import main
+    from pipeline.plan.planner import make_plan
+
+    g = use(monkeypatch, build_gallery(tmp_path / "a"))
+    set_remote(monkeypatch, *remote_url)
+    assert main(["render", "--quiet"]) == 0
+    assert len(fake) == 4 and "rendered 4 cells" in capsys.readouterr().out
+    b = tmp_path / "b"
+    assert main(["status", "--cache", str(b)]) == 0
+    out = capsys.readouterr().out
+    assert "on the remote: 4 of the 4 missing cells" in out and out.count("pulled, not rendered") == 4
+    assert main(["status", "--json", "--cache", str(b)]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["remote"] == remote_url[0] and plan["on_remote"] == 4 and plan["shards"] == 0
+    assert all(c["on_remote"] and c["estimated_seconds"] > 0 for c in plan["cells"])
+
+    fake.clear()
+    assert main(["render", "--quiet", "--cache", str(b)]) == 0
+    out = capsys.readouterr().out
+    assert fake == [] and "pulled 4 renders from" in out and "nothing to render" in out
+    here, there = make_plan(g), make_plan(dataclasses.replace(g, cache=b))
+    assert all(c.state == "cached" for c in there.cells)
+    for c in here.cells:
+        assert there.cache.image_path(c.key).read_bytes() == c.image.read_bytes()
+
+
+def test_pull_and_push_commands(tmp_path, remote_url, monkeypatch, fake, capsys):
+    from gallery_fakes import build_gallery
+    from pipeline.cli.app import main
+    from pipeline.plan.lockfile import read_lock
+
+    g = use(monkeypatch, build_gallery(tmp_path / "a"))
+    assert main(["render", "--quiet"]) == 0  # no remote yet
+    capsys.readouterr()
+    set_remote(monkeypatch, *remote_url)
+    assert main(["push"]) == 0
+    assert "pushed 4 renders to" in capsys.readouterr().out
+    assert main(["push"]) == 0
+    assert "pushed 0 renders to" in (out := capsys.readouterr().out) and "4 there already" in out
+
+    g2 = use(monkeypatch, dataclasses.replace(g, path=tmp_path / "b" / "gallery.yaml", cache=tmp_path / "b" / "renders"))
+    (tmp_path / "b").mkdir()
+    assert main(["pull"]) == 0
+    out = capsys.readouterr().out
+    assert "pulled 4 renders from" in out and "4 cells cached, 0 still to render" in out
+    assert len(read_lock(g2.lock_path)) == 4  # the lock file follows the cache
+
+
+def test_a_damaged_remote_copy_is_rendered_here_and_repaired(tmp_path, remote_url, monkeypatch, fake, capsys):
+    from gallery_fakes import build_gallery
+    from pipeline.cli.app import main
+
+    g = use(monkeypatch, build_gallery(tmp_path / "a"))
+    set_remote(monkeypatch, *remote_url)
+    assert main(["render", "--quiet"]) == 0
+    remote = make(*remote_url)
+    key = sorted(remote.keys())[0]
+    path = remote.image_path(key, remote.read_record(key)["image_sha256"])
+    remote.fs.pipe_file(path, remote.fs.cat_file(path)[:40])
+    fake.clear()
+    capsys.readouterr()
+    assert main(["render", "--quiet", "--cache", str(tmp_path / "b")]) == 0
+    captured = capsys.readouterr()
+    assert len(fake) == 1 and "pulled 3 renders" in captured.out
+    assert "refused" in captured.err and "shorter" in captured.err and "rendered 1 cell" in captured.out
+    assert make(*remote_url).transfer("pull", [key], Cache(tmp_path / "c")).done == [key]  # pushed again
+
+
+def test_missing_credentials_stop_push_and_leave_render_working(tmp_path, s3, monkeypatch, fake, capsys):
+    from gallery_fakes import build_gallery
+    from pipeline.cli.app import main
+
+    use(monkeypatch, build_gallery(tmp_path / "a"))
+    set_remote(monkeypatch, f"s3://{BUCKET}/gallery", {"endpoint_url": s3.endpoint})
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    assert main(["render", "--quiet"]) == 0  # the remote helps; it is never required
+    captured = capsys.readouterr()
+    assert len(fake) == 4 and "AWS_ACCESS_KEY_ID" in captured.err and "rendered 4 cells" in captured.out
+    assert main(["push"]) == 1
+    out = capsys.readouterr().out
+    assert "no credentials" in out and "AWS_ACCESS_KEY_ID" in out and "not transferred: pearl:gogh" in out
