@@ -278,7 +278,7 @@ class Remote:
                 raise self.translate(e, "pulling") from None
             write_bytes_atomic(cache.record_path(key), dumps_record(record).encode("utf-8"))
             cache.forget(key)
-            log.info("pulled %s from %s", key[:12], self.url)
+            log.debug("pulled %s from %s", key[:12], self.url)
             return "pulled"
         finally:
             lock.release()
@@ -311,7 +311,7 @@ class Remote:
             self._put(self.record_path(key), dumps_record(record).encode("utf-8"))
         except Exception as e:  # noqa: BLE001
             raise self.translate(e, "pushing") from None
-        log.info("pushed %s to %s", key[:12], self.url)
+        log.debug("pushed %s to %s", key[:12], self.url)
         return "pushed"
 
     def _complete(self, key: str) -> bool:
