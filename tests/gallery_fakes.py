@@ -7,6 +7,7 @@ tested on real processes without torch and without the manifest stage. Environme
     FAKE_GALLERY  pickle of the Gallery to use (instead of reading a manifest)
     FAKE_RENDER   1: replace pipeline.render with the fake below
     FAKE_SLEEP    seconds each fake render takes
+    FAKE_CREATED  the record's "created" time (ISO 8601) instead of now
     FAKE_LOG      file to which each fake render appends "<pair hash> <pid> <GALLERY_THREADS>
                   <min> <max>", the last two the thread counts it was given while it slept
     FAKE_HANG     "image" (half the PNG written) or "record" (image written, record not):
@@ -96,6 +97,8 @@ def fake_stylize(content: Image.Image, style: Image.Image, params, progress: boo
               "device": "cpu", "precision": "fp32", "seconds": 2.5,
               "levels": [{"size": list(out.size), "iterations": 1, "seconds": 2.5, "trace": [{"iteration": 1, "content": 1.0, "style": 1.0, "tv": 0.0, "total": 2.0}]}],
               "final": {"content": 1.0, "style": 1.0, "tv": 0.0, "total": 2.0}}
+    if os.environ.get("FAKE_CREATED"):  # the render's time, fixed: two runs then give equal records
+        record["created"] = os.environ["FAKE_CREATED"]
     return FakeResult(out, record)
 
 

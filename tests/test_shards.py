@@ -20,7 +20,9 @@ from s3server import s3, s3_server  # noqa: F401 - fixtures
 from pipeline.plan.shards import balance, read_plan_file, shard_count
 from pipeline.util.errors import GalleryError
 
-FAKE = {"FAKE_RENDER": "1"}
+# Renders made at another time differ in their records' "created" (the site's feed shows it), so
+# both runs stamp the same time: the comparison is of what sharding changes, not of the clock.
+FAKE = {"FAKE_RENDER": "1", "FAKE_CREATED": "2026-01-02T03:04:05+00:00"}
 SHAPE = dict(contents=("a", "b", "c"), styles=("x", "y", "z"), render={"size": 32},
              style_render={"z": {"size": 64}})  # z's cells take longer: a balance by time differs from one by count
 
