@@ -448,3 +448,18 @@ def test_missing_credentials_stop_push_and_leave_render_working(tmp_path, s3, mo
     assert main(["push"]) == 1
     out = capsys.readouterr().out
     assert "no credentials" in out and "AWS_ACCESS_KEY_ID" in out and "not transferred: pearl:gogh" in out
+
+
+def test_forked_render_workers_push_too(tmp_path, remote_url, monkeypatch, fake, capsys):
+    """Under --jobs 2 each forked worker opens its own connection (an event loop does not
+    survive a fork) and pushes its renders as they are done."""
+    from gallery_fakes import build_gallery
+    from pipeline.cli.app import main
+
+    use(monkeypatch, build_gallery(tmp_path / "a"))
+    set_remote(monkeypatch, *remote_url)
+    assert make(*remote_url).keys() == set()  # the parent has used the remote before forking
+    assert main(["render", "--quiet", "--jobs", "2"]) == 0
+    captured = capsys.readouterr()
+    assert "rendered 4 cells" in captured.out and "not on the remote" not in captured.err
+    assert len(make(*remote_url).keys()) == 4
