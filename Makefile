@@ -67,7 +67,7 @@ site: install ## build site/ from the manifest and the render cache (never rende
 	$(PY) -m pipeline site --config "$(CONFIG)" $(OVERRIDES) $(ARGS)
 
 serve: install ## build site/ and serve it on http://127.0.0.1:PORT/, rebuilding on changes (pages reload); ARGS=--open
-	$(PY) -m pipeline serve --config "$(CONFIG)" --port $(PORT) $(OVERRIDES) $(ARGS)
+	$(PY) -m pipeline serve --config "$(CONFIG)" --port "$(PORT)" $(OVERRIDES) $(ARGS)
 
 bench: install ## benchmarks: the least time a gallery can take here, the renderer presets, init: fast and the fast engine, the no-op rebuild
 	$(PY) bench/bench_bound.py

@@ -44,7 +44,11 @@ def test_an_entry_is_cached_only_when_complete(tmp_path):
 
 
 def test_lock_file_is_deterministic_and_rewritten_only_on_change(tmp_path):
-    cells = {"b:y": {"key": "2", "params": {"iterations": [3, 2], "size": 32}}, "a:x": {"key": "1"}}
+    def entry(c: str, s: str, key: str, **more) -> dict:
+        return {"content": {"id": c, "sha256": "c" * 64}, "style": {"id": s, "sha256": "d" * 64},
+                "key": key * 64, **more}
+
+    cells = {"b:y": entry("b", "y", "2", params={"iterations": [3, 2], "size": 32}), "a:x": entry("a", "x", "1")}
     text = dumps_lock(cells)
     assert text == dumps_lock(dict(reversed(cells.items())))
     assert text.endswith("}\n") and text.index('"a:x"') < text.index('"b:y"')

@@ -420,7 +420,7 @@ def test_a_checked_image_is_decoded_again_only_when_it_changes(manifest, tmp_pat
     import pipeline.manifest.images as images
 
     path = manifest()
-    (tmp_path / "renders").mkdir()  # the memo lives in the cache; validate never creates it
+    (tmp_path / "renders" / ".mutexes").mkdir(parents=True)  # the memo lives in a cache the pipeline made
     decoded = []
     real = images.load_rgb
     monkeypatch.setattr(images, "load_rgb", lambda file, *a: decoded.append(Path(file).name) or real(file, *a))

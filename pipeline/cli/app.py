@@ -5,6 +5,7 @@ Each handler imports its stage lazily, so `status` on a cached gallery never imp
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
 import sys
@@ -133,15 +134,35 @@ def setup_logging(verbose: bool = False) -> None:
     logger.propagate = False
 
 
+# A disk that is full or read-only is the user's to fix, not a bug: a message, never a traceback.
+DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     setup_logging()
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # here, where a reader that went away is caught (below)
+        return code
     except GalleryError as e:
         print(f"error: {e}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print("interrupted: finished cells are kept; run the command again to continue", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # `status | head`: the reader has gone, which is no error. Point stdout at /dev/null so
+        # that the interpreter's final flush does not fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+    except OSError as e:
+        if e.errno not in DISK_ERRNOS:
+            raise
+        where = f"{e.filename}: " if e.filename else ""
+        fix = {errno.EROFS: "the file system is read-only"}.get(e.errno, "free some space")
+        print(f"error: cannot write {where}{e.strerror}: {fix} and run the command again "
+              "(finished work is kept)", file=sys.stderr)
+        return 1

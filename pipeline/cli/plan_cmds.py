@@ -6,6 +6,7 @@ gallery stays fast.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,8 @@ def _status_json(plan, remote=None, on_remote: set[str] = frozenset(),
     for c in plan.cells:
         d = {"content": c.content.id, "style": c.style.id, "cell": c.name, "state": c.state,
              "reasons": list(c.reasons), "key": c.key, "image": str(c.image), "record": str(c.record)}
+        if c.corrupt:
+            d["corrupt"] = c.corrupt
         if c.state == "render":
             d["estimated_seconds"] = round(plan.estimate_seconds(c), 1)
             if remote is not None:
@@ -102,7 +105,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"{_display(g.path)}: {len(g.contents)} contents x {len(g.styles)} styles = {len(plan.cells)} cells: "
           f"{counts['cached']} cached, {counts['render']} to render, {counts['excluded']} excluded")
     for c in plan.cells:
-        state = {"render": "render"}.get(c.state, c.state)
+        state = "corrupt" if c.corrupt else c.state
         why = "; ".join(c.reasons + (("on the remote: pulled, not rendered",) if c.key in on_remote
                                      and c.state == "render" else ()))
         print(f"  {state:<9} {c.name:<{width}}  {why}".rstrip())
@@ -162,7 +165,9 @@ def _config_words(config: str, make: bool) -> str:
 
     if Path(config) == Path(DEFAULT_CONFIG):
         return ""
-    return f" CONFIG={config}" if make else f" --config {config}"
+    import shlex
+
+    return f" CONFIG={shlex.quote(str(config))}" if make else f" --config {shlex.quote(str(config))}"
 
 
 def cmd_prune(args: argparse.Namespace) -> int:
@@ -179,7 +184,13 @@ def cmd_prune(args: argparse.Namespace) -> int:
                   "(another manifest's lock file) names")
         keep |= keys
     unused = plan.cache.unused(keep)
-    if not unused:
+    corrupt = {c.key: c.corrupt for c in plan.cells if c.corrupt}
+    if corrupt:  # a cell uses the key, but the render cannot be used: it goes, and renders again
+        entries = plan.cache.entries()
+        for key in corrupt:
+            unused[key] = sorted(set(unused.get(key, [])) | set(entries.get(key, [])))
+    variants = _unused_variants(plan, siblings, keep, set(corrupt))
+    if not unused and not variants:
         print(f"{_display(plan.cache.root)}: nothing to prune (every entry is used by a cell of "
               f"{_display(plan.gallery.path)})")
         return 0
@@ -188,6 +199,8 @@ def cmd_prune(args: argparse.Namespace) -> int:
         size = sum(p.stat().st_size for p in files if p.exists())
         total += size
         what = "interrupted write" if all(p.name.endswith(".tmp") for p in files) else "unused"
+        if key in corrupt:
+            what = f"corrupt: {corrupt[key]}"
         try:
             inputs = (plan.cache.read_record(key) or {}).get("inputs", {})
             what += f", was {inputs['content']['id']}:{inputs['style']['id']}"
@@ -196,8 +209,15 @@ def cmd_prune(args: argparse.Namespace) -> int:
                 what += ", no record"
         print(f"  {key[:12]}  {_human_bytes(size):>9}  ({what})")
     n = len(unused)
-    print(f"{n} cache entr{'ies' if n != 1 else 'y'} no cell uses, {_human_bytes(total)} in "
-          f"{_display(plan.cache.root)}")
+    if unused:
+        print(f"{n} cache entr{'ies' if n != 1 else 'y'} no cell uses{' or corrupt' if corrupt else ''}, "
+              f"{_human_bytes(total)} in {_display(plan.cache.root)}")
+    if variants:
+        sets = sum(1 for p in variants if not p.name.endswith(".tmp"))
+        tmps = len(variants) - sets
+        print(f"{sets} web image set{'s' if sets != 1 else ''} no page uses"
+              + (f" and {tmps} interrupted write{'s' if tmps != 1 else ''}" if tmps else "")
+              + f", {_human_bytes(sum(variants.values()))} in {_display(plan.cache.root / 'variants')}")
     if not args.yes:
         again = ("make prune" + _config_words(args.config, make=True) + " ARGS=--yes"
                  if os.environ.get("MAKELEVEL") else
@@ -211,9 +231,39 @@ def cmd_prune(args: argparse.Namespace) -> int:
             deleted += 1
         else:
             print(f"  {key[:12]}: being rendered right now; kept")
+    if variants:
+        from pipeline.site.web_images import delete_sets
+
+        delete_sets(variants)
     plan.cache.memo.path.unlink(missing_ok=True)  # drop what it remembered of deleted entries
-    print(f"deleted {deleted} entr{'ies' if deleted != 1 else 'y'}")
+    print(f"deleted {deleted} entr{'ies' if deleted != 1 else 'y'}"
+          + (f" and {len(variants)} web image file{'s' if len(variants) != 1 else ''} or sets" if variants else ""))
     return 0
+
+
+def _unused_variants(plan, siblings: dict[Path, set[str]], keep: set[str], corrupt: set[str]) -> dict[Path, int]:
+    """Web image sets in renders.../variants that no page shows any more: those of renders that
+    are pruned or corrupt, and of images no entry here (or in a manifest whose lock file lies
+    beside this one) has. A set of a kind this does not know is kept."""
+    from pipeline.plan.lockfile import read_lock
+    from pipeline.site.web_images import unused_sets
+
+    renders = keep - corrupt
+    images = {sha for c in plan.cells for sha in (c.inputs.get("content"), c.inputs.get("style"))}
+    for lock in siblings:
+        with contextlib.suppress(GalleryError):
+            for e in read_lock(lock).values():
+                images |= {e["content"]["sha256"], e["style"]["sha256"]}
+
+    def used(source_key: str) -> bool:
+        kind, _, rest = source_key.partition(":")
+        if kind == "render":
+            return rest in renders
+        if kind in ("content", "style", "before"):  # before:<content sha>:<size>: the slider's original
+            return rest.partition(":")[0] in images
+        return True
+
+    return unused_sets(plan.cache.root / "variants", used)
 
 
 def cmd_render(args: argparse.Namespace) -> int:

@@ -189,7 +189,7 @@ class _Reader:
         ids: dict[str, tuple[str, int]] = {}
         contents = self.entries(top.get("contents"), "contents", "content", ids)
         styles = self.entries(top.get("styles"), "styles", "style", ids)
-        if self.memo is not None and Path(cache).is_dir():  # validate never creates the cache
+        if self.memo is not None and _made_by_us(Path(cache)):  # validate never creates the cache
             self.memo.save()
         exclude = self.exclude(top.get("exclude"), ids, len(contents) * len(styles))
         if not self.problems:
@@ -761,6 +761,12 @@ def _describe(node: yaml.Node | None) -> str:
     if node is None or node.tag == "tag:yaml.org,2002:null":
         return "empty"
     return quote(node.value)
+
+
+def _made_by_us(cache: Path) -> bool:
+    """Whether `cache` is a render cache the pipeline made (its memo or mutex folder is there):
+    validation saves what it learned only there, never into just any folder `cache:` names."""
+    return (cache / MEMO_FILE).is_file() or (cache / ".mutexes").is_dir()
 
 
 def _control_character(text: str, allowed: str) -> int | None:

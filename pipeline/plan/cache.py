@@ -1,7 +1,8 @@
 """The render cache: content-addressed files, so concurrency, sharding and merging need no coordination.
 
     <cache>/<key[:2]>/<key>.png    the render (lossless PNG)
-    <cache>/<key[:2]>/<key>.json   its record, written last: the entry exists once both do
+    <cache>/<key[:2]>/<key>.json   its record, written last: the entry exists once both do;
+                                   it carries the PNG's sha256 and size, checked when used
     <cache>/.mutexes/<key>.mutex   held (flock) while one process renders that key
     <cache>/.mutexes/<name>.mutex  held while the lock file (gallery.lock.json) is read, changed, written
     <cache>/.mutexes/workers/      one worker slot per render process running now (render/threads.py)
@@ -11,20 +12,29 @@
     <cache>/try-it/                the try-it page's style vectors and sized network (site/tryit.py)
 
 Torch-free: the plan reads it for every cell of a fully cached gallery.
+
+Every path is derived from a key, never read from a file in the cache, and an entry counts only
+when its files are regular files inside the cache folder (a committed `renders/` is input too).
+An entry is `cached`, `missing`, or `corrupt` (a record that fails its checks, or a PNG that is
+not the one its record describes): a corrupt entry renders again, and `prune` removes it.
 """
 from __future__ import annotations
 
 import contextlib
 import datetime
 import fcntl
+import hashlib
 import json
 import os
 import re
+import stat
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from pipeline.plan.records import record_problem
+from pipeline.util import safepath
 from pipeline.util.files import write_text_atomic
 from pipeline.util.memo import MEMO_FILE, Memo
 from pipeline.util.mutex import Mutex
@@ -49,6 +59,8 @@ class Cache:
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root)
         self._records: dict[str, dict[str, Any] | None] = {}
+        self._problems: dict[str, str] = {}  # why a record was refused, by key
+        self._states: dict[str, tuple[str, str]] = {}
         self._memo: Memo | None = None
 
     @property
@@ -82,37 +94,83 @@ class Cache:
         return self._records[key]
 
     def _read_record(self, key: str) -> dict[str, Any] | None:
-        return read_record(self.record_path(key), key)
+        record, why = check_record(self.record_path(key), key)
+        if why:
+            self._problems[key] = why
+        else:
+            self._problems.pop(key, None)
+        return record
+
+    def state(self, key: str) -> tuple[str, str]:
+        """("cached", ""), ("missing", "") or ("corrupt", why) for the entry of `key`.
+
+        Cached means: the PNG and the record (written last) are regular files inside the cache,
+        the record passes its checks (pipeline.plan.records), and the PNG has the size and
+        sha256 the record gives (a record from before checksums: the PNG decodes). Each check is
+        done once per file version; later runs trust the memo while the files' stamps hold.
+        """
+        if key not in self._states:
+            self._states[key] = self._state(key)
+        return self._states[key]
+
+    def _state(self, key: str) -> tuple[str, str]:
+        image, record = self.image_path(key), self.record_path(key)
+        try:
+            rst, ist = os.lstat(record), os.lstat(image)
+        except OSError:
+            return "missing", ""  # not rendered, or killed before the record was written
+        for path, st in ((record, rst), (image, ist)):
+            if not stat.S_ISREG(st.st_mode) or not safepath.inside(path, self.root):
+                return "corrupt", f"{path.name} is not a regular file of the cache"
+        hit = self.memo.get("record-summaries", key, rst)
+        if not (isinstance(hit, dict) and isinstance(hit.get("summary"), dict)):
+            rec = self.read_record(key)
+            if rec is None:
+                return "corrupt", self._problems.get(key) or f"record {record.name} is unreadable"
+            hit = {"summary": {"seconds": rec.get("seconds"), "device": rec.get("device"),
+                               "threads": final_threads(rec)},
+                   "image": [rec.get("image_sha256"), rec.get("image_bytes")]}
+            self.memo.put("record-summaries", key, rst, hit)
+        want_sha, want_bytes = (hit.get("image") or [None, None])[:2]
+        if want_sha is not None and self.memo.get("checked", key, ist) == want_sha:
+            return "cached", ""
+        if want_sha is None and self.memo.get("checked", key, ist) == "decodes":
+            return "cached", ""
+        if isinstance(want_bytes, int) and ist.st_size != want_bytes:
+            return "corrupt", (f"{image.name} is {ist.st_size} bytes, its record says {want_bytes} "
+                               "(truncated or overwritten)")
+        if want_sha is not None:
+            try:
+                actual = _sha256(image)
+            except OSError as e:
+                return "corrupt", f"{image.name} cannot be read ({e.strerror})"
+            if actual != want_sha:
+                return "corrupt", f"{image.name} is not the image its record describes (sha256 differs)"
+            self.memo.put("checked", key, ist, want_sha)
+            return "cached", ""
+        why = _decode_problem(image)  # a record written before records carried a checksum
+        if why:
+            return "corrupt", f"{image.name} {why}"
+        self.memo.put("checked", key, ist, "decodes")
+        return "cached", ""
 
     def summary(self, key: str) -> dict[str, Any] | None:
-        """{'seconds', 'device', 'threads'} of a complete entry; None when it is not cached.
-
-        Complete means: the image exists and the record, written last, parses and names the
-        key. A record is parsed once; later runs trust the memo while its size and mtime hold.
-        """
+        """{'seconds', 'device', 'threads'} of a cached entry; None when it is missing or corrupt."""
+        if self.state(key)[0] != "cached":
+            return None
         try:
-            st = self.record_path(key).stat()
-            if not self.image_path(key).is_file():
-                return None
+            hit = self.memo.get("record-summaries", key, os.lstat(self.record_path(key)))
         except OSError:
             return None
-        hit = self.memo.get("record-summaries", key, st)
-        if hit is not None:
-            return hit
-        record = self.read_record(key)
-        if record is None:
-            return None
-        hit = {"seconds": record.get("seconds"), "device": record.get("device"),
-               "threads": final_threads(record)}
-        self.memo.put("record-summaries", key, st, hit)
-        return hit
+        return dict(hit["summary"]) if isinstance(hit, dict) else None
 
     def has(self, key: str) -> bool:
-        return self.summary(key) is not None
+        return self.state(key)[0] == "cached"
 
     def forget(self, key: str) -> None:
         """Look again next time (another process may have written or removed the entry)."""
         self._records.pop(key, None)
+        self._states.pop(key, None)
         self.memo.data.get("record-summaries", {}).pop(key, None)
 
     # ---- writing
@@ -120,12 +178,21 @@ class Cache:
         """Write the image, then the record: a crash in between leaves an entry that is not cached."""
         from pipeline.manifest.images import save_atomic  # PIL: only a process that renders needs it
 
+        for path in (self.image_path(key), self.record_path(key)):
+            if not safepath.inside(path.parent, self.root):
+                raise safepath.UnsafePathError(f"{path.parent} leads out of {self.root} through a "
+                                               "symbolic link: remove it")
         record = dict(record, key=key)
         # when it was made, for the site's feed of new renders (not part of the key)
         record.setdefault("created", datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
         save_atomic(image, self.image_path(key), format="PNG")
+        ist = os.lstat(self.image_path(key))
+        sha = _sha256(self.image_path(key))
+        record = dict(record, image_sha256=sha, image_bytes=ist.st_size)
         write_text_atomic(self.record_path(key), dumps_record(record))
         self._records[key] = json.loads(dumps_record(record))
+        self._states.pop(key, None)
+        self.memo.put("checked", key, ist, sha)  # just hashed: the next plan need not read it again
 
     def clean_partial(self, key: str) -> None:
         """Remove what a killed render of `key` left behind (call while holding its cell lock)."""
@@ -190,15 +257,44 @@ class Cache:
 
 
 def read_record(path: Path, key: str | None = None) -> dict[str, Any] | None:
-    """A render record, or None when it is missing, unreadable, not a JSON object, or names
-    another key: every reader of records goes through here, so all treat a bad one alike."""
+    """A render record, or None when it is missing, unreadable, or not the shape a record has
+    (pipeline.plan.records), or names another key: every reader of records goes through here,
+    so all treat a bad one alike."""
+    return check_record(path, key)[0]
+
+
+def check_record(path: Path, key: str | None = None) -> tuple[dict[str, Any] | None, str]:
+    """(the record, "") or (None, why it is refused); why is "" when the file does not exist."""
+    path = Path(path)
     try:
-        record = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(record, dict) or (key is not None and record.get("key") != key):
-        return None
-    return record
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None, ""
+    except (OSError, ValueError) as e:
+        return None, f"record {path.name} cannot be read ({getattr(e, 'strerror', None) or e})"
+    if key is None:
+        key = record.get("key") if isinstance(record, dict) and isinstance(record.get("key"), str) else ""
+    why = record_problem(record, key)
+    return (None, f"record {path.name}: {why}") if why else (record, "")
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _decode_problem(path: Path) -> str | None:
+    """Why a PNG does not decode, or None (Pillow: only for records without a checksum)."""
+    from pipeline.manifest.images import ImageLoadError, load_rgb
+
+    try:
+        load_rgb(path)
+    except ImageLoadError as e:
+        return f"does not decode: {e}"
+    return None
 
 
 def dumps_record(record: dict[str, Any]) -> str:

@@ -13,15 +13,18 @@ indent, trailing newline, no timestamps) and a diff shows exactly which cells ch
 from __future__ import annotations
 
 import json
+import logging
 import re
 from pathlib import Path
 from typing import Any, Callable
 
+from pipeline.plan.records import lock_entry_problem
 from pipeline.util.mutex import Mutex
-from pipeline.util.errors import GalleryError
+from pipeline.util.errors import GalleryError, quote
 from pipeline.util.files import write_text_atomic
 
 LOCK_VERSION = 1
+log = logging.getLogger(__name__)
 
 
 def cell_name(content_id: str, style_id: str) -> str:
@@ -30,13 +33,25 @@ def cell_name(content_id: str, style_id: str) -> str:
 
 
 def read_lock(path: Path) -> dict[str, dict[str, Any]]:
-    """The lock file's cells ({} when there is none yet); a broken file is a clear error."""
+    """The lock file's cells ({} when there is none yet); a broken file is a clear error.
+
+    Each cell's entry is checked (pipeline.plan.records): a hand-edited one that is not the
+    shape this pipeline writes is ignored with a warning naming the file and the cell, as if
+    it were not there; the next render rewrites it.
+    """
+    fix = (f"fix it (a merge conflict? keep either side) or delete it: the next "
+           f"`make render` rewrites it from the cache")
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         return {}
-    fix = (f"fix it (a merge conflict? keep either side) or delete it: the next "
-           f"`make render` rewrites it from the cache")
+    except IsADirectoryError:
+        raise GalleryError(f"{path} is a folder, not a lock file: move it away; the next "
+                           f"`make render` writes the lock file there") from None
+    except UnicodeDecodeError as e:
+        raise GalleryError(f"{path}: not UTF-8 text (byte {e.start}); {fix}") from None
+    except OSError as e:
+        raise GalleryError(f"{path}: cannot read the lock file ({e.strerror or e})") from None
     try:
         data = json.loads(text)
     except ValueError as e:
@@ -46,7 +61,22 @@ def read_lock(path: Path) -> dict[str, dict[str, Any]]:
     if data.get("version") != LOCK_VERSION:
         raise GalleryError(f"{path}: lock file version {data.get('version')!r}, this pipeline "
                            f"writes version {LOCK_VERSION}; {fix}")
-    return {k: v for k, v in data["cells"].items() if isinstance(v, dict)}
+    cells = {}
+    for name, entry in data["cells"].items():
+        why = lock_entry_problem(entry)
+        if why is None and not _CELL_RE.match(name):
+            why = "the cell's name must be CONTENT:STYLE"
+        if why is None and name != cell_name(entry["content"]["id"], entry["style"]["id"]):
+            why = f"its content and style ids make the cell {cell_name(entry['content']['id'], entry['style']['id'])!r}"
+        if why:
+            log.warning("%s: cell %s: entry ignored (%s); the next `make render` rewrites it",
+                        path, quote(name, 60), why)
+            continue
+        cells[name] = entry
+    return cells
+
+
+_CELL_RE = re.compile(r"^[a-z0-9-]+:[a-z0-9-]+$")
 
 
 def dumps_lock(cells: dict[str, dict[str, Any]]) -> str:
@@ -64,9 +94,18 @@ def update_lock(path: Path, guard: Mutex,
                 change: Callable[[dict[str, dict[str, Any]]], dict[str, dict[str, Any]]]) -> bool:
     """Read, change and write the lock file under `guard`, so concurrent renders never lose an entry.
 
-    Writes only when the text changes (a no-op run leaves the file and its mtime alone).
-    Returns whether it wrote.
+    Writes only when the text changes (a no-op run leaves the file and its mtime alone), and
+    takes the guard only then: a fully cached gallery works from a read-only cache. Returns
+    whether it wrote.
     """
+    try:
+        old_text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        old_text = None
+    except OSError:
+        old_text = ""  # read_lock below says what is wrong with it
+    if old_text is not None and dumps_lock(change(read_lock(path))) == old_text:
+        return False
     with guard:
         try:
             old_text = Path(path).read_text(encoding="utf-8")

@@ -42,6 +42,7 @@ class Cell:
     image: Path  # <cache>/<key[:2]>/<key>.png (exists when cached)
     record: Path  # <cache>/<key[:2]>/<key>.json
     inputs: dict[str, Any] = field(default_factory=dict, compare=False)  # what the key hashes
+    corrupt: str = ""  # why its cached render cannot be used (it renders again); "" when sound
 
     @property
     def name(self) -> str:
@@ -179,8 +180,8 @@ def make_plan(gallery: Gallery) -> Plan:
     """Key every cell of the grid, look each up in the cache, and explain what must render."""
     cache = Cache(gallery.cache)
     lock = read_lock(gallery.lock_path)
-    known_contents = {e.get("content", {}).get("id") for e in lock.values()}
-    known_styles = {e.get("style", {}).get("id") for e in lock.values()}
+    known_contents = {e["content"]["id"] for e in lock.values()}  # entries are checked on read
+    known_styles = {e["style"]["id"] for e in lock.values()}
     shas = {e.id: image_sha256(gallery, e, cache) for e in (*gallery.contents, *gallery.styles)}
     weights: dict[str, dict[str, str]] = {}
     cells = []
@@ -193,17 +194,20 @@ def make_plan(gallery: Gallery) -> Plan:
             key = json_sha256(inputs)
             image, record = cache.image_path(key), cache.record_path(key)
             reasons: tuple[str, ...] = ()
+            found, corrupt = ("", "") if (content.id, style.id) in gallery.exclude else cache.state(key)
             if (content.id, style.id) in gallery.exclude:
                 state = "excluded"
-            elif cache.has(key):
+            elif found == "cached":
                 state = "cached"
+            elif corrupt:
+                state, reasons = "render", (f"the cached render is corrupt: {corrupt}",)
             else:
                 state = "render"
                 prev = lock.get(cell_name(content.id, style.id))
                 reasons = explain(prev, inputs, key, image, lock_empty=not lock,
                                   new_content=content.id not in known_contents,
                                   new_style=style.id not in known_styles)
-            cells.append(Cell(content, style, params, key, state, reasons, image, record, inputs))
+            cells.append(Cell(content, style, params, key, state, reasons, image, record, inputs, corrupt))
     cache.memo.save()
     return Plan(gallery, cells, cache, lock)
 

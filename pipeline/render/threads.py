@@ -10,13 +10,38 @@ cores // count threads. The OS drops a dead worker's flock, so a crashed worker 
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import socket
 from pathlib import Path
 
+log = logging.getLogger(__name__)
+
 # Where a user fixes the thread count of a render (read in this order); a count fixed there is
 # kept as it is, also by the workers left alone under `make -jN`.
 USER_THREAD_VARIABLES = ("GALLERY_THREADS", "OMP_NUM_THREADS")
+
+
+def available_cpus() -> int:
+    """The cores this process may run on (its affinity mask; all of them where that is unknown)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS
+        return os.cpu_count() or 1
+
+
+def bound_threads(n: int, var: str, cpus: int | None = None) -> int:
+    """A thread count a user asked for, between 1 and the cores: more threads than cores only
+    slow a render down, and tens of thousands crashed or hung torch (GALLERY_THREADS=99999)."""
+    cpus = cpus or available_cpus()
+    if n > cpus:
+        log.warning("%s=%d is more than the %d cores this process may use: using %d threads",
+                    var, n, cpus, cpus)
+        return cpus
+    if n < 1:
+        log.warning("%s=%d: a render needs at least 1 thread: using 1", var, n)
+        return 1
+    return n
 
 
 class Workers:

@@ -11,6 +11,7 @@ file a build removes. Writing never follows a symlink below the output folder
 """
 from __future__ import annotations
 
+import errno
 import fnmatch
 import hashlib
 import json
@@ -173,6 +174,8 @@ class _Builder:
         try:
             vset, encoded = make_variants(source, source_key, self.variant_cache, self.settings, size)
         except (OSError, ValueError) as e:
+            if getattr(e, "errno", None) in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+                raise  # the disk, not the image: the CLI says so and what to do
             raise GalleryError(f"cannot make web images of {source}: {e}") from None
         self.report.encoded += encoded
         if encoded:

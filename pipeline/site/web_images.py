@@ -6,9 +6,11 @@ settings change, and two machines with the same inputs produce the same bytes.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable, Iterable
 
 import PIL  # just the version (for keys); PIL.Image is imported when something is encoded
 
@@ -186,3 +188,58 @@ def _read_index(index: Path, key: str) -> VariantSet | None:
         return VariantSet(key, width, height, tuple(variants))
     except (OSError, ValueError):
         return None
+
+
+def unused_sets(cache_dir: Path, used: Callable[[str], bool], stale_seconds: float = 3600) -> dict[Path, int]:
+    """What `prune` may delete in the variants cache: {path: bytes}.
+
+    Each set folder whose index names a source that `used(source_key)` says no page shows any
+    more (web images of pruned renders, removed entries), a set whose index is missing or
+    damaged once it is older than `stale_seconds` (an interrupted encode; a build may be
+    writing a younger one), a symlink planted in place of a folder, and temp files a killed
+    build left in the sets that are kept.
+    """
+    import re
+    import time
+
+    found: dict[Path, int] = {}
+    root = Path(cache_dir)
+    if not root.is_dir():
+        return found
+    now = time.time()
+    for prefix in sorted(root.iterdir()):
+        if prefix.is_symlink() or not prefix.is_dir() or not re.fullmatch(r"[0-9a-f]{2}", prefix.name):
+            continue
+        for folder in sorted(prefix.iterdir()):
+            if folder.is_symlink():
+                found[folder] = 0
+                continue
+            if not folder.is_dir() or not re.fullmatch(r"[0-9a-f]{64}", folder.name):
+                continue
+            try:
+                source = json.loads((folder / "index.json").read_text(encoding="utf-8"))["source_key"]
+                ok = isinstance(source, str)
+            except (OSError, ValueError, KeyError, TypeError):
+                ok, source = False, None
+            old = now - folder.lstat().st_mtime >= stale_seconds
+            if (ok and not used(source)) or (not ok and old):
+                found[folder] = sum(p.lstat().st_size for p in folder.iterdir())
+                continue
+            for p in folder.glob(".*.tmp"):
+                st = p.lstat()
+                if now - st.st_mtime >= stale_seconds:
+                    found[p] = st.st_size
+    return found
+
+
+def delete_sets(paths: Iterable[Path]) -> None:
+    """Delete what `unused_sets` found (a planted symlink is unlinked, never followed)."""
+    import shutil
+
+    for p in paths:
+        if p.is_symlink() or not p.is_dir():
+            p.unlink(missing_ok=True)
+        else:
+            shutil.rmtree(p, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            p.parent.rmdir()  # succeeds only once emptied (a <key[:2]> folder)

@@ -28,9 +28,11 @@ def atomic_writer(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(e, OSError) and e.filename is None:  # write/fsync on a full disk: say which file
+            raise OSError(e.errno, e.strerror, str(path)) from e
         raise
 
 
@@ -45,7 +47,7 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
 
 
 @functools.lru_cache(maxsize=None)
-def _sha256_cached(path: str, size: int, mtime_ns: int) -> str:
+def _sha256_cached(path: str, size: int, mtime_ns: int, ino: int = 0, ctime_ns: int = 0) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -54,6 +56,7 @@ def _sha256_cached(path: str, size: int, mtime_ns: int) -> str:
 
 
 def file_sha256(path: str | Path) -> str:
-    """sha256 of a file, memoised by (path, size, mtime) so that repeated plans hash once."""
+    """sha256 of a file, memoised by (path, size, mtime, inode, ctime) so that repeated plans
+    hash once, and a file swapped for another of the same size and mtime is hashed again."""
     st = Path(path).stat()
-    return _sha256_cached(str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+    return _sha256_cached(str(Path(path).resolve()), st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)

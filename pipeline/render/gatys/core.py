@@ -21,14 +21,14 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from pipeline.util.errors import GalleryError
+from pipeline.util.errors import GalleryError, quote
 from pipeline.render.gatys.lbfgs import LBFGS
 from pipeline.manifest.params import RENDERER_VERSION, RenderParams
 from pipeline.util.progress import Progress, mode_for
 from pipeline.render.gatys.vgg import load_vgg
 from pipeline.render.engine import RenderResult  # noqa: F401 - stylize's result, defined for every engine
 from pipeline.render.imageops import fit_long_edge, recombine_colors  # noqa: F401 - shared with fast
-from pipeline.render.threads import USER_THREAD_VARIABLES
+from pipeline.render.threads import USER_THREAD_VARIABLES, bound_threads
 
 CONTENT_LAYER = "relu4_2"
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
@@ -102,9 +102,10 @@ def choose_threads() -> int:
         value = os.environ.get(var, "").strip()
         if value:
             try:
-                return max(1, int(value))
+                n = int(value)
             except ValueError:
-                raise RenderError(f"{var}={value!r} must be a whole number of threads") from None
+                raise RenderError(f"{var}={quote(value)} must be a whole number of threads") from None
+            return bound_threads(n, var)
     return torch.get_num_threads()
 
 

@@ -1,0 +1,206 @@
+"""Property-based fuzzing (Hypothesis) of the three readers of input a user or a pull request
+controls: the YAML manifest, the lock file and a render record (issue 18).
+
+The property: whatever the structure, reading it raises nothing but GalleryError (the CLI turns
+it into a message) and writes no file outside the example's temp folder (tests/fs_guard.py
+watches every write of the process). Structures are drawn both free-form and shaped like the
+real files, so that the checks deep inside (paths, parameters, traces) are reached too.
+Bounded (max_examples 200, no deadline) so the suite stays fast.
+"""
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from unittest import mock
+
+import pytest
+import yaml
+
+hypothesis = pytest.importorskip("hypothesis")
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+import fs_guard  # noqa: E402
+from conftest import write_image  # noqa: E402
+from pipeline.util.errors import GalleryError  # noqa: E402
+
+FUZZ = settings(max_examples=200, deadline=None, database=None,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+KEYS = ["site", "render", "cache", "image_roots", "contents", "styles", "exclude", "title", "output",
+        "keep", "description", "base_url", "id", "file", "url", "sha256", "credit", "link", "size",
+        "preset", "iterations", "seed", "weights", "content", "style", "<<"]
+PATHS = ["images/a.png", "images/missing.png", "../outside.png", "/etc/passwd", "~/x.png",
+         ".git/hooks/post-checkout", "images/../../x.png", "site", "public/a.png", ".", "..", "/",
+         "images/a.png/..", "a\x00b.png", "renders", "~", "images/zz.pth"]
+def mostly(shaped: st.SearchStrategy, free: st.SearchStrategy) -> st.SearchStrategy:
+    """`shaped` three times in four: free-form structures rarely get past the first check."""
+    return st.integers(0, 3).flatmap(lambda i: free if i == 0 else shaped)
+
+
+scalars = (st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats(allow_nan=True)
+           | st.text(max_size=12) | st.sampled_from(PATHS + KEYS + ["draft", "64", "caffe-vgg19"]))
+values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4)
+                      | st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=6), inner, max_size=5),
+                      max_leaves=25)
+entry = st.dictionaries(st.sampled_from(["id", "file", "title", "url", "sha256", "render", "credit"]),
+                        values | st.sampled_from(PATHS) | st.sampled_from(["a", "b", "pearl"]), max_size=6)
+manifest = st.fixed_dictionaries({}, optional={
+    "site": st.dictionaries(st.sampled_from(["title", "output", "keep", "description", "base_url"]),
+                            values | st.sampled_from(PATHS), max_size=4),
+    "render": st.dictionaries(st.sampled_from(["size", "preset", "iterations", "seed", "weights"]),
+                              values, max_size=3),
+    "cache": values | st.sampled_from(PATHS),
+    "image_roots": values | st.sampled_from(PATHS),
+    "contents": st.lists(entry, max_size=3) | values,
+    "styles": st.lists(entry, max_size=3) | values,
+    "exclude": values,
+})
+manifest = mostly(manifest, values)
+# Raw text: tokens that reach YAML's corners (anchors, aliases, merges, tags, flow syntax).
+tokens = st.sampled_from(["a: ", "&x ", "*x", "[", "]", "{", "}", "- ", "\n", "  ", ", ", "<<: ",
+                          "!!python/object/apply:os.system ['id']", "!!binary ", "'", '"', "\\0",
+                          "contents:", "styles:", "id: a", "file: images/a.png", "? ", "%YAML 1.1\n",
+                          "---\n", "\t", "\x00", "é", "2001-01-01", "0x1F", ".inf"])
+raw_yaml = st.lists(tokens, max_size=30).map("".join)
+
+
+class Sandbox:
+    """A temp folder per example: a manifest folder with one real image, and a mirror."""
+
+    def __init__(self) -> None:
+        self._dir = tempfile.TemporaryDirectory(prefix="fuzz-")
+        self.root = Path(self._dir.name)
+        self.project = self.root / "project"
+        write_image(self.project / "images" / "a.png")
+        write_image(self.root / "mirror" / "missing.png", seed=2)
+
+    def __enter__(self) -> "Sandbox":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._dir.cleanup()
+
+
+def _no_network(*args, **kwargs):
+    from pipeline.manifest.sources import OfflineError
+
+    raise OfflineError("the fuzz test has no network")
+
+
+@FUZZ
+@given(data=manifest, text=raw_yaml, use_text=st.booleans(), check_files=st.booleans())
+def test_the_manifest_reader_raises_only_gallery_errors_and_writes_nowhere_else(data, text, use_text, check_files):
+    from pipeline.manifest.reader import load_gallery
+    from pipeline.manifest.sources import Fetcher, Mirror
+
+    with Sandbox() as box:
+        path = box.project / "gallery.yaml"
+        if use_text:
+            path.write_text(text, encoding="utf-8", errors="surrogatepass")
+        else:
+            try:
+                path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+            except (yaml.YAMLError, UnicodeEncodeError):
+                return
+        fetch = Fetcher(mirror=Mirror([box.root / "mirror"])) if check_files else None
+        with fs_guard.writes_outside(box.root) as guard, \
+                mock.patch("pipeline.manifest.sources.download", _no_network):
+            try:
+                load_gallery(path, check_files=check_files, fetch=fetch)
+            except GalleryError:
+                pass
+        assert guard.writes == []
+
+
+def _ref(id: str) -> st.SearchStrategy:
+    return mostly(st.fixed_dictionaries({"id": mostly(st.just(id), values),
+                                         "sha256": mostly(st.sampled_from(["c" * 64, "x"]), values)}), values)
+
+
+lock_entry = st.fixed_dictionaries(
+    {"content": _ref("pearl"), "style": _ref("gogh"),
+     "key": mostly(st.sampled_from(["0" * 64, "f" * 63, "F" * 64]), values)},
+    optional={"params": mostly(st.dictionaries(st.sampled_from(["size", "iterations", "preset", "zz"]), values),
+                               values),
+              "weights": values, "renderer_version": values, "image": values | st.sampled_from(PATHS),
+              "seconds": values | st.floats(), "device": values, "threads": values})
+lock_files = mostly(st.fixed_dictionaries({
+    "version": mostly(st.just(1), values),
+    "cells": mostly(st.dictionaries(st.sampled_from(["pearl:gogh", "vinci:gogh", "x", "pearl:x"]),
+                                    mostly(lock_entry, values), max_size=3), values)}), values)
+
+
+@FUZZ
+@given(data=lock_files, raw=st.booleans(), text=raw_yaml)
+def test_the_lock_file_reader_and_the_plan_raise_only_gallery_errors(data, raw, text):
+    from gallery_fakes import build_gallery
+    from pipeline.cli.plan_cmds import _status_json
+    from pipeline.plan.lockfile import read_lock
+    from pipeline.plan.planner import make_plan
+
+    with Sandbox() as box:
+        gallery = build_gallery(box.project, contents=("pearl", "vinci"), styles=("gogh",))
+        lock = gallery.lock_path
+        lock.write_text(text if raw else json.dumps(data, allow_nan=True), encoding="utf-8",
+                        errors="surrogatepass")
+        with fs_guard.writes_outside(box.root) as guard:
+            try:
+                cells = read_lock(lock)
+                assert isinstance(cells, dict)
+                plan = make_plan(gallery)
+                plan.synced_lock()
+                _status_json(plan)
+            except GalleryError:
+                pass
+        assert guard.writes == []
+
+
+def _record_like() -> st.SearchStrategy:
+    level = st.fixed_dictionaries({}, optional={
+        "size": st.lists(values, max_size=2) | values, "iterations": values, "seconds": values,
+        "trace": st.lists(st.dictionaries(st.sampled_from(["iteration", "content", "style", "tv", "total"]),
+                                          values | st.floats(allow_nan=True, allow_infinity=True)),
+                          max_size=4) | values})
+    return st.fixed_dictionaries({}, optional={
+        "params": st.dictionaries(st.sampled_from(["size", "preset", "x"]), values) | values,
+        "weights": st.dictionaries(st.sampled_from(["id", "sha256"]), values) | values,
+        "levels": st.lists(level, max_size=3) | values, "final": st.dictionaries(
+            st.sampled_from(["content", "style", "tv", "total"]), values | st.floats()) | values,
+        "seconds": values, "device": values, "threads": values, "thread_changes": values,
+        "image_sha256": values, "image_bytes": values, "inputs": values, "created": values})
+
+
+@FUZZ
+@given(data=mostly(_record_like(), values), right_key=st.booleans(), raw=st.booleans(), text=raw_yaml)
+def test_the_record_reader_and_the_pages_that_show_it_raise_nothing(data, right_key, raw, text):
+    from PIL import Image
+
+    from gallery_fakes import build_gallery
+    from pipeline.plan.cache import Cache
+    from pipeline.plan.cache import read_record
+    from pipeline.site.builder import _provenance
+    from pipeline.site.loss_chart import loss_chart
+
+    with Sandbox() as box:
+        gallery = build_gallery(box.project, contents=("pearl",), styles=("gogh",))
+        cache = Cache(gallery.cache)
+        key = "ab" * 32
+        cache.store(key, Image.new("RGB", (8, 8)), {})
+        if isinstance(data, dict) and right_key:
+            data = {**data, "key": key}
+        cache.record_path(key).write_text(text if raw else json.dumps(data, allow_nan=True),
+                                          encoding="utf-8", errors="surrogatepass")
+        with fs_guard.writes_outside(box.root) as guard:
+            fresh = Cache(gallery.cache)
+            state, why = fresh.state(key)
+            assert state in ("cached", "corrupt") and (state == "cached") == (why == "")
+            assert (fresh.summary(key) is None) == (state != "cached")
+            record = read_record(cache.record_path(key), key)
+            if state == "cached":
+                assert record is not None
+            params = gallery.cell_params(gallery.contents[0], gallery.styles[0])
+            _provenance({"record": record, "params": params, "key": key})
+            loss_chart(record)
+        assert guard.writes == []
