@@ -1,7 +1,7 @@
 """Issue 18, items 14-20: resource exhaustion and small slips.
 
-Each test failed on main before the fix. The Pages workflow test (20) checks the file that
-issue 21 changes.
+Each test failed on main before the fix. The Pages workflow test (20) checks the workflow as
+issue 21 changed it: write tokens in the deploy job only, checkouts without stored credentials.
 """
 from __future__ import annotations
 
@@ -149,16 +149,6 @@ def test_19_line_breaks_and_tabs_stay_allowed_where_text_runs_long(make_gallery,
 
 # ---------------------------------------------------------------- 20: the Pages workflow
 
-def _pages_workflow_scoped() -> bool:
-    """Whether issue 21's change (permissions on the deploy job only) is in this checkout."""
-    data = yaml.safe_load((REPO / ".github" / "workflows" / "pages.yml").read_text())
-    top = data.get("permissions") or {}
-    return top.get("pages") != "write" and top.get("id-token") != "write"
-
-
-@pytest.mark.xfail(not _pages_workflow_scoped(), strict=True,
-                   reason="issue 21 (another helper) scopes the Pages permissions to the deploy job; "
-                          "not on main yet")
 def test_20_the_pages_workflow_gives_write_tokens_only_to_the_deploy_job():
     data = yaml.safe_load((REPO / ".github" / "workflows" / "pages.yml").read_text())
     top = data.get("permissions") or {}
