@@ -405,6 +405,9 @@ def test_pull_and_push_commands(tmp_path, remote_url, monkeypatch, fake, capsys)
     assert "pushed 4 renders to" in capsys.readouterr().out
     assert main(["push"]) == 0
     assert "pushed 0 renders to" in (out := capsys.readouterr().out) and "4 there already" in out
+    [other] = fill(Cache(g.cache), 1)  # an entry no cell of this manifest uses: only --all sends it
+    assert main(["push", "--all"]) == 0
+    assert "pushed 1 render to" in capsys.readouterr().out and other in make(*remote_url).keys()
 
     g2 = use(monkeypatch, dataclasses.replace(g, path=tmp_path / "b" / "gallery.yaml", cache=tmp_path / "b" / "renders"))
     (tmp_path / "b").mkdir()
