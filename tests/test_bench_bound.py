@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.manifest.params import RenderParams
+
 from conftest import write_image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
@@ -35,6 +37,11 @@ def test_convolution_macs_match_the_hand_count():
         assert bench_bound.convolution_macs(net, h, w) == vgg19_to_conv5_1_macs(h, w)
 
 
+def test_standard_is_139_full_size_passes_at_512():
+    """10,10,10,10,130 at sqrt(2) steps: 130 + 10 (1/2 + 1/4 + 1/8 + 1/16) + the 10 at 512."""
+    assert round(RenderParams(size=512).work() / 512 ** 2) == 139
+
+
 def test_the_bound_is_cells_times_work_times_pass(tmp_path, capsys):
     content = write_image(tmp_path / "c.png", (64, 48), seed=1)
     style = write_image(tmp_path / "s.png", (40, 40), seed=2)
@@ -43,7 +50,8 @@ def test_the_bound_is_cells_times_work_times_pass(tmp_path, capsys):
     out = capsys.readouterr().out
     assert f"one pass: {4 * vgg19_to_conv5_1_macs(48, 64) / 1e9:.0f} GFLOP" in out
     work = float(re.search(r"standard: (\d+) full-size passes a cell", out).group(1))
-    assert work == 139  # 10,10,10,10,130 at sqrt(2) steps: 130 + 10 (1/2 + 1/4 + 1/8 + 1/16)
+    # at 64 px every level folds into one (min_size 128): all 170 iterations at full size
+    assert work == round(RenderParams(size=64).work() / 64 ** 2) == 170
     rows = re.findall(r"^\| (measured|at the peak) \(([\d.]+) s\) \| (\d+) s \| .* \| ([\d.]+)x \| (\d+) \|$",
                       out, re.M)
     assert [r[0] for r in rows] == ["measured", "at the peak"]

@@ -154,7 +154,8 @@ def test_reasons_compare_with_the_lock_file(tmp_path, monkeypatch):
                            "vinci:gogh": (f"parameters changed: style_weight {sw} -> {sw * 2}",)}
     standard = ", ".join(map(str, PRESETS["standard"]["iterations"]))
     assert reasons(dataclasses.replace(g, render={"size": 48, "iterations": [4, 2]}))["pearl:munch"] == (
-        f"parameters changed: size 32 -> 48, iterations [{standard}] -> [4, 2]",)
+        f"parameters changed: size 32 -> 48, iterations [{standard}] -> [4, 2], "
+        f"levels [[32, 170]] -> [[48, 6]]",)  # at these sizes every level folds into one
     assert reasons(_new_bytes(g, "content", "vinci")) == {
         "vinci:gogh": ("content image changed",), "vinci:munch": ("content image changed",)}
     assert reasons(_new_bytes(g, "style", "munch"))["pearl:munch"] == ("style image changed",)

@@ -1,0 +1,79 @@
+"""The presets across several pairs against each pair's single-level reference: the worst pair
+is what a preset's quality bar must hold on (standard: within 1.05x of the reference objective).
+
+Runs bench_render.py once per pair (each in its own process: the ratios are within a process,
+so they stay fair on a shared machine) and prints one table with the worst pair per preset.
+
+    python bench/bench_sweep.py [--size 256] [--min-size 64] [--presets standard,draft]
+
+Pairs: the demo's three styles each with a demo photo, and two pairs outside the demo (a
+painting as the content). Images come from GALLERY_MIRROR (or ../shared/seed-gallery).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+
+from bench_render import find_in_mirror  # noqa: E402
+
+PAIRS = (("content", "pearl.jpg", "gogh.jpg"), ("content", "dancing.jpg", "picasso.jpg"),
+         ("content", "vinci.jpg", "staircase.jpg"),
+         ("style", "gogh.jpg", "staircase.jpg"), ("style", "picasso.jpg", "gogh.jpg"))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--size", type=int, default=256)
+    ap.add_argument("--min-size", type=int, default=64,
+                    help="the presets' smallest level (64 at 256 px replays the 512 px pyramid)")
+    ap.add_argument("--presets", default="standard,draft")
+    ap.add_argument("--reference-iterations", type=int, default=500)
+    ap.add_argument("--pairs", type=int, default=len(PAIRS), help="run the first N pairs")
+    args = ap.parse_args(argv)
+
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for kind, content, style in PAIRS[:args.pairs]:
+            c, s = find_in_mirror(kind, content), find_in_mirror("style", style)
+            out = Path(tmp) / f"{c.stem}-{s.stem}.json"
+            cmd = [sys.executable, str(ROOT / "bench" / "bench_render.py"), str(c), str(s),
+                   "--size", str(args.size), "--min-size", str(args.min_size), "--presets", args.presets,
+                   "--reference-iterations", str(args.reference_iterations), "--json", str(out),
+                   "--reference-conv", "winograd"]
+            print(f"## {c.stem} x {s.stem}", flush=True)
+            r = subprocess.run(cmd, text=True, capture_output=True)
+            print("\n".join(line for line in r.stdout.splitlines() if line.startswith(("done", "one full"))),
+                  flush=True)
+            if r.returncode != 0:
+                print(r.stderr[-2000:], file=sys.stderr)
+                return r.returncode
+            results[f"{c.stem} x {s.stem}"] = json.loads(out.read_text())
+
+    presets = [p for p in args.presets.split(",") if p]
+    print(f"\n| pair ({args.size} px) | " + " | ".join(f"{p}: objective / ref., speed-up" for p in presets) + " |")
+    print("|---|" + "---:|" * len(presets))
+    worst = {p: (0.0, "") for p in presets}
+    for pair, rows in results.items():
+        ref = rows[0]
+        cells = []
+        for p in presets:
+            row = next(r for r in rows if r["name"] == p)
+            ratio = row["objective"] / ref["objective"]
+            cells.append(f"{ratio:.3f}x, {ref['seconds'] / row['seconds']:.1f}x")
+            if ratio > worst[p][0]:
+                worst[p] = (ratio, pair)
+        print(f"| {pair} | " + " | ".join(cells) + " |")
+    for p, (ratio, pair) in worst.items():
+        print(f"worst {p}: {ratio:.3f}x the reference's objective ({pair})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
