@@ -1,4 +1,5 @@
-"""Where the VGG-19 weights come from and what identifies them, without importing torch.
+"""Where each engine's networks come from and what identifies them (the optimiser's VGG-19
+weights, the fast engine's two models), without importing torch or onnxruntime.
 
 The plan needs a weights identity for every cache key; a fully cached gallery must not pay
 for importing torch to get it, so this module only locates files and knows checksums.
