@@ -25,7 +25,7 @@ from PIL import Image, ImageDraw, ImageFilter
 from pipeline.render.fast import models
 from pipeline.site.builder import build_site
 from site_fixtures import content_picture, make_gallery
-from test_browser import ARGS, CHROMIUM, SHOTS, _need, _QuietHandler
+from test_browser import SHOTS, _QuietHandler, browser  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.browser
 
@@ -54,20 +54,6 @@ def photo_picture() -> Image.Image:
         d.rectangle((x, y, x + rng.uniform(4, 40), y + rng.uniform(4, 30)),
                     fill=tuple(rng.randint(0, 255) for _ in range(3)))
     return im.filter(ImageFilter.GaussianBlur(0.8))
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        _need("no /usr/bin/chromium (apt-get install -y chromium chromium-driver)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _need("playwright is not installed (pip install playwright; never `playwright install`)")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")
