@@ -107,8 +107,11 @@ def test_17_make_takes_a_config_path_with_a_space(tmp_path):
     dump_manifest(folder / "gallery.yaml", {
         "contents": [{"id": "pearl", "file": "images/pearl.png"}],
         "styles": [{"id": "gogh", "file": "images/gogh.png"}]})
+    # Isolated from a parent make (`make test ARGS=-q` passes ARGS down through MAKEFLAGS).
+    parent_make = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "ARGS", "CONFIG")
+    env = {k: v for k, v in os.environ.items() if k not in parent_make}
     done = subprocess.run(["make", "--no-print-directory", "status", "CONFIG=a b/gallery.yaml"],
-                          cwd=project, capture_output=True, text=True, timeout=120)
+                          cwd=project, capture_output=True, text=True, timeout=120, env=env)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "a b/gallery.yaml: 1 contents x 1 styles = 1 cells" in done.stdout
     assert "CONFIG='a b/gallery.yaml'" in done.stdout  # the command it suggests works when pasted

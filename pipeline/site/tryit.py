@@ -77,12 +77,15 @@ def style_vector(entry: ImageEntry, model_sha: str, cache: Path) -> list[float]:
     """The style vector of one style image (100 floats), from the cache or computed now."""
     sha = entry.sha256 or file_sha256(entry.file)
     key = (sha, model_sha)
-    if key in _vectors:
-        return _vectors[key]
     path = cache / "vectors" / f"{sha}-{model_sha[:16]}.json"
+    # This process may know the vector already (another gallery, another cache): the cache named
+    # here still gets its copy, so a later build from it finds the vector on disk.
+    vector = _vectors.get(key) if path.is_file() else None
+    if vector is not None:
+        return vector
     vector = _read_vector(path, sha, model_sha)
     if vector is None:
-        vector = _compute(entry)
+        vector = _vectors.get(key) or _compute(entry)
         doc = {"version": CACHE_VERSION, "style_sha256": sha, "model_sha256": model_sha, "vector": vector}
         try:
             write_text_atomic(path, json.dumps(doc) + "\n")
