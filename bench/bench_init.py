@@ -12,7 +12,9 @@ bench_render.py). The reference is one level at full size, L-BFGS from the conte
 iterations in fp32. At --size 256 with --min-size 64 the 512 px pyramid is replayed at half
 scale (as bench_render.py does), so schedules keep their meaning and a run costs a quarter.
 "work" is the schedule's cost in full-size iterations (load-independent); seconds are wall time
-on whatever else the machine is doing, so compare them within one run only.
+on whatever else the machine is doing, so compare them within one run only. The defaults take
+most of an hour on a 2-core CPU (the fp32 references dominate); `--reference-precision auto
+--reference-iterations 300` takes about a quarter of that. Results: bench/RESULTS.md.
 """
 from __future__ import annotations
 
@@ -32,20 +34,22 @@ from pipeline.manifest.images import load_rgb  # noqa: E402
 from pipeline.manifest.params import PRESETS, RenderParams  # noqa: E402
 
 # Schedules compared from both starts, by name: presets, or explicit iterations per level
-# (smallest first, five levels as the presets). The quick candidates cost about draft's work:
-# the optimiser corrects the fast render's colours and shapes at a lower size and the change
-# is carried up onto the fast render at full size (see gatys.core.next_level_start).
+# (smallest first, five levels as the presets). The ones of draft's work (4 full-size
+# iterations) spend it at full size (quick), or at lower sizes, the change carried up onto the
+# fast render at full size (see gatys.core.next_level_start).
 SCHEDULES = {
+    "quick": None,  # the preset: 0,0,0,0,4
     "draft": None,
     "standard": None,
-    "top4": (0, 0, 0, 0, 4),
     "half16": (0, 0, 16, 0, 0),
     "half8-mid4": (0, 0, 8, 4, 0),
     "mid8": (0, 0, 0, 8, 0),
+    "top6": (0, 0, 0, 0, 6),
+    "top8": (0, 0, 0, 0, 8),
     "top10": (0, 0, 0, 0, 10),
     "top20": (0, 0, 0, 0, 20),
 }
-DEFAULT_SCHEDULES = "draft,top4,half16,half8-mid4,mid8,top10,top20,standard"
+DEFAULT_SCHEDULES = "draft,quick,half8-mid4,top8,standard"
 DEFAULT_PAIRS = "pearl:gogh,dancing:picasso,vinci:staircase"
 
 
@@ -89,6 +93,8 @@ def main(argv=None) -> int:
     ap.add_argument("--schedules", default=DEFAULT_SCHEDULES,
                     help=f"schedules to run from both starts, of {', '.join(SCHEDULES)}")
     ap.add_argument("--reference-iterations", type=int, default=500)
+    ap.add_argument("--reference-precision", default="fp32",
+                    help="precision of the reference (default fp32; auto is ~2.5x cheaper on a bf16 CPU)")
     ap.add_argument("--out", default=str(ROOT / "contact-sheets" / "bench-init"),
                     help="folder for the rendered images (git-ignored)")
     ap.add_argument("--no-speed", action="store_true", help="skip the fast engine's own timings")
@@ -115,10 +121,11 @@ def main(argv=None) -> int:
             speed = fast_speed(content, style)
             print("fast engine (best of 3): " + ", ".join(f"{k} {v:.3f} s" for k, v in speed.items()),
                   flush=True)
-        ref_params = RenderParams(size=args.size, iterations=(args.reference_iterations,), precision="fp32")
+        ref_params = RenderParams(size=args.size, iterations=(args.reference_iterations,),
+                                  precision=args.reference_precision)
 
-        def score(image) -> float:
-            return evaluate(image, content, style, ref_params)["total"]
+        def score(image) -> float:  # always the fp32 objective
+            return evaluate(image, content, style, ref_params.with_(precision="fp32"))["total"]
 
         t0 = time.perf_counter()
         ref = stylize(content, style, ref_params, progress=False)

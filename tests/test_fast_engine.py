@@ -299,3 +299,14 @@ def test_a_fast_gallery_renders_without_torch_and_credits_the_models(make_galler
     about = (tmp_path / "site" / "about.html").read_text()
     assert "Apache-2.0" in about and "Ghiasi" in about and models.MODEL_SHA256["transform"] in about
     assert "onnxruntime" in (tmp_path / "site" / "render" / "pearl--gogh.html").read_text()
+
+
+def test_the_quick_preset_starts_from_the_fast_render_unless_init_says_otherwise():
+    quick = RenderParams(preset="quick")
+    assert quick.start() == "fast" and quick.effective()["init"] == "fast" and quick.uses("strength")
+    assert RenderParams(preset="quick", init="content").start() == "content"
+    assert RenderParams().start() == "content" and RenderParams().effective()["init"] == "content"
+    assert render_key(SHA_C, SHA_S, quick) == render_key(SHA_C, SHA_S, quick.with_(init="fast"))
+    assert render_key(SHA_C, SHA_S, quick) != render_key(SHA_C, SHA_S, quick.with_(init="content"))
+    # init: auto is spelt out in keys, so the other presets' keys did not move with it.
+    assert render_key(SHA_C, SHA_S, RenderParams()) == render_key(SHA_C, SHA_S, RenderParams(init="content"))

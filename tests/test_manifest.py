@@ -227,7 +227,7 @@ def test_ids_that_could_reach_the_file_system_are_refused(manifest, refused, tmp
 @pytest.mark.parametrize("old,new,line,where,key", [
     ("  size: 64", "  size: 8", 4, "render", "'size' must be at least 16"),
     ("  size: 64", "  size: big", 4, "render", "'size' must be a whole number"),
-    ("  size: 64", "  size: 64\n  preset: fast", 5, "render", "'preset' must be one of draft"),
+    ("  size: 64", "  size: 64\n  preset: fast", 5, "render", "'preset' must be one of quick, draft"),
     ("  size: 64", "  size: 64\n  preserve_colors: 3", 5, "render", "'preserve_colors' must be true"),
     ("  size: 64", "  iterations: [0, 0]", 4, "render", "'iterations'"),
     ("    title: Gogh", "    render: {style_weight: -1}", 11, "styles[0] (id 'gogh'): render",
@@ -410,7 +410,7 @@ def test_demo_manifest_references_the_schema():
 def test_schema_follows_params():
     s = json.loads(schema_json())
     render = s["$defs"]["render"]["properties"]
-    assert render["size"]["minimum"] == 16 and render["preset"]["enum"] == ["draft", "standard", "high"]
+    assert render["size"]["minimum"] == 16 and render["preset"]["enum"] == ["quick", "draft", "standard", "high"]
     assert s["$defs"]["entry"]["required"] == ["id", "file"]
     assert set(s["properties"]) == {"site", "render", "cache", "image_roots", "contents", "styles", "exclude"}
 

@@ -22,7 +22,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"render at this long edge ({size.minimum:g}..{size.maximum:g} px) instead of the "
                         "manifest's, for a quick look (cached apart; the lock file is left alone)")
     p.add_argument("--preset", choices=tuple(PRESETS),
-                   help="use this iteration schedule instead of the manifest's (draft is quickest)")
+                   help="use this iteration schedule instead of the manifest's (quick is quickest)")
     p.add_argument("--preview", action="store_true",
                    help="every cell with the fast engine (engine: fast): the whole gallery in seconds, "
                         "at preview quality (cached apart; the lock file is left alone)")

@@ -52,6 +52,9 @@ class Param:
 PRESETS: dict[str, dict[str, Any]] = {
     # Iterations per pyramid level, smallest first (at 512 px the levels are about 128, 181, 256,
     # 362 and 512 px). How each schedule was chosen, measured: bench/RESULTS.md.
+    # quick: the fast engine's render, then a few iterations at full size only (init: auto
+    # starts it from the fast render; see bench/RESULTS.md, init: fast).
+    "quick": {"iterations": (0, 0, 0, 0, 4), "init": "fast"},
     "draft": {"iterations": (16, 8, 8, 0, 0), "level_style_decay": 1.0},
     "standard": {"iterations": (10, 10, 10, 10, 130)},
     "high": {"iterations": (10, 10, 10, 10, 200)},
@@ -64,7 +67,8 @@ PARAMS: tuple[Param, ...] = (
           "gatys: the optimiser (minutes a cell, the gallery's quality); fast: a feed-forward "
           "network (under a second a cell, preview quality)", choices=ENGINES),
     Param("size", "int", 512, "long edge of the render in pixels", minimum=16, maximum=4096),
-    Param("preset", "choice", "standard", "iteration schedule: draft, standard or high",
+    Param("preset", "choice", "standard",
+          "iteration schedule: quick (from the fast render), draft, standard or high",
           choices=tuple(PRESETS), engines=_G),
     Param("iterations", "int_list", None,
           "iterations per pyramid level, smallest first (overrides the preset's schedule)",
@@ -80,9 +84,10 @@ PARAMS: tuple[Param, ...] = (
     Param("style_scale", "float", 1.0, "scale of the style image relative to the render", minimum=0.05,
           maximum=8, engines=_G),
     Param("preserve_colors", "bool", False, "keep the content's colours: transfer luminance only"),
-    Param("init", "choice", "content",
-          "start image: the content image, noise, or the fast engine's render (a head start)",
-          choices=("content", "noise", "fast"), engines=_G),
+    Param("init", "choice", "auto",
+          "start image: auto (the preset's: the fast render for quick, the content for the others), "
+          "the content image, noise, or the fast engine's render (a head start)",
+          choices=("auto", "content", "noise", "fast"), engines=_G),
     Param("strength", "float", 1.0,
           "engine fast (and init: fast): how much of the style, from 0 (the content's own style) "
           "to 1 (the style image's)", minimum=0, maximum=1, engines=(FAST,)),
@@ -260,19 +265,27 @@ class RenderParams:
         steps_from_top = n_levels - 1 - level
         return PRESETS[self.preset].get("level_style_decay", LEVEL_STYLE_DECAY) ** steps_from_top
 
+    def start(self) -> str:
+        """The image the optimiser starts from: `init`, or for init: auto the preset's (content
+        unless the preset says otherwise)."""
+        if self.init != "auto":
+            return self.init
+        return PRESETS[self.preset].get("init", "content")
+
     def uses(self, name: str) -> bool:
         """Whether this render reads parameter `name`: each engine reads the parameters the table
         gives it; the optimiser also reads `strength` when it starts from the fast render."""
         if name == "strength" and self.engine == GATYS:
-            return self.init == FAST
+            return self.start() == FAST
         return self.engine in PARAMS_BY_NAME[name].engines
 
     def effective(self) -> dict[str, Any]:
-        """The parameters this render's engine reads, with the preset's schedule filled in: what
-        a render actually uses (the record and the site list these)."""
+        """The parameters this render's engine reads, with the preset's schedule and start filled
+        in: what a render actually uses (the record and the site list these)."""
         d = {f.name: getattr(self, f.name) for f in fields(self) if self.uses(f.name)}
         if self.engine == GATYS:
             d["iterations"] = list(self.schedule())
+            d["init"] = self.start()  # init: auto resolved, so keys from before auto hold
         return d
 
     def key_dict(self) -> dict[str, Any]:

@@ -40,7 +40,7 @@ def key_parts(params: RenderParams, weights: dict[str, str] | None = None) -> di
     w = weights or weights_identity(params.weights)
     parts = {"weights": {"id": w["id"], "sha256": w["sha256"]},
              "renderer_version": _params.RENDERER_VERSION}  # read now: tests pin it
-    if params.init == FAST:  # the optimiser starts from the fast render: its networks count too
+    if params.start() == FAST:  # the optimiser starts from the fast render: its networks count too
         parts["head_start"] = fast
     return parts
 

@@ -353,7 +353,7 @@ def _param_rows(params: dict) -> list[dict]:
 def _fast_models(cells) -> dict | None:
     """The fast engine's networks, their origin and licence, when a cell uses them (as its engine
     or as the optimiser's start): the about page credits them."""
-    if not any(c.params.engine == "fast" or c.params.init == "fast" for c in cells if c.state != "excluded"):
+    if not any(c.params.engine == "fast" or c.params.start() == "fast" for c in cells if c.state != "excluded"):
         return None
     from pipeline.render.fast import models
 

@@ -329,7 +329,7 @@ def stylize(content: Image.Image, style: Image.Image, params: RenderParams,
 
     content = content.convert("RGB")
     style = style.convert("RGB")
-    head_start = fast_start(content, style, params, threads) if params.init == "fast" else None
+    head_start = fast_start(content, style, params, threads) if params.start() == "fast" else None
     if params.preserve_colors:
         style = luminance_style(style, content)
 
@@ -350,9 +350,9 @@ def stylize(content: Image.Image, style: Image.Image, params: RenderParams,
             # fast render at this level's size (init: fast); noise has none.
             base = c if head_start is None else to_tensor(head_start.image.resize(wh, Image.LANCZOS), device)
             if x is None:
-                x = base if params.init != "noise" else _noise(c, params.seed)
+                x = base if params.start() != "noise" else _noise(c, params.seed)
             else:
-                x = next_level_start(x, base_prev, base, params.init)
+                x = next_level_start(x, base_prev, base, params.start())
             base_prev = base
             bar.set_description(f"{wh[0]}x{wh[1]}", step_cost=wh[0] * wh[1] / top)
             trace = []
