@@ -63,7 +63,7 @@ render: install ## render the missing cells and update the lock file (make -jN: 
 prune: install ## list cached renders no cell uses; ARGS=--yes deletes them
 	$(PY) -m pipeline prune --config "$(CONFIG)" $(ARGS)
 
-site: install ## build site/ from the manifest and the render cache (never renders; missing cells are placeholders)
+site: install ## build site/ from the manifest and the render cache (never renders; a missing cell shows its cached preview, else a placeholder)
 	$(PY) -m pipeline site --config "$(CONFIG)" $(OVERRIDES) $(ARGS)
 
 serve: install ## build site/ and serve it on http://127.0.0.1:PORT/, rebuilding on changes (pages reload); ARGS=--open
