@@ -27,6 +27,11 @@ from pipeline.site.builder import build_site
 from site_fixtures import content_picture, make_gallery
 from test_browser import SHOTS, _QuietHandler, browser  # noqa: F401 - fixture
 
+try:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+except ImportError:  # the browser fixture skips (or fails in CI) with the reason
+    PlaywrightTimeout = TimeoutError
+
 pytestmark = pytest.mark.browser
 
 # Mean absolute difference (0-255 levels) allowed between the browser's canvas and the Python
@@ -178,8 +183,15 @@ def test_keyboard_only_style_picker_slider_and_download(browser, site, tmp_path)
             raise AssertionError(f"Tab never reached {selector}")
 
         tab_to("[data-photo]")
-        with page.expect_file_chooser() as chooser:
-            page.keyboard.press("Space")
+        chooser = None
+        for key in ("Space", "Enter", "Space"):  # either key opens a focused file input; under a
+            try:                                  # heavy load Chromium has missed one press
+                with page.expect_file_chooser(timeout=10000) as chooser:
+                    page.keyboard.press(key)
+                break
+            except PlaywrightTimeout:
+                chooser = None
+        assert chooser is not None, "neither Space nor Enter opened the file chooser"
         chooser.value.set_files(str(photo))
         p.wait_done(1)
         first = p.canvas()
