@@ -13,12 +13,12 @@ import dataclasses
 import logging
 import os
 import platform
-import re
 import sys
 import time
 from pathlib import Path
 from typing import Any, Iterable
 
+from pipeline.render.threads import available_cpus, split_threads
 from pipeline.util.errors import GalleryError
 from pipeline.util.progress import duration
 
@@ -51,48 +51,6 @@ def plan(gallery):
     from pipeline.plan.planner import make_plan
 
     return make_plan(gallery)
-
-
-# ---- threads under several workers
-
-def make_jobs(makeflags: str | None) -> int | None:
-    """The -jN of the make that started us: None outside make, 0 for an unlimited `-j`."""
-    if makeflags is None:
-        return None
-    jobs = 1
-    for tok in makeflags.split():
-        m = re.fullmatch(r"-j(\d*)|--jobs(?:=(\d+))?", tok)
-        if m:
-            n = m.group(1) or m.group(2)
-            jobs = int(n) if n else 0
-    return jobs
-
-
-def jobs_from_make(env: dict[str, str] | None = None, cpus: int | None = None) -> int:
-    """How many workers `make -jN` asks for (1 outside make; an unlimited -j means one per core)."""
-    jobs = make_jobs((os.environ if env is None else env).get("MAKEFLAGS"))
-    if jobs is None:
-        return 1
-    return jobs or cpus or cpu_count()
-
-
-def cpu_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS
-        return os.cpu_count() or 1
-
-
-def split_threads(jobs: int, env: dict[str, str] | None = None, cpus: int | None = None) -> int | None:
-    """With `jobs` workers give each cores // jobs threads (at least 1), so they do not
-    oversubscribe the cores. Values the user set are kept. Returns the threads set."""
-    env = os.environ if env is None else env
-    if jobs <= 1:
-        return None
-    threads = max(1, (cpus or cpu_count()) // jobs)
-    for var in ("GALLERY_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        env.setdefault(var, str(threads))
-    return int(env["GALLERY_THREADS"])
 
 
 # ---- one cell
@@ -253,7 +211,7 @@ def _render_here(plan, cells: list, *, quiet: bool = False, label: str = "", wri
     from pipeline.render.threads import Workers
 
     # With several workers, one left alone (fewer cells left than workers) takes the idle cores.
-    workers = Workers(plan.cache.mutex_dir() / "workers", cpu_count()) if threads and adopt_idle else None
+    workers = Workers(plan.cache.mutex_dir() / "workers", available_cpus()) if threads and adopt_idle else None
     how = f"; {threads} thread{'s' if threads != 1 else ''} per worker, {jobs} workers" if threads else ""
     if workers is not None and threads < workers.cpus:
         how += ", more once fewer cells are left"

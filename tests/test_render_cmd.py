@@ -15,6 +15,7 @@ import pytest
 
 from gallery_fakes import REPO, build_gallery, fake_render_module, fill_cache, run_driver, with_style
 from pipeline import runner
+from pipeline.render import threads as render_threads
 from pipeline.cli import plan_cmds as plan_cli
 from pipeline.util.mutex import Mutex
 from pipeline.cli.app import main
@@ -179,14 +180,14 @@ def test_a_run_waits_for_a_cell_another_run_holds(tmp_path):
     ("k -j3", 8, 2), ("-j", 8, 1), ("--jobs=2", 8, 4), ("-j16", 2, 1)])
 def test_make_jobs_split_the_cores(makeflags, cpus, expected):
     env = {} if makeflags is None else {"MAKEFLAGS": makeflags}
-    assert runner.split_threads(runner.jobs_from_make(env, cpus=cpus), env, cpus=cpus) == expected
+    assert render_threads.split_threads(render_threads.jobs_from_make(env, cpus=cpus), env, cpus=cpus) == expected
     if expected:
         assert env["GALLERY_THREADS"] == env["OMP_NUM_THREADS"] == str(expected)
 
 
 def test_a_thread_count_the_user_set_wins():
     env = {"MAKEFLAGS": "-j2", "GALLERY_THREADS": "3"}
-    assert runner.split_threads(runner.jobs_from_make(env, cpus=8), env, cpus=8) == 3
+    assert render_threads.split_threads(render_threads.jobs_from_make(env, cpus=8), env, cpus=8) == 3
     assert env["OMP_NUM_THREADS"] == "4"
 
 
@@ -270,8 +271,8 @@ def test_make_j2_render_runs_cells_in_parallel_with_one_thread_each(make_gallery
     assert r.returncode == 0, r.stdout + r.stderr
     assert len(set(line.split()[0] for line in log.read_text().splitlines())) == 4
     threads = [line.split()[2] for line in log.read_text().splitlines()]
-    assert threads == [str(max(1, runner.cpu_count() // 2))] * 4
-    assert "1 thread" in r.stdout or runner.cpu_count() > 3
+    assert threads == [str(max(1, render_threads.available_cpus() // 2))] * 4
+    assert "1 thread" in r.stdout or render_threads.available_cpus() > 3
     from pipeline.manifest.reader import load_gallery
     g = load_gallery(manifest)
     assert all(c.state == "cached" for c in make_plan(g).cells)
@@ -290,10 +291,10 @@ def test_make_j2_a_worker_left_alone_takes_the_idle_cores(make_gallery, tmp_path
     args, env, log = _fake_make(tmp_path, manifest, sleep=2.0)
     r = subprocess.run([*args, "-j2", "render"], env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "per worker, 2 workers, more once fewer cells are left" in r.stdout or runner.cpu_count() < 2
+    assert "per worker, 2 workers, more once fewer cells are left" in r.stdout or render_threads.available_cpus() < 2
     # Each fake render polls the thread count it is given through its sleep: "<min> <max>".
     seen = [tuple(map(int, line.split()[3:5])) for line in log.read_text().splitlines()]
-    cpus, half = runner.cpu_count(), max(1, runner.cpu_count() // 2)
+    cpus, half = render_threads.available_cpus(), max(1, render_threads.available_cpus() // 2)
     assert len(seen) == 3
     assert seen[0][0] == half and seen[1][0] == half  # the first two ran side by side
     assert seen[2][1] == cpus  # the last one, once alone, used every core

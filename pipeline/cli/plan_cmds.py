@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import runner
+from pipeline.render import threads
 from pipeline.runner import display as _display, estimate_words as _estimate_words
 from pipeline.util.errors import GalleryError
 
@@ -277,7 +278,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     from pipeline.plan.remote import Pusher, remote_for
 
     plan = runner.plan(gallery)
-    jobs = args.jobs or runner.jobs_from_make()
+    jobs = args.jobs or threads.jobs_from_make()
     remote = remote_for(gallery, args.remote)
     if args.plan and not args.shard:
         raise GalleryError("--plan FILE goes with --shard K/N: it says which cells the shards split")
@@ -356,7 +357,7 @@ def cmd_gallery(args: argparse.Namespace) -> int:
             print(overrides.note(gallery))
         return gallery
 
-    runner.run_gallery(args.config, fetch=not args.no_fetch, jobs=args.jobs or runner.jobs_from_make(),
+    runner.run_gallery(args.config, fetch=not args.no_fetch, jobs=args.jobs or threads.jobs_from_make(),
                        quiet=args.quiet, cache=args.cache, adjust=adjust, remote=args.remote)
     return 0
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import re
 import socket
 from pathlib import Path
 
@@ -42,6 +43,39 @@ def bound_threads(n: int, var: str, cpus: int | None = None) -> int:
         log.warning("%s=%d: a render needs at least 1 thread: using 1", var, n)
         return 1
     return n
+
+
+def make_jobs(makeflags: str | None) -> int | None:
+    """The -jN of the make that started us: None outside make, 0 for an unlimited `-j`."""
+    if makeflags is None:
+        return None
+    jobs = 1
+    for tok in makeflags.split():
+        m = re.fullmatch(r"-j(\d*)|--jobs(?:=(\d+))?", tok)
+        if m:
+            n = m.group(1) or m.group(2)
+            jobs = int(n) if n else 0
+    return jobs
+
+
+def jobs_from_make(env: dict[str, str] | None = None, cpus: int | None = None) -> int:
+    """How many workers `make -jN` asks for (1 outside make; an unlimited -j means one per core)."""
+    jobs = make_jobs((os.environ if env is None else env).get("MAKEFLAGS"))
+    if jobs is None:
+        return 1
+    return jobs or cpus or available_cpus()
+
+
+def split_threads(jobs: int, env: dict[str, str] | None = None, cpus: int | None = None) -> int | None:
+    """With `jobs` workers give each cores // jobs threads (at least 1), so they do not
+    oversubscribe the cores. Values the user set are kept. Returns the threads set."""
+    env = os.environ if env is None else env
+    if jobs <= 1:
+        return None
+    threads = max(1, (cpus or available_cpus()) // jobs)
+    for var in ("GALLERY_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env.setdefault(var, str(threads))
+    return int(env["GALLERY_THREADS"])
 
 
 class Workers:

@@ -151,13 +151,13 @@ def new_session(model: bytes, threads: int, optimize: bool = True,
 
 def choose_threads() -> int:
     """GALLERY_THREADS, else OMP_NUM_THREADS (a make -jN worker's share), else the usable cores."""
-    from pipeline.render.threads import USER_THREAD_VARIABLES
+    from pipeline.render.threads import USER_THREAD_VARIABLES, available_cpus
 
     for var in USER_THREAD_VARIABLES:
         value = os.environ.get(var, "").strip()
         if value.isdigit() and int(value) > 0:
             return int(value)
-    return len(os.sched_getaffinity(0))
+    return available_cpus()
 
 
 @functools.lru_cache(maxsize=4)
