@@ -28,10 +28,9 @@ def _add_quiet(p: argparse.ArgumentParser) -> None:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from pipeline import runner
-    from pipeline.manifest.reader import load_gallery
 
     if args.no_fetch:
-        gallery = load_gallery(Path(args.config), check_files=False)
+        gallery = runner.read_manifest(args.config)
     else:
         # One pass: each missing file is fetched as its entry is checked, so a fetch failure, a
         # typo and a wrong sha256 in different entries are all reported in the same run.

@@ -78,10 +78,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _load_for_serve(args: argparse.Namespace):
+    from pipeline import runner
     from pipeline.cli import overrides
-    from pipeline.manifest.reader import load_gallery
 
-    return overrides.apply(load_gallery(Path(args.config), check_files=True), args)
+    return overrides.apply(runner.load(args.config, fetch=False), args)
 
 
 def _build(gallery):
@@ -91,9 +91,9 @@ def _build(gallery):
 
 
 def _output_of(config: str) -> Path:
-    from pipeline.manifest.reader import load_gallery
+    from pipeline import runner
 
-    return Path(load_gallery(Path(config), check_files=False).site.output)
+    return Path(runner.read_manifest(config).site.output)
 
 
 def register(sub) -> None:
