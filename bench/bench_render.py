@@ -110,6 +110,24 @@ def table_row(r: dict, ref: dict) -> str:
             f"| {r['style_distance']:.3f} |")
 
 
+def reference_cache(args, content_path: Path, style_path: Path, ref_params) -> dict | None:
+    """Where the reference's row is kept for these inputs: the images' hashes and every option
+    that changes the reference (its row is reused only when all of them match)."""
+    if not args.reference_cache:
+        return None
+    import hashlib
+
+    import torch
+
+    key = hashlib.sha256(json.dumps([
+        hashlib.sha256(content_path.read_bytes()).hexdigest(), hashlib.sha256(style_path.read_bytes()).hexdigest(),
+        ref_params.size, list(ref_params.iterations), args.reference_conv, args.reference_heap, torch.__version__,
+        platform.processor(), torch.backends.cpu.get_cpu_capability()]).encode()).hexdigest()[:16]
+    path = Path(args.reference_cache) / f"{content_path.stem}-{style_path.stem}-{key}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return {"path": path, "row": json.loads(path.read_text()) if path.is_file() else None}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("content", nargs="?", help="content image (default: pearl from the mirror)")
@@ -130,6 +148,10 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=str(ROOT / "contact-sheets" / "bench"),
                     help="folder for the rendered images (git-ignored by default)")
     ap.add_argument("--json", help="also write the results as JSON to this path")
+    ap.add_argument("--reference-cache", metavar="DIR",
+                    help="reuse the reference's row and image from DIR when its inputs match (tuning a "
+                         "preset need not rerun a 500-iteration reference); its wall seconds are then "
+                         "from the earlier run on this machine")
     args = ap.parse_args(argv)
 
     import torch
@@ -168,6 +190,12 @@ def main(argv=None) -> int:
     runs += [(p, RenderParams(size=args.size, preset=p, precision=args.precision, **level_opts))
              for p in filter(None, args.presets.split(","))]
     rows = []
+    cached_ref = reference_cache(args, content_path, style_path, ref_params)
+    if cached_ref and cached_ref["row"] is not None:
+        rows.append(cached_ref["row"])
+        runs = runs[1:]
+        print(f"reference from the cache ({cached_ref['path']}): {rows[0]['seconds']:.1f} s, "
+              f"objective {rows[0]['objective']:.4f}", flush=True)
     for name, params in runs:
         if name != "reference" and heap_now != "kept" and keep_freed_memory():
             heap_now = "kept"  # once, after the reference: as in a render process (pipeline/heap.py)
@@ -195,6 +223,8 @@ def main(argv=None) -> int:
             marks = ", ".join(f"{i}: {trace[i]:.4f}" for i in range(0, len(trace), max(1, len(trace) // 10)))
             print(f"reference trace (total objective by iteration): {marks}, last: {trace[-1]:.4f}; "
                   f"{rises} of {len(trace) - 1} steps rose")
+        if name == "reference" and cached_ref:
+            cached_ref["path"].write_text(json.dumps(rows[-1], indent=2))
         print(f"done {name}: {seconds:.1f} s, objective {objective:.4f} "
               f"(device {rec['device']}, {rec['precision']}, {rec['threads']} threads, "
               f"load average {os.getloadavg()[0]:.1f})", flush=True)

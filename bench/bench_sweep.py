@@ -36,6 +36,8 @@ def main(argv=None) -> int:
     ap.add_argument("--presets", default="standard,draft")
     ap.add_argument("--reference-iterations", type=int, default=500)
     ap.add_argument("--pairs", type=int, default=len(PAIRS), help="run the first N pairs")
+    ap.add_argument("--reference-cache", default=str(ROOT / "contact-sheets" / "bench" / "references"),
+                    help="where each pair's reference is kept and reused (git-ignored; '' for none)")
     args = ap.parse_args(argv)
 
     results = {}
@@ -47,6 +49,8 @@ def main(argv=None) -> int:
                    "--size", str(args.size), "--min-size", str(args.min_size), "--presets", args.presets,
                    "--reference-iterations", str(args.reference_iterations), "--json", str(out),
                    "--reference-conv", "winograd"]
+            if args.reference_cache:
+                cmd += ["--reference-cache", args.reference_cache]
             print(f"## {c.stem} x {s.stem}", flush=True)
             r = subprocess.run(cmd, text=True, capture_output=True)
             print("\n".join(line for line in r.stdout.splitlines() if line.startswith(("done", "one full"))),
