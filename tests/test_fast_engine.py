@@ -278,6 +278,28 @@ def test_init_fast_starts_the_optimiser_from_the_fast_render():
     assert head["params"]["init"] == "fast" and head["params"]["strength"] == 1.0
 
 
+def test_status_names_the_head_start_when_a_cell_moves_to_init_fast(tmp_path):
+    """The lock entry records the fast engine's models for init: fast, so the reason a cell
+    renders again names them (not the catch-all "key changed")."""
+    from pipeline.manifest.params import RenderParams
+    from pipeline.plan.keys import key_inputs, render_key
+    from pipeline.plan.planner import explain
+
+    plain, head = RenderParams(size=64), RenderParams(size=64, init="fast")
+    entry = {**key_inputs("c" * 64, "s" * 64, plain), "key": render_key("c" * 64, "s" * 64, plain),
+             "image": "renders/x.png", "seconds": 3.0, "threads": 2}
+    entry["content"], entry["style"] = {"id": "a", "sha256": "c" * 64}, {"id": "b", "sha256": "s" * 64}
+    image = tmp_path / "x.png"
+    forward = explain(entry, key_inputs("c" * 64, "s" * 64, head), "k", image)
+    text = "; ".join(forward)
+    assert "init content -> fast" in text and "head start added: fast-" in text
+    assert models.weights_identity()["id"] in text and "key changed" not in text
+    assert "seconds" not in text and "image removed" not in text  # the entry's other fields are not inputs
+    back = {**key_inputs("c" * 64, "s" * 64, head), "content": entry["content"], "style": entry["style"]}
+    text = "; ".join(explain(back, key_inputs("c" * 64, "s" * 64, plain), "k", image))
+    assert "head start removed (was fast-" in text and "init fast -> content" in text
+
+
 # ---------------------------------------------------------------- a fast gallery, end to end
 
 def test_a_fast_gallery_renders_without_torch_and_credits_the_models(make_gallery, tmp_path):

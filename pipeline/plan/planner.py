@@ -241,10 +241,10 @@ def explain(prev: dict[str, Any] | None, inputs: dict[str, Any], key: str, image
             reasons.append(f"weights changed: {old_w.get('id', '?')} -> {new_w.get('id', 'none')}")
         else:
             reasons.append(f"weights file changed ({new_w.get('id')})")
-    for part in sorted(set(inputs) - {"content", "style", "params", "weights"}):
-        if prev.get(part) != inputs[part]:  # renderer_version, or another engine's version and models
-            reasons.append(f"{part.replace('_', ' ')} changed: {_show(prev.get(part, '?'))} -> "
-                           f"{_show(inputs[part])}")
+    engine_parts = set(inputs) | ({"head_start"} & set(prev))  # the entry's other fields are not key inputs
+    for part in sorted(engine_parts - {"content", "style", "params", "weights"}):
+        if prev.get(part) != inputs.get(part):  # renderer_version, or init: fast's head start
+            reasons.append(_part_change(part, prev.get(part), inputs.get(part)))
     if not reasons:
         if prev.get("key") == key:
             reasons.append(f"render missing from the cache ({image.name} not found or incomplete)")
@@ -265,7 +265,19 @@ def param_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     return out
 
 
+def _part_change(part: str, old: Any, new: Any) -> str:
+    """One engine part's change in words: a version, or a head start's engine and models."""
+    name = part.replace("_", " ")
+    if old is None:
+        return f"{name} added: {_show(new)}"
+    if new is None:
+        return f"{name} removed (was {_show(old)})"
+    return f"{name} changed: {_show(old)} -> {_show(new)}"
+
+
 def _show(v: Any) -> str:
+    if isinstance(v, dict) and "renderer_version" in v:  # a head start: its engine and its models
+        return f"{v['renderer_version']} with {(v.get('weights') or {}).get('id', '?')}"
     if isinstance(v, list):
         return "[" + ", ".join(map(str, v)) + "]"
     if isinstance(v, bool):
