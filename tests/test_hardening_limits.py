@@ -73,6 +73,24 @@ def test_15_gallery_threads_is_bounded_by_the_cores(monkeypatch, value):
     assert core.choose_threads() == 1
 
 
+@pytest.mark.parametrize("engine", ["gatys", "fast"])
+def test_15_both_engines_read_one_thread_setting(monkeypatch, engine):
+    """The optimiser and the fast engine take the same count from the same variables."""
+    pytest.importorskip("torch" if engine == "gatys" else "onnxruntime")
+    if engine == "gatys":
+        from pipeline.render.gatys.core import choose_threads
+    else:
+        from pipeline.render.fast.models import choose_threads
+    from pipeline.util.errors import GalleryError
+
+    monkeypatch.delenv("GALLERY_THREADS", raising=False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert choose_threads() == 1
+    monkeypatch.setenv("GALLERY_THREADS", "two")
+    with pytest.raises(GalleryError, match="GALLERY_THREADS='two' must be a whole number of threads"):
+        choose_threads()
+
+
 # ---------------------------------------------------------------- 16: | head
 
 def test_16_status_into_a_closed_pipe_is_quiet(make_gallery, tmp_path):

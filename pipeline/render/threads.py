@@ -45,6 +45,22 @@ def bound_threads(n: int, var: str, cpus: int | None = None) -> int:
     return n
 
 
+def requested_threads() -> int | None:
+    """The thread count a user fixed (GALLERY_THREADS, else OMP_NUM_THREADS, as `make -jN` sets
+    for each worker), bounded to the cores; None when neither is set. Both engines read it."""
+    from pipeline.util.errors import GalleryError, quote
+
+    for var in USER_THREAD_VARIABLES:
+        value = os.environ.get(var, "").strip()
+        if value:
+            try:
+                n = int(value)
+            except ValueError:
+                raise GalleryError(f"{var}={quote(value)} must be a whole number of threads") from None
+            return bound_threads(n, var)
+    return None
+
+
 def make_jobs(makeflags: str | None) -> int | None:
     """The -jN of the make that started us: None outside make, 0 for an unlimited `-j`."""
     if makeflags is None:

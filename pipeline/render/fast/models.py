@@ -20,7 +20,6 @@ import functools
 import hashlib
 import importlib.util
 import logging
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -150,14 +149,10 @@ def new_session(model: bytes, threads: int, optimize: bool = True,
 
 
 def choose_threads() -> int:
-    """GALLERY_THREADS, else OMP_NUM_THREADS (a make -jN worker's share), else the usable cores."""
-    from pipeline.render.threads import USER_THREAD_VARIABLES, available_cpus
+    """The user's count (render/threads.py: a make -jN worker's share), else the usable cores."""
+    from pipeline.render.threads import available_cpus, requested_threads
 
-    for var in USER_THREAD_VARIABLES:
-        value = os.environ.get(var, "").strip()
-        if value.isdigit() and int(value) > 0:
-            return int(value)
-    return available_cpus()
+    return requested_threads() or available_cpus()
 
 
 @functools.lru_cache(maxsize=4)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 import time
 from typing import Callable
 
@@ -21,14 +20,14 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from pipeline.util.errors import GalleryError, quote
+from pipeline.util.errors import GalleryError
 from pipeline.render.gatys.lbfgs import LBFGS
 from pipeline.manifest.params import RENDERER_VERSION, RenderParams
 from pipeline.util.progress import Progress, mode_for
 from pipeline.render.gatys.vgg import load_vgg
 from pipeline.render.engine import RenderResult  # noqa: F401 - stylize's result, defined for every engine
 from pipeline.render.imageops import fit_long_edge, recombine_colors  # noqa: F401 - shared with fast
-from pipeline.render.threads import USER_THREAD_VARIABLES, bound_threads
+from pipeline.render.threads import requested_threads
 
 CONTENT_LAYER = "relu4_2"
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
@@ -97,16 +96,8 @@ def resolve_precision(name: str, device: torch.device) -> str:
 
 
 def choose_threads() -> int:
-    """GALLERY_THREADS, else OMP_NUM_THREADS (set per worker by `make -jN`), else torch's default."""
-    for var in USER_THREAD_VARIABLES:
-        value = os.environ.get(var, "").strip()
-        if value:
-            try:
-                n = int(value)
-            except ValueError:
-                raise RenderError(f"{var}={quote(value)} must be a whole number of threads") from None
-            return bound_threads(n, var)
-    return torch.get_num_threads()
+    """The user's count (render/threads.py), else torch's default."""
+    return requested_threads() or torch.get_num_threads()
 
 
 # ---------------------------------------------------------------- images <-> tensors
