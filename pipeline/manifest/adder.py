@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.manifest.images import ImageLoadError, load_rgb
-from pipeline.manifest.reader import ID_MAX, load_gallery
+from pipeline.manifest.fields import ID_MAX, slug, text_problem
+from pipeline.manifest.reader import load_gallery
 from pipeline.util.errors import GalleryError, ManifestError
 from pipeline.util.files import file_sha256, write_text_atomic
 
@@ -157,11 +158,9 @@ def _prepare(source: str, role: str, root: Path, work: Path, taken: set[str], kn
     stem = Path(name).stem
     if sha in known:
         return Added(role, known[sha], "", path, im.size, sha, url, already=known[sha]), None
-    entry_id = id or _unique(_slug(stem), taken)
+    entry_id = id or _unique(slug(stem, "image"), taken)
     if id:
-        from pipeline.manifest.reader import _text_problem
-
-        problem = _text_problem("id", "id", id)
+        problem = text_problem("id", "id", id)
         if problem:
             raise GalleryError(f"add: --id: {problem}")
         if id in taken:
@@ -175,7 +174,7 @@ def _prepare(source: str, role: str, root: Path, work: Path, taken: set[str], kn
     if url:
         added.file = _free_name(root / FETCHED_FOLDER / role, entry_id, suffix, sha)
     elif added.copied_from:
-        added.file = _free_name(root / OWN_FOLDER / role, _slug(stem), suffix, sha)
+        added.file = _free_name(root / OWN_FOLDER / role, slug(stem, "image"), suffix, sha)
         size = path.stat().st_size
         if size > LFS_HINT_BYTES:
             added.notes.append(f"{size / 1e6:.0f} MB: consider Git LFS for {OWN_FOLDER}/ "
@@ -332,18 +331,13 @@ def _entry_lines(text: str, role: str) -> dict[str, int]:
 
 # ---- names
 
-def _slug(text: str) -> str:
-    slug = re.sub(r"-+", "-", re.sub(r"[^a-z0-9]+", "-", text.lower())).strip("-")[:ID_MAX].strip("-")
-    return slug or "image"
-
-
-def _unique(slug: str, taken: set[str]) -> str:
-    if slug not in taken:
-        return slug
+def _unique(name: str, taken: set[str]) -> str:
+    if name not in taken:
+        return name
     n = 2
-    while f"{slug[:ID_MAX - 4]}-{n}" in taken:
+    while f"{name[:ID_MAX - 4]}-{n}" in taken:
         n += 1
-    return f"{slug[:ID_MAX - 4]}-{n}"
+    return f"{name[:ID_MAX - 4]}-{n}"
 
 
 def _title(stem: str) -> str:

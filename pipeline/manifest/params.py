@@ -5,7 +5,7 @@ Every knob a user can set lives in PARAMS; presets fill in the per-level iterati
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from pipeline.util.errors import quote

@@ -2,8 +2,9 @@
 
 Why walk YAML nodes instead of calling yaml.safe_load: nodes keep their line numbers, and
 duplicate keys (which safe_load silently overwrites) stay visible. Validation writes nothing but
-the memo of checked images in an existing cache folder (so a no-op run hashes nothing). The key
-tables below are also what pipeline.schema publishes as JSON Schema.
+the memo of checked images in an existing cache folder (so a no-op run hashes nothing). The keys
+and their checks are in fields.py (the schema publishes the same tables), YAML safety in
+yaml_checks.py, the image files' checks in image_checks.py.
 
 Paths in a manifest are relative to the manifest's folder (`~` is the home folder, in every
 path). Without `site.output` and `cache`, the site goes to `site/` and renders to `renders/`
@@ -13,101 +14,29 @@ cannot make the pipeline read, publish or fetch into any other place (see pipeli
 """
 from __future__ import annotations
 
-import difflib
 import math
 import os
-import re
-import unicodedata
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import yaml
 
-from pipeline.util import safepath
-from pipeline.util.errors import GalleryError, ManifestError, quote
+from pipeline.manifest.fields import (ALLOWED_CONTROLS, CACHE_FIELDS, ENTRY_FIELDS, EXCLUDE_FIELDS, PARAM_FIELDS,
+                                      SITE_FIELDS, TOP_FIELDS, Field, control_character, suggest, text_problem)
+from pipeline.manifest.image_checks import ImageFileChecks, made_by_us
 from pipeline.manifest.model import Gallery, ImageEntry, RemoteSettings, SiteSettings
-from pipeline.manifest.params import (PARAMS_BY_NAME, ParamError, RenderParams, check_value, unused,
-                                      unused_reason)
-from pipeline.manifest.weights import BUILTIN, file_sha256
+from pipeline.manifest.params import ParamError, RenderParams, check_value, unused, unused_reason
+from pipeline.manifest.weights import BUILTIN
+from pipeline.manifest.yaml_checks import FAILED, MERGE, YamlChecks, describe, peek
+from pipeline.util.errors import GalleryError, ManifestError, quote
 from pipeline.util.memo import MEMO_FILE, Memo
 
-ID_PATTERN = r"^[a-z0-9-]+$"  # ids become file names and URLs: nothing else may reach the file system
-ID_MAX = 64
-SHA256_PATTERN = r"^[0-9a-fA-F]{64}$"
-_ID_RE, _SHA_RE = re.compile(ID_PATTERN), re.compile(SHA256_PATTERN)
-# Values after YAML aliases are expanded (`*x` repeats what `&x` names): a gallery of a thousand
-# images is ~30 000; a "billion laughs" alias bomb is refused before anything is built from it.
-MAX_NODES = 200_000
-# Text may hold tabs and line breaks (descriptions, credits); no other control character (NUL,
-# escape sequences, C1 codes) may reach a page or a terminal.
-_ALLOWED_CONTROLS = {"text": "\t\n", "nonempty": ""}
+
+class _Invalid(str):
+    """A value YAML could not construct (e.g. a bad timestamp); reported by whoever reads it."""
 
 
-@dataclass(frozen=True)
-class Field:
-    """One manifest key: its kind (how it is checked and published), whether required, a line of help."""
-
-    kind: str  # text | nonempty | id | path | paths | url | https | remote | sha256 | positive | keep | bool | cache | site | render | entries | exclude | ref
-    help: str
-    required: bool = False
-
-
-SITE_FIELDS = {
-    "title": Field("nonempty", "title of the gallery, shown on every page"),
-    "description": Field("text", "one or two sentences for the home page and social cards"),
-    "base_url": Field("url", "absolute address the site is published at (for social-card links); "
-                             "leave out for relative links only"),
-    "output": Field("path", "folder the site is written to, relative to the manifest (default: site)"),
-    "budget_mb": Field("positive", "warn when the whole site is larger than this many MB"),
-    "max_file_mb": Field("positive", "fail when one file of the site is larger than this many MB"),
-    "keep": Field("keep", "files and folders (ending in /) in the site folder that a build keeps although "
-                          "it did not write them; * matches within a name (default: CNAME, .well-known/)"),
-    "try_it": Field("bool", "write the 'Try it with your photo' page, where visitors stylise their own "
-                            "photo in their browser (about 17 MB of files; default: true)"),
-    "templates": Field("path", "a folder of your own templates, relative to the manifest: a file there "
-                               "replaces the built-in one of the same name (static/ files too)"),
-}
-ENTRY_FIELDS = {
-    "id": Field("id", "short name: lowercase letters, digits and hyphens; unique across contents "
-                      "and styles (it becomes file names and URLs)", required=True),
-    "title": Field("nonempty", "title shown in the gallery (default: the id)"),
-    "credit": Field("text", "author, date and source, shown under the image"),
-    "link": Field("url", "web page about the image (http or https)"),
-    "file": Field("path", "the image file, relative to the manifest", required=True),
-    "url": Field("https", "https address to download the file from when it is missing "
-                          "(needs sha256)"),
-    "sha256": Field("sha256", "sha256 of the file (64 hex digits): required with url, "
-                              "checked whenever given"),
-    "render": Field("render", "render parameters for the cells of this image, over the gallery's"),
-}
-EXCLUDE_FIELDS = {
-    "content": Field("ref", "id of a content image", required=True),
-    "style": Field("ref", "id of a style image", required=True),
-}
-TOP_FIELDS = {
-    "site": Field("site", "the generated site: title, description, base_url, output, size limits"),
-    "render": Field("render", "render parameters for every cell (entries' `render:` override them)"),
-    "cache": Field("cache", "folder of the render cache, relative to the manifest (default: renders); "
-                            "or a mapping with `path:` and a shared `remote:` render cache"),
-    "image_roots": Field("paths", "folders the image files may be in, relative to the manifest "
-                                  "(default: the manifest's folder); a file elsewhere is refused"),
-    "contents": Field("entries", "the content images (rows of the gallery)", required=True),
-    "styles": Field("entries", "the style images (columns of the gallery)", required=True),
-    "exclude": Field("exclude", "cells not to render: a list of {content: ID, style: ID}"),
-}
-CACHE_FIELDS = {
-    "path": Field("path", "folder of the local render cache, relative to the manifest (default: renders)"),
-    "remote": Field("remote", "a render cache every machine shares: s3://bucket/prefix, gs://bucket/prefix, "
-                              "az://container/prefix, file:///absolute/folder or (read-only) https://...; "
-                              "credentials come from the environment, never from the manifest"),
-    "endpoint_url": Field("url", "for an s3:// remote on an S3-compatible service (MinIO, R2): its address"),
-}
-REMOTE_PATTERN = r"^(s3|s3a|gs|gcs|az|abfs|abfss|file|https?)://\S+$"
-PARAM_FIELDS = {name: Field("param", p.help) for name, p in PARAMS_BY_NAME.items()}
-
-_MERGE = "tag:yaml.org,2002:merge"
-_ALLOWED_TAGS = {t for t in yaml.SafeLoader.yaml_constructors if t is not None} | {_MERGE}
+_REPORTED = object()  # the value of a node whose refused tag is already reported
 
 
 def load_gallery(path: Path, check_files: bool = True, fetch: Callable[[ImageEntry], Any] | None = None) -> Gallery:
@@ -141,10 +70,7 @@ def load_gallery(path: Path, check_files: bool = True, fetch: Callable[[ImageEnt
     return gallery
 
 
-_FAILED = object()  # _Reader.parse: a syntax error was reported
-
-
-class _Reader:
+class _Reader(YamlChecks, ImageFileChecks):
     """One pass over one manifest: collects problems instead of stopping at the first."""
 
     def __init__(self, label: str, path: Path, check_files: bool, fetch: Callable[[ImageEntry], Any] | None = None):
@@ -167,7 +93,7 @@ class _Reader:
         root = self.fast_parse(text)
         if root is None:
             root = self.parse(text)
-        if root is _FAILED:
+        if root is FAILED:
             return None
         if root is None:
             self.problem(1, "", "the manifest is empty: it needs at least `contents:` and `styles:` "
@@ -189,7 +115,7 @@ class _Reader:
         ids: dict[str, tuple[str, int]] = {}
         contents = self.entries(top.get("contents"), "contents", "content", ids)
         styles = self.entries(top.get("styles"), "styles", "style", ids)
-        if self.memo is not None and _made_by_us(Path(cache)):  # validate never creates the cache
+        if self.memo is not None and made_by_us(Path(cache)):  # validate never creates the cache
             self.memo.save()
         exclude = self.exclude(top.get("exclude"), ids, len(contents) * len(styles))
         if not self.problems:
@@ -202,101 +128,14 @@ class _Reader:
                        styles=tuple(styles), exclude=frozenset(exclude), cache=cache,
                        image_roots=self.image_roots, remote=remote)
 
-    def fast_parse(self, text: str) -> yaml.Node | None:
-        """The root node by libyaml (~10x faster than PyYAML's own parser, the same nodes and
-        marks), or None when PyYAML lacks it or the text has an error: `parse` then explains it."""
-        loader = getattr(yaml, "CSafeLoader", None)
-        if loader is None:
-            return None
-        try:
-            self.loader = loader(text)
-            return self.loader.get_single_node()
-        except yaml.YAMLError:
-            return None
-
-    def parse(self, text: str) -> yaml.Node | None:
-        """The root node by PyYAML's pure-Python parser, whose error messages name what it found;
-        None for an empty document, _FAILED after reporting a syntax error."""
-        try:
-            self.loader = yaml.SafeLoader(text)  # the reader checks for control characters here
-            return self.loader.get_single_node()
-        except yaml.MarkedYAMLError as e:
-            mark = e.problem_mark or e.context_mark
-            what = " ".join(s for s in (e.context, e.problem) if s)
-            if e.context_mark and mark and e.context_mark.line != mark.line:
-                what += f" (what started on line {e.context_mark.line + 1})"
-            self.problem(mark.line + 1 if mark else 1, "", f"YAML syntax error: {what} "
-                         "- check the indentation, and quote values that contain ': ' or start with a symbol")
-            return _FAILED
-        except yaml.YAMLError as e:  # e.g. a control character: the reader has a position, not a mark
-            pos = getattr(e, "position", 0)
-            what = str(e).split("\n")[0]  # drop PyYAML's 'in "<unicode string>", position N'
-            self.problem(text[:pos].count("\n") + 1, "", f"YAML error: {what} - remove the character "
-                         "or write it as an escape inside a double-quoted string")
-            return _FAILED
-
-    def check_tags(self, node: yaml.Node, seen: set[int]) -> bool:
-        """Refuse tags that would construct Python objects (`!!python/object` ...): plain data only."""
-        if id(node) in seen:
-            return id(node) in self.tainted
-        seen.add(id(node))
-        bad = node.tag not in _ALLOWED_TAGS
-        if bad:
-            tag = node.tag.replace("tag:yaml.org,2002:", "!!")
-            self.problem(node, "", f"YAML tag '{tag}' is not allowed: the manifest holds plain "
-                                   "data only (text, numbers, lists, mappings); remove the tag")
-        children = node.value if isinstance(node, yaml.SequenceNode) else \
-            [n for kv in node.value for n in kv] if isinstance(node, yaml.MappingNode) else []
-        for child in children:
-            bad = self.check_tags(child, seen) or bad
-        if bad:
-            self.tainted.add(id(node))
-        return bad
-
-    def check_size(self, root: yaml.Node) -> bool:
-        """Refuse a document whose aliases expand past MAX_NODES values, or refer to themselves,
-        before anything is built from it (a "billion laughs" took minutes and gigabytes)."""
-        sizes: dict[int, int] = {}
-        open_: set[int] = set()
-
-        def size(node: yaml.Node) -> int:
-            if id(node) in sizes:
-                return sizes[id(node)]
-            if id(node) in open_:
-                raise _Recursive(node)
-            open_.add(id(node))
-            children = node.value if isinstance(node, yaml.SequenceNode) else \
-                [n for kv in node.value for n in kv] if isinstance(node, yaml.MappingNode) else []
-            total = 1
-            for child in children:
-                total += size(child)
-                if total > MAX_NODES:
-                    break
-            open_.discard(id(node))
-            sizes[id(node)] = total
-            return total
-
-        try:
-            total = size(root)
-        except _Recursive as e:
-            self.problem(e.node, "", "a YAML alias refers to the list or mapping it is in: "
-                                     "write the values out")
-            return False
-        if total > MAX_NODES:
-            self.problem(root, "", f"the manifest expands to more than {MAX_NODES} values (YAML aliases "
-                                   "`*name` repeat what `&name` marks): write the values out, without "
-                                   "aliases that repeat aliases")
-            return False
-        return True
-
     def mapping(self, node: yaml.Node, where: str, fields: dict[str, Field]) -> dict[str, yaml.Node] | None:
         """Keys of a mapping node -> value nodes; reports non-mappings, unknown, duplicate and missing keys."""
         if not isinstance(node, yaml.MappingNode):
             keys = ", ".join(list(fields)[:6]) + (", ..." if len(fields) > 6 else "")
             self.problem(node, where, f"{'' if where else 'the top level '}must be a mapping of "
-                                      f"keys ({keys}), not {_describe(node)}")
+                                      f"keys ({keys}), not {describe(node)}")
             return None
-        own = [kv for kv in node.value if kv[0].tag != _MERGE]
+        own = [kv for kv in node.value if kv[0].tag != MERGE]
         if len(own) < len(node.value):  # YAML merge keys (<<: *defaults): own keys win
             try:
                 self.loader.flatten_mapping(node)
@@ -316,7 +155,7 @@ class _Reader:
                 self.problem(line, where, f"duplicate key '{key}' (first on line {seen[key]}): "
                                           "keep one, YAML would silently use the last")
             elif key not in fields:
-                self.problem(line, where, f"unknown key '{key}'{_suggest(key, fields)}")
+                self.problem(line, where, f"unknown key '{key}'{suggest(key, fields)}")
             if (key_node, value) in own:
                 seen.setdefault(key, line)
             out[key] = value
@@ -345,7 +184,7 @@ class _Reader:
             if v is _REPORTED:
                 return None
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
-                self.problem(node, where, f"'{key}' must be a number above 0, not {_describe(node)}")
+                self.problem(node, where, f"'{key}' must be a number above 0, not {describe(node)}")
                 return None
             return float(v)
         if field.kind == "bool":
@@ -353,15 +192,15 @@ class _Reader:
             if v is _REPORTED:
                 return None
             if not isinstance(v, bool):
-                self.problem(node, where, f"'{key}' must be true or false, not {_describe(node)}")
+                self.problem(node, where, f"'{key}' must be true or false, not {describe(node)}")
                 return None
             return v
         # Text kinds use the text as written, so that `title: 1889` or `id: 2001` mean what they say.
         if not isinstance(node, yaml.ScalarNode):
-            self.problem(node, where, f"'{key}' must be text, not {_describe(node)}")
+            self.problem(node, where, f"'{key}' must be text, not {describe(node)}")
             return None
         text = "" if node.tag == "tag:yaml.org,2002:null" else node.value
-        bad = _control_character(text, _ALLOWED_CONTROLS.get(field.kind, ""))
+        bad = control_character(text, ALLOWED_CONTROLS.get(field.kind, ""))
         if bad is not None:
             self.problem(node, where, f"'{key}' contains the control character U+{ord(text[bad]):04X} "
                                       f"at character {bad + 1}: remove it (pages and terminals would "
@@ -372,7 +211,7 @@ class _Reader:
         if not text.strip():
             self.problem(node, where, f"'{key}' is empty: {field.help}")
             return None
-        message = _text_problem(field.kind, key, text)
+        message = text_problem(field.kind, key, text)
         if message:
             self.problem(node, where, message)
             return None
@@ -523,7 +362,7 @@ class _Reader:
             return []  # reported as missing by mapping()
         if not isinstance(node, yaml.SequenceNode) or not node.value:
             self.problem(node, key, f"'{key}' must be a non-empty list of images (- id: ..., file: ...), "
-                                    f"not {_describe(node)}")
+                                    f"not {describe(node)}")
             return []
         out = []
         for i, item in enumerate(node.value):
@@ -534,7 +373,7 @@ class _Reader:
 
     def entry(self, node: yaml.Node, key: str, i: int, role: str,
               ids: dict[str, tuple[str, int]]) -> ImageEntry | None:
-        id_node = _peek(node, "id")
+        id_node = peek(node, "id")
         raw_id = id_node.value if isinstance(id_node, yaml.ScalarNode) else None
         where = f"{key}[{i}]" + (f" (id {quote(raw_id)})" if raw_id else "")
         keys = self.mapping(node, where, ENTRY_FIELDS)
@@ -577,86 +416,13 @@ class _Reader:
                           credit=v.get("credit", ""), link=v.get("link", ""), url=v.get("url", ""),
                           sha256=v.get("sha256", ""), render=render, line=line)
 
-    def fetch_file(self, entry: ImageEntry, node: yaml.Node, where: str) -> bool:
-        """Put a missing file in place through `self.fetch`; False after reporting why it failed."""
-        from pipeline.manifest.sources import SourceError
-
-        try:
-            self.fetch(entry)
-        except SourceError as e:
-            message = str(e)
-            if message.startswith(f"{entry.id}: "):  # the entry is named by `where` already
-                message = message[len(entry.id) + 2:]
-            self.problem(node, where, message)
-            return False
-        return True
-
-    def check_place(self, file: Path, written: str, node: yaml.Node, where: str) -> bool:
-        """The image resolves inside an allowed folder and outside the site folder; a file that
-        is missing (to be fetched) has an image's name in a folder that is not hidden."""
-        roots = self.image_roots
-        root = safepath.first_root(file, roots)
-        if root is None:
-            places = " or ".join(str(r) for r in roots)
-            self.problem(node, where, f"'file' {quote(written)} resolves to {safepath.real(file)}, outside "
-                                      f"{places}: move the image there, or add its folder to "
-                                      "`image_roots:` (a list of folders, relative to the manifest)")
-            return False
-        if self.output is not None and safepath.inside(file, self.output):
-            self.problem(node, where, f"'file' {quote(written)} is inside site.output ({self.output}), "
-                                      "which every build rewrites (it deletes what it did not write): "
-                                      "move the image out of that folder")
-            return False
-        if not os.path.lexists(file):
-            why = safepath.write_problem(file, root)
-            if why:
-                self.problem(node, where, f"'file' {quote(written)} cannot be fetched: {why}; "
-                                          "point it at an image file such as images/NAME.jpg")
-                return False
-        return True
-
-    def check_file(self, file: Path, written: str, sha256: str | None, has_url: bool,
-                   node: yaml.Node, where: str) -> None:
-        """The image file exists, has the pinned sha256, decodes fully and is under the pixel limit."""
-        if not file.exists():
-            fix = ("run `python -m pipeline validate` (without --no-fetch) to fetch it from its url, "
-                   "or copy it there" if has_url else
-                   "copy the image there, or fix the path (it is relative to the manifest)")
-            self.problem(node, where, f"'file' {quote(written)} not found (looked for {file}): {fix}")
-            return
-        if not file.is_file():  # a folder, or a FIFO that would block the reader
-            self.problem(node, where, f"'file' {quote(written)} is not a regular file: point it at an image")
-            return
-        if sha256:
-            try:
-                actual = self.memo.file_sha256(file) if self.memo else file_sha256(file)
-            except OSError as e:
-                self.problem(node, where, f"'file' {quote(written)} cannot be read: {e.strerror}")
-                return
-            if actual != sha256:
-                self.problem(node, where, _sha256_mismatch(written, actual, sha256, has_url))
-        # Decoding every image takes most of a no-op `make gallery`'s time: a file that decoded
-        # fine is not decoded again while its size and mtime hold (the plan trusts them for hashes).
-        name, st = str(file), file.stat()
-        if self.memo and self.memo.get("decoded", name, st) is not None:
-            return
-        from pipeline.manifest.images import MAX_PIXELS, ImageLoadError, load_rgb  # Pillow: only when files are checked
-
-        try:
-            im = load_rgb(file, MAX_PIXELS)
-        except ImageLoadError as e:
-            self.problem(node, where, f"'file' {quote(written)}: {e}")
-            return
-        if self.memo:
-            self.memo.put("decoded", name, st, list(im.size))
-
     def exclude(self, node: yaml.Node | None, ids: dict[str, tuple[str, int]],
                 n_cells: int) -> set[tuple[str, str]]:
         if node is None:
             return set()
         if not isinstance(node, yaml.SequenceNode):
             self.problem(node, "exclude", f"'exclude' must be a list of {{content: ID, style: ID}}, "
-                                          f"not {_describe(node)}")
+                                          f"not {describe(node)}")
             return set()
         known = {role: {i for i, (key, _) in ids.items() if key == role + "s"} for role in ("content", "style")}
         out = set()
@@ -671,7 +437,7 @@ class _Reader:
                 other = "style" if role == "content" else "content"
                 if ref is not None and known[role] and ref not in known[role]:
                     hint = (f"'{ref}' is a {other}, not a {role}" if ref in known[other]
-                            else f"no {role} has id '{ref}'{_suggest(ref, known[role])}")
+                            else f"no {role} has id '{ref}'{suggest(ref, known[role])}")
                     self.problem(keys[role], where, f"'{role}': {hint}")
                     ref = None
                 pair.append(ref)
@@ -688,94 +454,3 @@ class _Reader:
                 self.problem(node, "site", f"'output' {output} would contain {name}: "
                                            "choose a folder of its own (default: site)")
 
-
-def _sha256_mismatch(written: str, actual: str, pinned: str, has_url: bool) -> str:
-    """The advice depends on whether another copy exists: without a url, the file on disk may
-    be the only one, and deleting it would lose the image."""
-    what = f"'file' {quote(written)} has sha256 {actual}, not the pinned 'sha256' {pinned}"
-    if has_url:
-        return (f"{what}: if you replaced the image on purpose, set 'sha256: {actual}' (and point "
-                f"'url' at the new image); otherwise move the file away and run `validate` again "
-                f"to download the pinned one from 'url'")
-    return (f"{what}: if you changed or replaced the image on purpose, set 'sha256: {actual}'; "
-            f"otherwise restore the original from your own copy. Do not delete it: the entry has "
-            f"no 'url', so this file may be the only copy")
-
-
-class _Recursive(Exception):
-    def __init__(self, node: yaml.Node):
-        self.node = node
-
-
-class _Invalid(str):
-    """A value YAML could not construct (e.g. a bad timestamp); reported by whoever reads it."""
-
-
-_REPORTED = object()  # the value of a node whose refused tag is already reported
-
-
-def _text_problem(kind: str, key: str, text: str) -> str | None:
-    """What is wrong with a non-empty text value of this kind, or None."""
-    if kind == "id" and not (_ID_RE.fullmatch(text) and len(text) <= ID_MAX):
-        return (f"'id' {quote(text)} must be 1 to {ID_MAX} lowercase letters, digits or hyphens "
-                f"(it becomes file names and URLs), e.g. {_slug(text)!r}")
-    if kind == "url" and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", text):
-        return f"'{key}' {quote(text)} must be an http:// or https:// address"
-    if kind == "https" and not re.fullmatch(r"https://[^\s/]+/\S*", text):
-        return f"'{key}' {quote(text)} must be an https:// address of the file (plain http is not allowed)"
-    if kind == "remote" and re.match(r"^[a-z0-9+]+://[^/@]*@", text):
-        return (f"'{key}' holds credentials (user@host): remove them; each storage reads its own "
-                f"from the environment (AWS_ACCESS_KEY_ID, GOOGLE_APPLICATION_CREDENTIALS, ...)")
-    if kind == "remote" and not re.fullmatch(REMOTE_PATTERN, text):
-        return (f"'{key}' {text!r} must be a URL: s3://bucket/prefix, gs://bucket/prefix, "
-                f"az://container/prefix, file:///absolute/folder or https://...")
-    if kind == "remote" and text.startswith("file://") and not text.startswith("file:///"):
-        return f"'{key}' {text!r}: a folder remote needs an absolute path, e.g. file:///mnt/renders"
-    if kind == "sha256" and not _SHA_RE.fullmatch(text):
-        return f"'{key}' must be 64 hexadecimal digits (run `sha256sum FILE`), not {quote(text)}"
-    return None
-
-
-def _peek(node: yaml.Node, key: str) -> yaml.Node | None:
-    if isinstance(node, yaml.MappingNode):
-        for k, v in node.value:
-            if isinstance(k, yaml.ScalarNode) and k.value == key:
-                return v
-    return None
-
-
-def _suggest(word: str, choices) -> str:
-    if word in PARAMS_BY_NAME and "render" in choices:
-        return " - render parameters go in a 'render:' block"
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    if close:
-        return f" - did you mean '{close[0]}'?"
-    return f" - allowed: {', '.join(sorted(choices))}" if choices else ""
-
-
-def _describe(node: yaml.Node | None) -> str:
-    if isinstance(node, yaml.MappingNode):
-        return "a mapping"
-    if isinstance(node, yaml.SequenceNode):
-        return "a list" if node.value else "an empty list"
-    if node is None or node.tag == "tag:yaml.org,2002:null":
-        return "empty"
-    return quote(node.value)
-
-
-def _made_by_us(cache: Path) -> bool:
-    """Whether `cache` is a render cache the pipeline made (its memo or mutex folder is there):
-    validation saves what it learned only there, never into just any folder `cache:` names."""
-    return (cache / MEMO_FILE).is_file() or (cache / ".mutexes").is_dir()
-
-
-def _control_character(text: str, allowed: str) -> int | None:
-    """Index of the first control character in `text` not in `allowed`, or None."""
-    for i, ch in enumerate(text):
-        if unicodedata.category(ch) == "Cc" and ch not in allowed:
-            return i
-    return None
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"-+", "-", re.sub(r"[^a-z0-9]+", "-", text.lower())).strip("-")[:ID_MAX] or "my-image"

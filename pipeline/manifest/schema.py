@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pipeline.manifest.reader import (CACHE_FIELDS, ENTRY_FIELDS, EXCLUDE_FIELDS, ID_MAX, ID_PATTERN,
+from pipeline.manifest.fields import (CACHE_FIELDS, ENTRY_FIELDS, EXCLUDE_FIELDS, ID_MAX, ID_PATTERN,
                                      REMOTE_PATTERN, SHA256_PATTERN, SITE_FIELDS, TOP_FIELDS, Field)
 from pipeline.manifest.model import SiteSettings
 from pipeline.manifest.params import PARAMS, Param
