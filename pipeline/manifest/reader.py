@@ -27,16 +27,9 @@ from pipeline.manifest.image_checks import ImageFileChecks, made_by_us
 from pipeline.manifest.model import Gallery, ImageEntry, RemoteSettings, SiteSettings
 from pipeline.manifest.params import ParamError, RenderParams, check_value, unused, unused_reason
 from pipeline.manifest.weights import BUILTIN
-from pipeline.manifest.yaml_checks import FAILED, MERGE, YamlChecks, describe, peek
+from pipeline.manifest.yaml_checks import FAILED, MERGE, REPORTED, Invalid, YamlChecks, describe, peek
 from pipeline.util.errors import GalleryError, ManifestError, quote
 from pipeline.util.memo import MEMO_FILE, Memo
-
-
-class _Invalid(str):
-    """A value YAML could not construct (e.g. a bad timestamp); reported by whoever reads it."""
-
-
-_REPORTED = object()  # the value of a node whose refused tag is already reported
 
 
 def load_gallery(path: Path, check_files: bool = True, fetch: Callable[[ImageEntry], Any] | None = None) -> Gallery:
@@ -164,15 +157,6 @@ class _Reader(YamlChecks, ImageFileChecks):
                 self.problem(node, where, f"'{key}' is missing: add it ({field.help})")
         return {k: v for k, v in out.items() if k in fields}
 
-    def value(self, node: yaml.Node) -> Any:
-        """The Python value of a node (safe constructors only; tags were checked already)."""
-        if id(node) in self.tainted:
-            return _REPORTED
-        try:
-            return self.loader.construct_object(node, deep=True)
-        except yaml.YAMLError as e:
-            return _Invalid(str(getattr(e, "problem", e)))
-
     # ---- scalars -------------------------------------------------------------------------------
 
     def scalar(self, node: yaml.Node | None, where: str, key: str, field: Field) -> Any:
@@ -181,7 +165,7 @@ class _Reader(YamlChecks, ImageFileChecks):
             return None
         if field.kind == "positive":
             v = self.value(node)
-            if v is _REPORTED:
+            if v is REPORTED:
                 return None
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
                 self.problem(node, where, f"'{key}' must be a number above 0, not {describe(node)}")
@@ -189,7 +173,7 @@ class _Reader(YamlChecks, ImageFileChecks):
             return float(v)
         if field.kind == "bool":
             v = self.value(node)
-            if v is _REPORTED:
+            if v is REPORTED:
                 return None
             if not isinstance(v, bool):
                 self.problem(node, where, f"'{key}' must be true or false, not {describe(node)}")
@@ -313,10 +297,10 @@ class _Reader(YamlChecks, ImageFileChecks):
         out: dict[str, Any] = {}
         for key, value_node in (keys or {}).items():
             value = self.value(value_node)
-            if value is _REPORTED:
+            if value is REPORTED:
                 continue
             try:
-                if isinstance(value, _Invalid):
+                if isinstance(value, Invalid):
                     raise ParamError(f"'{key}': {value}")
                 out[key] = check_value(key, value)
             except ParamError as e:

@@ -6,6 +6,8 @@ A mixin of the reader: it reports through `self.problem` and keeps the loader in
 """
 from __future__ import annotations
 
+from typing import Any
+
 import yaml
 
 from pipeline.util.errors import quote
@@ -17,6 +19,13 @@ MAX_NODES = 200_000
 MERGE = "tag:yaml.org,2002:merge"
 ALLOWED_TAGS = {t for t in yaml.SafeLoader.yaml_constructors if t is not None} | {MERGE}
 FAILED = object()  # YamlChecks.parse: a syntax error was reported
+
+
+REPORTED = object()  # the value of a node whose refused tag is already reported
+
+
+class Invalid(str):
+    """A value YAML could not construct (e.g. a bad timestamp); reported by whoever reads it."""
 
 
 class Recursive(Exception):
@@ -59,6 +68,15 @@ class YamlChecks:
             self.problem(text[:pos].count("\n") + 1, "", f"YAML error: {what} - remove the character "
                          "or write it as an escape inside a double-quoted string")
             return FAILED
+
+    def value(self, node: yaml.Node) -> Any:
+        """The Python value of a node (safe constructors only; tags were checked already)."""
+        if id(node) in self.tainted:
+            return REPORTED
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except yaml.YAMLError as e:
+            return Invalid(str(getattr(e, "problem", e)))
 
     def check_tags(self, node: yaml.Node, seen: set[int]) -> bool:
         """Refuse tags that would construct Python objects (`!!python/object` ...): plain data only."""
