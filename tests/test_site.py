@@ -16,7 +16,10 @@ import pytest
 import pipeline.site.builder as site_mod
 from htmlcheck import check_site, parse
 from pipeline.util.errors import GalleryError
-from pipeline.site.builder import MARKER, build_site
+from pipeline.site.builder import build_site
+from pipeline.site.output import MARKER
+from pipeline.site import templating
+from pipeline.site.templating import BUILTIN_TEMPLATES
 from site_fixtures import CONTENTS, STYLES, make_gallery
 
 
@@ -239,11 +242,11 @@ def test_size_limits(tmp_path, cache):
 ])
 def test_template_error_names_file_and_line(tmp_path, cache, monkeypatch, bad, message):
     templates = tmp_path / "templates"
-    shutil.copytree(site_mod.BUILTIN_TEMPLATES, templates)
+    shutil.copytree(BUILTIN_TEMPLATES, templates)
     lines = (templates / "about.html").read_text().splitlines()
     lines.insert(4, bad)
     (templates / "about.html").write_text("\n".join(lines) + "\n")
-    monkeypatch.setattr(site_mod, "BUILTIN_TEMPLATES", templates)
+    monkeypatch.setattr(templating, "BUILTIN_TEMPLATES", templates)
     gallery, plan = make_gallery(tmp_path / "g", cache=cache)
     with pytest.raises(GalleryError) as e:
         build_site(gallery, plan, quiet=True)
@@ -344,13 +347,13 @@ def test_loss_chart_thins_out_a_long_trace():
 def renders(monkeypatch):
     """Count the pages rendered with Jinja: a build with nothing to do must render none."""
     calls = []
-    real = site_mod._render
+    real = site_mod.render_template
 
     def counting(env, name, ctx):
         calls.append(name)
         return real(env, name, ctx)
 
-    monkeypatch.setattr(site_mod, "_render", counting)
+    monkeypatch.setattr(site_mod, "render_template", counting)
     return calls
 
 
@@ -409,8 +412,8 @@ def _same_as_fresh(tmp_path, cache, out: Path, **kw) -> None:
 
 def test_editing_a_template_rebuilds(tmp_path, cache, monkeypatch, renders):
     templates = tmp_path / "templates"
-    shutil.copytree(site_mod.BUILTIN_TEMPLATES, templates)
-    monkeypatch.setattr(site_mod, "BUILTIN_TEMPLATES", templates)
+    shutil.copytree(BUILTIN_TEMPLATES, templates)
+    monkeypatch.setattr(templating, "BUILTIN_TEMPLATES", templates)
     gallery, plan = _noop_ready(tmp_path / "g", cache)
     page = templates / "about.html"
     page.write_text(page.read_text().replace("</h1>", "</h1>\n<p>Edited by hand.</p>", 1))

@@ -49,7 +49,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     stop = threading.Event()
     try:
         if watch:
-            from pipeline.site.builder import _template_dirs
+            from pipeline.site.templating import template_dirs
             from pipeline.site.watch import watch_and_rebuild
 
             def rebuilt(report) -> None:
@@ -61,7 +61,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             def failed(message: str) -> None:
                 print(f"serve: not rebuilt, the last good site stays up:\n{message}", file=sys.stderr, flush=True)
 
-            watch_and_rebuild(lambda: _load_for_serve(args), _build, _template_dirs, rebuilt, failed, stop,
+            watch_and_rebuild(lambda: _load_for_serve(args), _build, template_dirs, rebuilt, failed, stop,
                               first=gallery)
         else:
             stop.wait()

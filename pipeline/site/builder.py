@@ -6,26 +6,19 @@ timestamps, manifest order), files are rewritten only when their bytes change, a
 previous build wrote that this one does not produce are deleted, but only in a folder that
 carries our marker file, so a mistyped `site.output` can never wipe someone's directory. Files
 that `site.keep` lists (CNAME and .well-known/ by default) are kept, and the summary names every
-file a build removes. Writing never follows a symlink below the output folder
-(pipeline.util.safepath.write_under): `site/img` pointing elsewhere is refused, not written through.
+file a build removes (output.py writes the folder; templating.py finds and renders the templates).
 """
 from __future__ import annotations
 
 import errno
-import fnmatch
-import hashlib
-import json
 import logging
 import os
 import time
-import traceback
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pipeline.site import extras
 from pipeline.site import state as sitestate
-from pipeline.util import safepath
 from pipeline.util.errors import GalleryError
 from pipeline.util.files import file_sha256
 from pipeline.plan.cache import read_record
@@ -33,50 +26,12 @@ from pipeline.site.loss_chart import loss_chart
 from pipeline.site import tryit as tryit_page
 from pipeline.manifest.model import Gallery, ImageEntry
 from pipeline.manifest.params import PARAMS_BY_NAME, RenderParams
+from pipeline.site.output import (MARKER, MARKER_TEXT, SiteReport, budget_warnings, check_output, check_sizes, kept,
+                                  remove_stale, warn_unknown_removed, write_files)
+from pipeline.site.templating import environment, render_template, template_dirs
 from pipeline.site.web_images import DEFAULT_SETTINGS, MIME, EncoderSettings, VariantSet, make_variants
 
-if TYPE_CHECKING:
-    import jinja2  # imported when pages are rendered: a build with nothing to do never needs it
-
-def _builtin_templates() -> Path:
-    """templates/ at the top of a checkout; in an installed wheel, pipeline/templates (package data)."""
-    package = Path(__file__).resolve().parent.parent
-    checkout = package.parent / "templates"
-    return checkout if (checkout / "base.html").is_file() else package / "templates"
-
-
-BUILTIN_TEMPLATES = _builtin_templates()
 log = logging.getLogger(__name__)
-MARKER = ".style-gallery-site"
-MARKER_TEXT = ("This folder is written by `python -m pipeline build` (style-gallery).\n"
-               "Each build deletes the files here that it did not produce.\n")
-MB = 1_000_000
-
-
-@dataclass
-class SiteReport:
-    """What a build did, for the CLI's summary line and for tests."""
-
-    output: Path
-    pages: int = 0
-    images: int = 0
-    files: int = 0
-    written: list[str] = field(default_factory=list)
-    unchanged: int = 0
-    removed: list[str] = field(default_factory=list)
-    encoded: int = 0  # variant sets encoded now (the rest came from the variants cache)
-    bytes: int = 0
-    placeholders: int = 0
-    warnings: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-    up_to_date: bool = False  # nothing the site reads changed and the output was intact: no page rendered
-
-    def summary(self) -> str:
-        return (f"{self.output}: {'up to date, ' if self.up_to_date else ''}"
-                f"{self.pages} pages, {self.images} images, {self.bytes / MB:.1f} MB; "
-                f"{len(self.written)} files written, {self.unchanged} unchanged, "
-                f"{len(self.removed)} removed{_names(self.removed)}; {self.encoded} images encoded; "
-                f"{self.placeholders} cells not rendered; {self.seconds:.1f} s")
 
 
 def build_site(gallery: Gallery, plan, quiet: bool = False,
@@ -89,23 +44,23 @@ def build_site(gallery: Gallery, plan, quiet: bool = False,
     """
     t0 = time.monotonic()
     out = Path(gallery.site.output)
-    _check_output(out, gallery)
+    check_output(out, gallery)
     report = SiteReport(output=out)
     say = (lambda msg: log.debug("site: %s", msg)) if quiet else (lambda msg: log.info("site: %s", msg))
     cells = list(plan.cells)
 
     # Fingerprint the inputs before reading them: an edit during the build shows up next time.
     state_file = sitestate.state_path(gallery.cache, out)
-    fp = sitestate.fingerprint(gallery, cells, settings, _template_dirs(gallery), _base_url(gallery))
+    fp = sitestate.fingerprint(gallery, cells, settings, template_dirs(gallery), _base_url(gallery))
     if not _up_to_date(out, state_file, fp, gallery, report):
         taken = sitestate.now_ns()
         builder = _Builder(gallery, cells, settings, say, report)
         files = builder.files()
-        _check_sizes(files, gallery, report)
-        hashes = _write(out, files, report)
+        check_sizes(files, gallery, report)
+        hashes = write_files(out, files, report)
         previous = sitestate.load(state_file, out)
-        _remove_stale(out, set(files), report, gallery.site.keep)
-        _warn_unknown_removed(report, previous, gallery)
+        remove_stale(out, set(files), report, gallery.site.keep)
+        warn_unknown_removed(report, previous, gallery)
         sitestate.save(state_file, out, fp, taken, sitestate.record_files(out, hashes),
                        {"pages": report.pages, "images": report.images, "files": report.files,
                         "bytes": report.bytes, "placeholders": report.placeholders})
@@ -135,7 +90,7 @@ def _up_to_date(out: Path, state_file: Path, fp: str, gallery: Gallery, report: 
         sitestate.save(state_file, out, fp, taken, refreshed, counts)
     report.unchanged = report.files
     report.up_to_date = True
-    report.warnings.extend(_budget_warnings(report.bytes, gallery))
+    report.warnings.extend(budget_warnings(report.bytes, gallery))
     return True
 
 
@@ -163,7 +118,7 @@ class _Builder:
         self.report = report
         self.out: dict[str, bytes | Path] = {}
         self.variant_cache = Path(gallery.cache) / "variants"
-        self.env = _environment(gallery)
+        self.env = environment(gallery)
         self.base_url = _base_url(gallery)
 
     # -- images
@@ -264,7 +219,7 @@ class _Builder:
                   "tryit": None}
         tryit_files: dict[str, bytes | Path] = {}
         if g.site.try_it:  # the page where visitors stylise their own photo (pipeline.site.tryit)
-            tryit_files, common["tryit"] = tryit_page.tryit_files(g, _template_dirs(g))
+            tryit_files, common["tryit"] = tryit_page.tryit_files(g, template_dirs(g))
 
         self.page("index.html", "index.html",
                   title=g.site.title, description=g.site.description or
@@ -323,13 +278,13 @@ class _Builder:
             if image:
                 meta["og_image"] = self.base_url + image["largest"]
                 meta["image_width"], meta["image_height"] = image["width"], image["height"]
-        html = _render(self.env, template, {"root": root, "page": meta, **ctx})
+        html = render_template(self.env, template, {"root": root, "page": meta, **ctx})
         self.out[rel] = html.encode("utf-8")
 
     def static(self) -> None:
         """templates/static/ of the built-in set, overlaid file by file by the user's own."""
         found: dict[str, Path] = {}
-        for base in reversed(_template_dirs(self.g)):
+        for base in reversed(template_dirs(self.g)):
             static = base / "static"
             if static.is_dir():
                 for p in sorted(static.rglob("*")):
@@ -419,171 +374,3 @@ def _provenance(cell: dict) -> dict:
         "final": [{"name": k, "value": f"{final[k]:.4g}"} for k in ("content", "style", "tv", "total")
                   if isinstance(final.get(k), (int, float))],
     }
-
-
-# ---------------------------------------------------------------- templates
-
-def _template_dirs(gallery: Gallery) -> list[Path]:
-    """The user's template folder first (site.templates, if set), the built-in set as fallback."""
-    user = gallery.site.templates
-    if user is not None and not Path(user).is_dir():
-        raise GalleryError(f"site.templates: {user} is not a folder")
-    return ([Path(user)] if user is not None else []) + [BUILTIN_TEMPLATES]
-
-
-def _environment(gallery: Gallery) -> jinja2.Environment:
-    import jinja2
-
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader([str(d) for d in _template_dirs(gallery)]),
-        autoescape=True, undefined=jinja2.StrictUndefined,
-        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
-    env.filters["srcset"] = lambda items, root: ", ".join(f"{root}{i['url']} {i['width']}w" for i in items)
-    return env
-
-
-def _render(env: jinja2.Environment, name: str, ctx: dict) -> str:
-    """Render a template; any template mistake becomes a GalleryError naming file and line."""
-    import jinja2
-
-    try:
-        return env.get_template(name).render(ctx)
-    except jinja2.TemplateSyntaxError as e:
-        raise GalleryError(f"{e.filename or e.name}:{e.lineno}: template syntax error: {e.message}") from None
-    except jinja2.TemplateNotFound as e:
-        raise GalleryError(f"template {e.name} not found in {', '.join(map(str, _loader_dirs(env)))}") from None
-    except Exception as e:  # noqa: BLE001 - an error inside a user-editable template, any kind
-        where = _template_frame(e, env)
-        raise GalleryError(f"{where}: template error while writing {name}: {type(e).__name__}: {e}") from None
-
-
-def _loader_dirs(env: jinja2.Environment) -> list[str]:
-    return list(getattr(env.loader, "searchpath", []))
-
-
-def _template_frame(e: BaseException, env: jinja2.Environment) -> str:
-    """file:line of the innermost traceback frame inside a template folder (Jinja maps them)."""
-    dirs = [os.path.realpath(d) for d in _loader_dirs(env)]
-    where = "template"
-    for fr in traceback.extract_tb(e.__traceback__):
-        if any(os.path.realpath(fr.filename).startswith(d + os.sep) for d in dirs):
-            where = f"{fr.filename}:{fr.lineno}"
-    return where
-
-
-# ---------------------------------------------------------------- writing
-
-def _check_output(out: Path, gallery: Gallery) -> None:
-    """Refuse an output folder that is not ours: never delete in a user's directory."""
-    real = out.resolve()
-    protected = {Path("/"), Path.home().resolve(), Path.cwd().resolve(), gallery.root.resolve(),
-                 BUILTIN_TEMPLATES.parent}
-    if real in protected or _inside(gallery.path.resolve(), real) or _inside(Path(gallery.cache).resolve(), real):
-        raise GalleryError(f"site.output {out} would hold the project, the manifest or the cache: "
-                           f"choose a folder of its own, e.g. site/")
-    if real.is_file():
-        raise GalleryError(f"site.output {out} is a file, not a folder")
-    if real.is_dir() and any(real.iterdir()) and not (real / MARKER).is_file():
-        raise GalleryError(f"site.output {out} is not empty and has no {MARKER} file, so it was not written "
-                           f"by this tool; a build deletes files it did not produce, so it will not touch "
-                           f"this folder. Choose another site.output or empty it.")
-
-
-def _inside(path: Path, folder: Path) -> bool:
-    return path == folder or folder in path.parents
-
-
-def _size(data: bytes | Path) -> int:
-    return len(data) if isinstance(data, bytes) else data.stat().st_size
-
-
-def _check_sizes(files: dict[str, bytes | Path], gallery: Gallery, report: SiteReport) -> None:
-    limit = gallery.site.max_file_mb * MB
-    for rel, data in files.items():
-        if _size(data) > limit:
-            raise GalleryError(f"{rel} is {_size(data) / MB:.1f} MB, above site.max_file_mb "
-                               f"({gallery.site.max_file_mb:g} MB; GitHub Pages refuses files over 100 MB): "
-                               + ("the try-it page's runtime needs it: raise the limit or set "
-                                  "site.try_it: false" if rel.startswith(tryit_page.FOLDER) else
-                                  "lower the render size or the encoder quality"))
-    report.files = len(files)
-    report.bytes = sum(_size(d) for d in files.values())
-    report.warnings.extend(_budget_warnings(report.bytes, gallery))
-
-
-def _budget_warnings(total: int, gallery: Gallery) -> list[str]:
-    if total > gallery.site.budget_mb * MB:
-        return [f"the site is {total / MB:.0f} MB, above site.budget_mb "
-                f"({gallery.site.budget_mb:g} MB; GitHub Pages sites may not exceed 1 GB)"]
-    return []
-
-
-def _write(out: Path, files: dict[str, bytes | Path], report: SiteReport) -> dict[str, str]:
-    """Write each file atomically, and only when its bytes differ from what is there.
-
-    Returns each file's sha256, for the state that lets the next build skip (pipeline.sitestate).
-    """
-    hashes = {}
-    out.mkdir(parents=True, exist_ok=True)
-    for rel, data in files.items():
-        new = data if isinstance(data, bytes) else data.read_bytes()
-        hashes[rel] = hashlib.sha256(new).hexdigest()
-        if safepath.write_under(out, rel, new):  # never through a symlink below `out`
-            report.written.append(rel)
-        else:
-            report.unchanged += 1
-    return hashes
-
-
-def kept(rel: str, patterns: Iterable[str]) -> bool:
-    """Whether site.keep protects `rel` (a path in the site folder): a pattern ending in / keeps
-    a folder and everything in it; * ? [..] match as in the shell."""
-    for pattern in patterns:
-        if pattern.endswith("/"):
-            folder = pattern.rstrip("/")
-            parts = rel.split("/")
-            if any(fnmatch.fnmatchcase("/".join(parts[:i]), folder) for i in range(1, len(parts) + 1)):
-                return True
-        elif fnmatch.fnmatchcase(rel, pattern.lstrip("/")):
-            return True
-    return False
-
-
-def _remove_stale(out: Path, keep: set[str], report: SiteReport, patterns: Iterable[str] = ()) -> None:
-    """Delete files this build did not produce (a removed style's pages and images), then empty
-    folders; files and folders that `site.keep` lists stay."""
-    patterns = tuple(patterns)
-    for dirpath, dirnames, filenames in os.walk(out, topdown=True):
-        dirnames[:] = sorted(d for d in dirnames if d != ".git")
-        for name in sorted(filenames):
-            path = Path(dirpath) / name
-            rel = path.relative_to(out).as_posix()
-            if rel not in keep and not kept(rel, patterns):
-                path.unlink()
-                report.removed.append(rel)
-    for dirpath, dirnames, filenames in sorted(os.walk(out), key=lambda t: -len(t[0])):
-        p = Path(dirpath)
-        rel = p.relative_to(out)
-        if p != out and ".git" not in rel.parts and not kept(rel.as_posix(), patterns) \
-                and not any(p.iterdir()):
-            p.rmdir()
-
-
-def _names(removed: list[str], limit: int = 5) -> str:
-    """' (a, b, c and 4 more)': what a build removed, named."""
-    if not removed:
-        return ""
-    more = f" and {len(removed) - limit} more" if len(removed) > limit else ""
-    return f" ({', '.join(removed[:limit])}{more})"
-
-
-def _warn_unknown_removed(report: SiteReport, previous: dict | None, gallery: Gallery) -> None:
-    """Files no earlier build wrote (a user's own, e.g. notes) were removed: say how to keep them."""
-    written_before = set((previous or {}).get("files") or {})
-    foreign = [rel for rel in report.removed if rel not in written_before]
-    if foreign:
-        report.warnings.append(
-            f"removed {len(foreign)} file{'s' if len(foreign) != 1 else ''} that no build wrote"
-            f"{_names(foreign, 10)}: a build keeps only its own files and those `site: keep:` lists "
-            f"in {gallery.path.name} (now: {', '.join(gallery.site.keep) or 'nothing'}); add a "
-            "file or folder/ there to keep it")

@@ -58,7 +58,7 @@ def feeds_and_archive(env, gallery, base_url: str, rendered: list[dict], site: d
                       pages: list[str]) -> dict[str, bytes]:
     """feed.xml, the zip of every render, and (with a base url, which they require) sitemap.xml
     and robots.txt."""
-    from pipeline.site.builder import _render
+    from pipeline.site.templating import render_template
 
     out: dict[str, bytes] = {}
     entries = []
@@ -74,13 +74,13 @@ def feeds_and_archive(env, gallery, base_url: str, rendered: list[dict], site: d
         })
     entries.sort(key=lambda e: (e["updated"], e["id"]), reverse=True)  # newest first, then stable
     feed_id = base_url or f"urn:style-gallery:{slug(gallery.site.title)}"
-    out["feed.xml"] = _render(env, "feed.xml", {
+    out["feed.xml"] = render_template(env, "feed.xml", {
         "site": site, "base": base_url, "feed_id": feed_id, "entries": entries,
         "updated": entries[0]["updated"] if entries else EPOCH}).encode("utf-8")
     if base_url:
         urls = ["" if p == "index.html" else p for p in sorted(pages) if p != "404.html"]
         urls.sort(key=lambda u: (u != "", u))
-        out["sitemap.xml"] = _render(env, "sitemap.xml", {"base": base_url, "urls": urls}).encode("utf-8")
+        out["sitemap.xml"] = render_template(env, "sitemap.xml", {"base": base_url, "urls": urls}).encode("utf-8")
         out["robots.txt"] = f"User-agent: *\nAllow: /\nSitemap: {base_url}sitemap.xml\n".encode("ascii")
     if rendered:
         out[archive_info(gallery, rendered)["href"]] = _zip(gallery, rendered)

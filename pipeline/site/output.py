@@ -1,0 +1,165 @@
+"""Writing the site folder: only into a folder this tool owns (its marker file), each file
+atomically and only when its bytes change, never through a symlink below it; then the files no
+build produces any more are removed, except what `site.keep` lists, and every removal is named.
+"""
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+from pipeline.manifest.model import Gallery
+from pipeline.site import tryit as tryit_page
+from pipeline.site.templating import BUILTIN_TEMPLATES
+from pipeline.util import safepath
+from pipeline.util.errors import GalleryError
+
+MARKER = ".style-gallery-site"
+MARKER_TEXT = ("This folder is written by `python -m pipeline build` (style-gallery).\n"
+               "Each build deletes the files here that it did not produce.\n")
+MB = 1_000_000
+
+
+@dataclass
+class SiteReport:
+    """What a build did, for the CLI's summary line and for tests."""
+
+    output: Path
+    pages: int = 0
+    images: int = 0
+    files: int = 0
+    written: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    removed: list[str] = field(default_factory=list)
+    encoded: int = 0  # variant sets encoded now (the rest came from the variants cache)
+    bytes: int = 0
+    placeholders: int = 0
+    warnings: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    up_to_date: bool = False  # nothing the site reads changed and the output was intact: no page rendered
+
+    def summary(self) -> str:
+        return (f"{self.output}: {'up to date, ' if self.up_to_date else ''}"
+                f"{self.pages} pages, {self.images} images, {self.bytes / MB:.1f} MB; "
+                f"{len(self.written)} files written, {self.unchanged} unchanged, "
+                f"{len(self.removed)} removed{named(self.removed)}; {self.encoded} images encoded; "
+                f"{self.placeholders} cells not rendered; {self.seconds:.1f} s")
+
+
+def check_output(out: Path, gallery: Gallery) -> None:
+    """Refuse an output folder that is not ours: never delete in a user's directory."""
+    real = out.resolve()
+    protected = {Path("/"), Path.home().resolve(), Path.cwd().resolve(), gallery.root.resolve(),
+                 BUILTIN_TEMPLATES.parent}
+    if real in protected or _inside(gallery.path.resolve(), real) or _inside(Path(gallery.cache).resolve(), real):
+        raise GalleryError(f"site.output {out} would hold the project, the manifest or the cache: "
+                           f"choose a folder of its own, e.g. site/")
+    if real.is_file():
+        raise GalleryError(f"site.output {out} is a file, not a folder")
+    if real.is_dir() and any(real.iterdir()) and not (real / MARKER).is_file():
+        raise GalleryError(f"site.output {out} is not empty and has no {MARKER} file, so it was not written "
+                           f"by this tool; a build deletes files it did not produce, so it will not touch "
+                           f"this folder. Choose another site.output or empty it.")
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def _size(data: bytes | Path) -> int:
+    return len(data) if isinstance(data, bytes) else data.stat().st_size
+
+
+def check_sizes(files: dict[str, bytes | Path], gallery: Gallery, report: SiteReport) -> None:
+    limit = gallery.site.max_file_mb * MB
+    for rel, data in files.items():
+        if _size(data) > limit:
+            raise GalleryError(f"{rel} is {_size(data) / MB:.1f} MB, above site.max_file_mb "
+                               f"({gallery.site.max_file_mb:g} MB; GitHub Pages refuses files over 100 MB): "
+                               + ("the try-it page's runtime needs it: raise the limit or set "
+                                  "site.try_it: false" if rel.startswith(tryit_page.FOLDER) else
+                                  "lower the render size or the encoder quality"))
+    report.files = len(files)
+    report.bytes = sum(_size(d) for d in files.values())
+    report.warnings.extend(budget_warnings(report.bytes, gallery))
+
+
+def budget_warnings(total: int, gallery: Gallery) -> list[str]:
+    if total > gallery.site.budget_mb * MB:
+        return [f"the site is {total / MB:.0f} MB, above site.budget_mb "
+                f"({gallery.site.budget_mb:g} MB; GitHub Pages sites may not exceed 1 GB)"]
+    return []
+
+
+def write_files(out: Path, files: dict[str, bytes | Path], report: SiteReport) -> dict[str, str]:
+    """Write each file atomically, and only when its bytes differ from what is there.
+
+    Returns each file's sha256, for the state that lets the next build skip (pipeline.sitestate).
+    """
+    hashes = {}
+    out.mkdir(parents=True, exist_ok=True)
+    for rel, data in files.items():
+        new = data if isinstance(data, bytes) else data.read_bytes()
+        hashes[rel] = hashlib.sha256(new).hexdigest()
+        if safepath.write_under(out, rel, new):  # never through a symlink below `out`
+            report.written.append(rel)
+        else:
+            report.unchanged += 1
+    return hashes
+
+
+def kept(rel: str, patterns: Iterable[str]) -> bool:
+    """Whether site.keep protects `rel` (a path in the site folder): a pattern ending in / keeps
+    a folder and everything in it; * ? [..] match as in the shell."""
+    for pattern in patterns:
+        if pattern.endswith("/"):
+            folder = pattern.rstrip("/")
+            parts = rel.split("/")
+            if any(fnmatch.fnmatchcase("/".join(parts[:i]), folder) for i in range(1, len(parts) + 1)):
+                return True
+        elif fnmatch.fnmatchcase(rel, pattern.lstrip("/")):
+            return True
+    return False
+
+
+def remove_stale(out: Path, keep: set[str], report: SiteReport, patterns: Iterable[str] = ()) -> None:
+    """Delete files this build did not produce (a removed style's pages and images), then empty
+    folders; files and folders that `site.keep` lists stay."""
+    patterns = tuple(patterns)
+    for dirpath, dirnames, filenames in os.walk(out, topdown=True):
+        dirnames[:] = sorted(d for d in dirnames if d != ".git")
+        for name in sorted(filenames):
+            path = Path(dirpath) / name
+            rel = path.relative_to(out).as_posix()
+            if rel not in keep and not kept(rel, patterns):
+                path.unlink()
+                report.removed.append(rel)
+    for dirpath, dirnames, filenames in sorted(os.walk(out), key=lambda t: -len(t[0])):
+        p = Path(dirpath)
+        rel = p.relative_to(out)
+        if p != out and ".git" not in rel.parts and not kept(rel.as_posix(), patterns) \
+                and not any(p.iterdir()):
+            p.rmdir()
+
+
+def named(removed: list[str], limit: int = 5) -> str:
+    """' (a, b, c and 4 more)': what a build removed, named."""
+    if not removed:
+        return ""
+    more = f" and {len(removed) - limit} more" if len(removed) > limit else ""
+    return f" ({', '.join(removed[:limit])}{more})"
+
+
+def warn_unknown_removed(report: SiteReport, previous: dict | None, gallery: Gallery) -> None:
+    """Files no earlier build wrote (a user's own, e.g. notes) were removed: say how to keep them."""
+    written_before = set((previous or {}).get("files") or {})
+    foreign = [rel for rel in report.removed if rel not in written_before]
+    if foreign:
+        report.warnings.append(
+            f"removed {len(foreign)} file{'s' if len(foreign) != 1 else ''} that no build wrote"
+            f"{named(foreign, 10)}: a build keeps only its own files and those `site: keep:` lists "
+            f"in {gallery.path.name} (now: {', '.join(gallery.site.keep) or 'nothing'}); add a "
+            "file or folder/ there to keep it")
