@@ -12,7 +12,8 @@ and content store work the same way). A pulled image is hashed before it enters 
 a record whose image is missing, short or different is reported and ignored.
 
 Credentials come from each backend's own environment (AWS_*, GOOGLE_APPLICATION_CREDENTIALS,
-AZURE_STORAGE_*), never from the manifest: options that look like secrets are refused.
+AZURE_STORAGE_*), never from the manifest: options that look like secrets are refused. What a
+backend's failure means for the user is in remote_errors.py.
 """
 from __future__ import annotations
 
@@ -29,43 +30,15 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 from pipeline.plan.cache import KEY_RE, Cache, dumps_record
-from pipeline.util.errors import GalleryError
+from pipeline.plan.remote_errors import (DamagedEntry, RemoteDenied, RemoteError, RemoteUnreachable,  # noqa: F401 (callers catch them here)
+                                          credential_help, install_hint, translate)
 from pipeline.util.files import atomic_writer, write_bytes_atomic
 
 log = logging.getLogger(__name__)
 
 SHA_RE = re.compile(r"^[0-9a-f]{64}$")
-# Which `pip install '.[extra]'` brings the filesystem for a protocol.
-EXTRAS = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs", "az": "azure", "abfs": "azure",
-          "abfss": "azure", "adl": "azure", "http": "http", "https": "http"}
 READ_ONLY = {"http", "https"}
 SECRET_OPTION = re.compile(r"key|secret|token|passw|credential|connection_string|sas|auth", re.I)
-CREDENTIAL_HELP = {
-    "s3": "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) in the environment",
-    "gcs": "set GOOGLE_APPLICATION_CREDENTIALS to a service account's key file, or run "
-           "`gcloud auth application-default login`",
-    "azure": "set AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_ACCOUNT_NAME with "
-             "AZURE_STORAGE_ACCOUNT_KEY, in the environment",
-}
-_NETWORK_ERRORS = ("EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError",
-                   "ConnectionClosedError", "ClientConnectorError", "ServerDisconnectedError",
-                   "ClientOSError", "ServerTimeoutError", "ConnectionError", "ProxyConnectionError")
-
-
-class RemoteError(GalleryError):
-    """A remote problem the user can fix (credentials, missing extra, bucket, network)."""
-
-
-class RemoteUnreachable(RemoteError):
-    """The remote stopped answering: a batch stops here and says what was transferred."""
-
-
-class RemoteDenied(RemoteError):
-    """No credentials, or credentials the remote refuses: nothing more can be transferred."""
-
-
-class DamagedEntry(Exception):
-    """One remote entry that must not be trusted (record unreadable, image missing or different)."""
 
 
 @dataclass
@@ -85,18 +58,6 @@ class Transfer:
     @property
     def ok(self) -> bool:
         return self.error is None and not self.damaged
-
-
-def extra_for(protocol: str) -> str | None:
-    return EXTRAS.get(protocol)
-
-
-def _install_hint(protocol: str) -> str:
-    extra = extra_for(protocol)
-    if not extra:
-        return "install the fsspec filesystem for it"
-    return (f"install the optional extra: `pip install '.[{extra}]'` "
-            f"(in this checkout: `make install EXTRAS={extra}`)")
 
 
 class Remote:
@@ -136,12 +97,12 @@ class Remote:
                               f"az://, file:// or https://") from None
         except ImportError as e:
             raise RemoteError(f"remote {url}: the {protocol}:// filesystem is not installed ({e}); "
-                              f"{_install_hint(protocol)}") from None
+                              f"{install_hint(protocol)}") from None
         try:
             self.fs, self.root = fsspec.core.url_to_fs(self.url, **options)
         except ImportError as e:
             raise RemoteError(f"remote {url}: a package it needs is missing ({e}); "
-                              f"{_install_hint(protocol)}") from None
+                              f"{install_hint(protocol)}") from None
         except (TypeError, ValueError) as e:
             raise RemoteError(f"remote {url}: bad option: {e}") from None
         if retries is not None and hasattr(self.fs, "retries"):
@@ -160,30 +121,13 @@ class Remote:
 
     # ---- errors
     def _credential_help(self) -> str:
-        return CREDENTIAL_HELP.get(extra_for(self.protocol) or "", "use the backend's usual environment "
-                                   "variables or config files")
+        return credential_help(self.protocol)
 
     def _display(self) -> str:
         return re.sub(r"//[^/@]*@", "//", self.url)
 
     def translate(self, exc: BaseException, doing: str) -> RemoteError:
-        """The backend's exception (each has its own types) as a RemoteError that says what to do."""
-        names = {c.__name__ for c in type(exc).__mro__}
-        if isinstance(exc, RemoteError):
-            return exc
-        if any("Credential" in n for n in names) or "NoAuthHandlerFound" in names:
-            return RemoteDenied(f"remote {self._display()}: no credentials for {doing}: "
-                                f"{self._credential_help()} (never in the manifest)")
-        if isinstance(exc, PermissionError) or "ClientAuthenticationError" in names:
-            return RemoteDenied(f"remote {self._display()}: access denied while {doing} ({exc}); "
-                                f"check the credentials in the environment ({self._credential_help()}) "
-                                f"and that they may {'read' if 'pull' in doing else 'write'} there")
-        if names & set(_NETWORK_ERRORS) or isinstance(exc, (ConnectionError, TimeoutError)):
-            return RemoteUnreachable(f"remote {self._display()}: no answer while {doing} ({exc})")
-        if isinstance(exc, FileNotFoundError) and doing in ("pushing", "listing"):
-            return RemoteError(f"remote {self._display()}: {exc}: create the bucket or container "
-                               f"first (this pipeline never creates one)")
-        return RemoteError(f"remote {self._display()}: {doing} failed ({type(exc).__name__}: {exc})")
+        return translate(exc, doing, self._display(), self.protocol)
 
     # ---- reading
     def keys(self) -> set[str] | None:
