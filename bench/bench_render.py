@@ -110,6 +110,18 @@ def table_row(r: dict, ref: dict) -> str:
             f"| {r['style_distance']:.3f} |")
 
 
+def row_params(spec: str, size: int, precision: str, level_opts: dict) -> RenderParams:
+    """A row to run: a preset's name, optionally @ a start (`draft@fast`), or a schedule of its own
+    with levels separated by / (`10/10/10/10/200`, optionally @ a start): tuning needs no code."""
+    name, _, init = spec.partition("@")
+    opts = {"init": init} if init else {}
+    if "/" in name:
+        opts["iterations"] = tuple(int(i) for i in name.split("/"))
+    else:
+        opts["preset"] = name
+    return RenderParams(size=size, precision=precision, **opts, **level_opts)
+
+
 def reference_cache(args, content_path: Path, style_path: Path, ref_params) -> dict | None:
     """Where the reference's row is kept for these inputs: the images' hashes and every option
     that changes the reference (its row is reused only when all of them match)."""
@@ -137,7 +149,8 @@ def main(argv=None) -> int:
                     help="long edge of the presets' smallest level (default: the parameter's default); "
                          "e.g. 64 with --size 256 replays the 512-px pyramid at half scale")
     ap.add_argument("--presets", default=",".join(PRESETS),
-                    help="comma-separated presets to run (default: all); empty for none")
+                    help="comma-separated rows to run (default: every preset): a preset, PRESET@INIT "
+                         "(e.g. draft@fast) or a schedule 10/10/10/10/200[@INIT]; empty for none")
     ap.add_argument("--reference-iterations", type=int, default=500,
                     help="iterations of the single-level fp32 reference (default 500)")
     ap.add_argument("--reference-conv", choices=("direct", "winograd"), default="direct",
@@ -187,8 +200,7 @@ def main(argv=None) -> int:
 
     runs = [("reference", ref_params)]
     level_opts = {"min_size": args.min_size} if args.min_size else {}
-    runs += [(p, RenderParams(size=args.size, preset=p, precision=args.precision, **level_opts))
-             for p in filter(None, args.presets.split(","))]
+    runs += [(p, row_params(p, args.size, args.precision, level_opts)) for p in filter(None, args.presets.split(","))]
     rows = []
     cached_ref = reference_cache(args, content_path, style_path, ref_params)
     if cached_ref and cached_ref["row"] is not None:
@@ -208,7 +220,7 @@ def main(argv=None) -> int:
               else contextlib.nullcontext()):
             result = stylize(content, style, params, progress=False)
         seconds = time.perf_counter() - t0
-        result.image.save(out / f"{content_path.stem}-{style_path.stem}-{name}-{args.size}.png")
+        result.image.save(out / f"{content_path.stem}-{style_path.stem}-{name.replace('/', '-')}-{args.size}.png")
         with winograd.disabled():  # one yardstick for every row: torch's own convolutions
             objective = evaluate(result.image, content, style, ref_params)["total"]
             cd, sd = distances(evaluator, result.image, content, style)

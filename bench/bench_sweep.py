@@ -4,7 +4,7 @@ is what a preset's quality bar must hold on (standard: within 1.05x of the refer
 Runs bench_render.py once per pair (each in its own process: the ratios are within a process,
 so they stay fair on a shared machine) and prints one table with the worst pair per preset.
 
-    python bench/bench_sweep.py [--size 256] [--min-size 64] [--presets standard,draft]
+    python bench/bench_sweep.py [--size 256] [--min-size 64] [--presets standard,draft,draft@fast,10/10/10/10/200]
 
 Pairs: the demo's three styles each with a demo photo, and two pairs outside the demo (a
 painting as the content). Images come from GALLERY_MIRROR (or ../shared/seed-gallery).
