@@ -69,9 +69,10 @@ site: install ## build site/ from the manifest and the render cache (never rende
 serve: install ## build site/ and serve it on http://127.0.0.1:PORT/, rebuilding on changes (pages reload); ARGS=--open
 	$(PY) -m pipeline serve --config "$(CONFIG)" --port "$(PORT)" $(OVERRIDES) $(ARGS)
 
-bench: install ## benchmarks: the least time a gallery can take here, the renderer presets, init: fast and the fast engine, the no-op rebuild
+bench: install ## benchmarks: the least time a gallery can take here, the renderer presets (512 px, and swept over 5 pairs at 256 px: the worst pair), init: fast and the fast engine, the no-op rebuild
 	$(PY) bench/bench_bound.py
 	$(PY) bench/bench_render.py
+	$(PY) bench/bench_sweep.py --presets standard,draft,quick
 	$(PY) bench/bench_init.py
 	$(PY) bench/bench_noop.py
 
