@@ -34,7 +34,7 @@ def site_url(tmp_path_factory):
     # a portrait painting (as The Scream is): its cards must not be cropped square either
     style_picture(1, 340).resize((272, 340)).save(images / "nude.png")
     gallery, plan = make_gallery(root, title="Style Transfer Gallery", missing={("dancer", "stairs")})
-    for cell in plan.cells:  # one render with the standard schedule: five levels, 130 at the top
+    for cell in plan.cells:  # one render with a five-level schedule (standard's shape)
         if (cell.content.id, cell.style.id) == ("pearl", "nude"):
             rec = json.loads(Path(cell.record).read_text())
             levels, loss = [], 3e6

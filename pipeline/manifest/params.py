@@ -56,7 +56,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     # starts it from the fast render; see bench/RESULTS.md, init: fast).
     "quick": {"iterations": (0, 0, 0, 0, 4), "init": "fast"},
     "draft": {"iterations": (16, 8, 8, 0, 0), "level_style_decay": 1.0},
-    "standard": {"iterations": (10, 10, 10, 10, 130)},
+    # standard: within 1.05x of the reference on the worst of five pairs, at 256 and at 512 px.
+    "standard": {"iterations": (10, 10, 10, 10, 170)},
     "high": {"iterations": (10, 10, 10, 10, 200)},
 }
 
