@@ -12,7 +12,7 @@ from pipeline.manifest.params import FAST, PARAMS_BY_NAME, RenderParams
 # over pyramid levels of iterations x level_size^2) plus a per-render overhead, for a CPU that
 # multiplies bf16 natively and one that runs fp32 (the measurements: bench/RESULTS.md). After
 # the first render every estimate uses this machine's own pace.
-CPU_PACE = {"fp32": (1.65e-5, 12.0), "bf16": (5.2e-6, 6.7)}  # (seconds per work, overhead)
+CPU_PACE = {"fp32": (1.65e-5, 12.0), "bf16": (3.2e-6, 6.7)}  # (seconds per work, overhead)
 # engine: fast, before this machine has timed one: (seconds per pixel, overhead).
 FAST_PACE = (9e-7, 2.0)
 CPUINFO = Path("/proc/cpuinfo")
