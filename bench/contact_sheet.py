@@ -1,7 +1,7 @@
 """A contact sheet: each cell of a gallery in two or more settings side by side, to look at.
 
     python bench/contact_sheet.py [--config config/gallery.yaml] [--rows engine=fast,preset=standard]
-                                  [--tile 240] [--out contact-sheets/previews.png]
+                                  [--tile 240] [--per-row 3] [--out contact-sheets/previews.png]
 
 Each setting is a set of command-line overrides (`engine=fast`, `preset=standard`,
 `preset=quick`, `init=fast` ...; several joined by +, e.g. `preset=standard+init=fast`).
@@ -33,17 +33,19 @@ def overrides(setting: str) -> dict[str, str]:
     return dict(pairs)
 
 
-def sheet(config: Path, settings: list[str], tile: int) -> tuple[Image.Image, list[str]]:
-    """The sheet, one row of tiles per cell (one tile per setting), and what each cell lacked."""
+def sheet(config: Path, settings: list[str], tile: int, per_row: int = 1) -> tuple[Image.Image, list[str]]:
+    """The sheet, `per_row` cells a row, each cell a tile per setting; and what cells lacked."""
     gallery = runner.load(config, fetch=False)
     plans = [runner.plan(gallery.with_overrides(**overrides(s))) for s in settings]
     names = [c.name for c in plans[0].cells if c.state != "excluded"]
     by_name = [{c.name: c for c in p.cells} for p in plans]
-    out = Image.new("RGB", (tile * len(settings), (tile + LABEL) * len(names)), "white")
+    rows = -(-len(names) // per_row)
+    out = Image.new("RGB", (tile * len(settings) * per_row, (tile + LABEL) * rows), "white")
     draw = ImageDraw.Draw(out)
     missing = []
-    for row, name in enumerate(names):
-        for col, (setting, cells) in enumerate(zip(settings, by_name)):
+    for i, name in enumerate(names):
+        row, first = divmod(i, per_row)
+        for col, (setting, cells) in enumerate(zip(settings, by_name), start=first * len(settings)):
             x, y = col * tile, row * (tile + LABEL)
             cell = cells[name]
             draw.text((x + 4, y + 3), f"{name}  {setting}", fill="black")
@@ -65,9 +67,10 @@ def main(argv=None) -> int:
     ap.add_argument("--rows", default="engine=fast,preset=standard",
                     help="comma-separated settings, one tile each per cell (overrides joined by +)")
     ap.add_argument("--tile", type=int, default=240, help="longest edge of a tile in pixels")
+    ap.add_argument("--per-row", type=int, default=3, help="cells side by side in a row of the sheet")
     ap.add_argument("--out", default=str(ROOT / "contact-sheets" / "previews.png"))
     args = ap.parse_args(argv)
-    image, missing = sheet(Path(args.config), [s for s in args.rows.split(",") if s], args.tile)
+    image, missing = sheet(Path(args.config), [s for s in args.rows.split(",") if s], args.tile, args.per_row)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     image.save(out)
