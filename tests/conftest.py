@@ -167,3 +167,17 @@ def snapshot(folder: Path) -> dict[str, tuple[int, int] | None]:
     """Every file (size, mtime) and folder under `folder`: compare two to prove nothing was written."""
     return {str(p.relative_to(folder)): None if p.is_dir() else (p.stat().st_size, p.stat().st_mtime_ns)
             for p in sorted(folder.rglob("*"))}
+
+
+@pytest.fixture
+def fake_renderer(monkeypatch) -> list:
+    """Swap the optimiser for a fast fake (tests/gallery_fakes.py); returns the list of params
+    it was called with. MAKEFLAGS is cleared so a parent `make -jN` does not fork workers."""
+    import sys
+
+    from gallery_fakes import fake_render_module
+
+    calls: list = []
+    monkeypatch.setitem(sys.modules, "pipeline.render.gatys.core", fake_render_module(calls))
+    monkeypatch.delenv("MAKEFLAGS", raising=False)
+    return calls

@@ -75,24 +75,21 @@ def _install() -> None:
 
 
 @contextlib.contextmanager
-def read_only(*folders: Path) -> Iterator[Guard]:
+def _guarded(folders: list[Path], refuse: bool) -> Iterator[Guard]:
+    _install()
+    guard = Guard(folders, refuse=refuse)
+    _active.append(guard)
+    try:
+        yield guard
+    finally:
+        _active.remove(guard)
+
+
+def read_only(*folders: Path) -> contextlib.AbstractContextManager[Guard]:
     """Writes under `folders` fail with EROFS, as on a read-only mount."""
-    _install()
-    guard = Guard(list(folders), refuse=True)
-    _active.append(guard)
-    try:
-        yield guard
-    finally:
-        _active.remove(guard)
+    return _guarded(list(folders), refuse=True)
 
 
-@contextlib.contextmanager
-def writes_outside(*allowed: Path) -> Iterator[Guard]:
+def writes_outside(*allowed: Path) -> contextlib.AbstractContextManager[Guard]:
     """Record every write outside `allowed` in the guard's `writes`."""
-    _install()
-    guard = Guard(list(allowed), refuse=False)
-    _active.append(guard)
-    try:
-        yield guard
-    finally:
-        _active.remove(guard)
+    return _guarded(list(allowed), refuse=False)

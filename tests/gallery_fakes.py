@@ -76,6 +76,14 @@ class FakeResult:
     record: dict
 
 
+def use_gallery(monkeypatch, gallery: Gallery) -> Gallery:
+    """Make the commands run on `gallery` instead of reading a manifest (in this process)."""
+    from pipeline import runner
+
+    monkeypatch.setattr(runner, "read_manifest", lambda config, **kw: gallery)
+    return gallery
+
+
 def fake_stylize(content: Image.Image, style: Image.Image, params, progress: bool = True,
                  threads=None, seen: list | None = None) -> FakeResult:
     """A tinted, resized copy of the content, with a record shaped like the renderer's.

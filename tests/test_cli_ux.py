@@ -90,16 +90,6 @@ def test_readme_documents_the_console_command_and_base_url():
 
 # ---- --size / --preset: a quick look without editing the manifest
 
-@pytest.fixture
-def fake_renderer(monkeypatch):
-    from gallery_fakes import fake_render_module
-
-    calls: list = []
-    monkeypatch.setitem(sys.modules, "pipeline.render.gatys.core", fake_render_module(calls))
-    monkeypatch.delenv("MAKEFLAGS", raising=False)
-    return calls
-
-
 def test_gallery_size_and_preset_overrides_cache_apart_and_leave_the_lock_alone(
         make_gallery, fake_renderer, cli, tmp_path):
     import json

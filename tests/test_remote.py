@@ -341,38 +341,21 @@ def test_the_manifest_names_a_remote_and_never_its_credentials(make_gallery):
 
 # ---- the commands, in process, with the fake renderer
 
-@pytest.fixture
-def fake(monkeypatch):
-    from gallery_fakes import fake_render_module
-
-    calls: list = []
-    monkeypatch.setitem(sys.modules, "pipeline.render.gatys.core", fake_render_module(calls))
-    monkeypatch.delenv("MAKEFLAGS", raising=False)
-    return calls
-
-
-def use(monkeypatch, gallery):
-    from pipeline import runner
-
-    monkeypatch.setattr(runner, "read_manifest", lambda config, **kw: gallery)
-    return gallery
-
-
 def set_remote(monkeypatch, url: str, options: dict) -> None:
     monkeypatch.setenv("GALLERY_REMOTE", url)
     if options.get("endpoint_url"):
         monkeypatch.setenv("GALLERY_REMOTE_ENDPOINT", options["endpoint_url"])
 
 
-def test_a_second_machine_renders_nothing_that_the_remote_has(tmp_path, remote_url, monkeypatch, fake, capsys):
-    from gallery_fakes import build_gallery
+def test_a_second_machine_renders_nothing_that_the_remote_has(tmp_path, remote_url, monkeypatch, fake_renderer, capsys):
+    from gallery_fakes import build_gallery, use_gallery
     from pipeline.cli.app import main
     from pipeline.plan.planner import make_plan
 
-    g = use(monkeypatch, build_gallery(tmp_path / "a"))
+    g = use_gallery(monkeypatch, build_gallery(tmp_path / "a"))
     set_remote(monkeypatch, *remote_url)
     assert main(["render", "--quiet"]) == 0
-    assert len(fake) == 4 and "rendered 4 cells" in capsys.readouterr().out
+    assert len(fake_renderer) == 4 and "rendered 4 cells" in capsys.readouterr().out
     b = tmp_path / "b"
     assert main(["status", "--cache", str(b)]) == 0
     out = capsys.readouterr().out
@@ -382,22 +365,22 @@ def test_a_second_machine_renders_nothing_that_the_remote_has(tmp_path, remote_u
     assert plan["remote"] == remote_url[0] and plan["on_remote"] == 4 and plan["shards"] == 0
     assert all(c["on_remote"] and c["estimated_seconds"] > 0 for c in plan["cells"])
 
-    fake.clear()
+    fake_renderer.clear()
     assert main(["render", "--quiet", "--cache", str(b)]) == 0
     out = capsys.readouterr().out
-    assert fake == [] and "pulled 4 renders from" in out and "nothing to render" in out
+    assert fake_renderer == [] and "pulled 4 renders from" in out and "nothing to render" in out
     here, there = make_plan(g), make_plan(dataclasses.replace(g, cache=b))
     assert all(c.state == "cached" for c in there.cells)
     for c in here.cells:
         assert there.cache.image_path(c.key).read_bytes() == c.image.read_bytes()
 
 
-def test_pull_and_push_commands(tmp_path, remote_url, monkeypatch, fake, capsys):
-    from gallery_fakes import build_gallery
+def test_pull_and_push_commands(tmp_path, remote_url, monkeypatch, fake_renderer, capsys):
+    from gallery_fakes import build_gallery, use_gallery
     from pipeline.cli.app import main
     from pipeline.plan.lockfile import read_lock
 
-    g = use(monkeypatch, build_gallery(tmp_path / "a"))
+    g = use_gallery(monkeypatch, build_gallery(tmp_path / "a"))
     assert main(["render", "--quiet"]) == 0  # no remote yet
     capsys.readouterr()
     set_remote(monkeypatch, *remote_url)
@@ -409,7 +392,7 @@ def test_pull_and_push_commands(tmp_path, remote_url, monkeypatch, fake, capsys)
     assert main(["push", "--all"]) == 0
     assert "pushed 1 render to" in capsys.readouterr().out and other in make(*remote_url).keys()
 
-    g2 = use(monkeypatch, dataclasses.replace(g, path=tmp_path / "b" / "gallery.yaml", cache=tmp_path / "b" / "renders"))
+    g2 = use_gallery(monkeypatch, dataclasses.replace(g, path=tmp_path / "b" / "gallery.yaml", cache=tmp_path / "b" / "renders"))
     (tmp_path / "b").mkdir()
     assert main(["pull"]) == 0
     out = capsys.readouterr().out
@@ -417,49 +400,49 @@ def test_pull_and_push_commands(tmp_path, remote_url, monkeypatch, fake, capsys)
     assert len(read_lock(g2.lock_path)) == 4  # the lock file follows the cache
 
 
-def test_a_damaged_remote_copy_is_rendered_here_and_repaired(tmp_path, remote_url, monkeypatch, fake, capsys):
-    from gallery_fakes import build_gallery
+def test_a_damaged_remote_copy_is_rendered_here_and_repaired(tmp_path, remote_url, monkeypatch, fake_renderer, capsys):
+    from gallery_fakes import build_gallery, use_gallery
     from pipeline.cli.app import main
 
-    g = use(monkeypatch, build_gallery(tmp_path / "a"))
+    g = use_gallery(monkeypatch, build_gallery(tmp_path / "a"))
     set_remote(monkeypatch, *remote_url)
     assert main(["render", "--quiet"]) == 0
     remote = make(*remote_url)
     key = sorted(remote.keys())[0]
     path = remote.image_path(key, remote.read_record(key)["image_sha256"])
     remote.fs.pipe_file(path, remote.fs.cat_file(path)[:40])
-    fake.clear()
+    fake_renderer.clear()
     capsys.readouterr()
     assert main(["render", "--quiet", "--cache", str(tmp_path / "b")]) == 0
     captured = capsys.readouterr()
-    assert len(fake) == 1 and "pulled 3 renders" in captured.out
+    assert len(fake_renderer) == 1 and "pulled 3 renders" in captured.out
     assert "refused" in captured.err and "shorter" in captured.err and "rendered 1 cell" in captured.out
     assert make(*remote_url).transfer("pull", [key], Cache(tmp_path / "c")).done == [key]  # pushed again
 
 
-def test_missing_credentials_stop_push_and_leave_render_working(tmp_path, s3, monkeypatch, fake, capsys):
-    from gallery_fakes import build_gallery
+def test_missing_credentials_stop_push_and_leave_render_working(tmp_path, s3, monkeypatch, fake_renderer, capsys):
+    from gallery_fakes import build_gallery, use_gallery
     from pipeline.cli.app import main
 
-    use(monkeypatch, build_gallery(tmp_path / "a"))
+    use_gallery(monkeypatch, build_gallery(tmp_path / "a"))
     set_remote(monkeypatch, f"s3://{BUCKET}/gallery", {"endpoint_url": s3.endpoint})
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
     assert main(["render", "--quiet"]) == 0  # the remote helps; it is never required
     captured = capsys.readouterr()
-    assert len(fake) == 4 and "AWS_ACCESS_KEY_ID" in captured.err and "rendered 4 cells" in captured.out
+    assert len(fake_renderer) == 4 and "AWS_ACCESS_KEY_ID" in captured.err and "rendered 4 cells" in captured.out
     assert main(["push"]) == 1
     out = capsys.readouterr().out
     assert "no credentials" in out and "AWS_ACCESS_KEY_ID" in out and "not transferred: pearl:gogh" in out
 
 
-def test_forked_render_workers_push_too(tmp_path, remote_url, monkeypatch, fake, capsys):
+def test_forked_render_workers_push_too(tmp_path, remote_url, monkeypatch, fake_renderer, capsys):
     """Under --jobs 2 each forked worker opens its own connection (an event loop does not
     survive a fork) and pushes its renders as they are done."""
-    from gallery_fakes import build_gallery
+    from gallery_fakes import build_gallery, use_gallery
     from pipeline.cli.app import main
 
-    use(monkeypatch, build_gallery(tmp_path / "a"))
+    use_gallery(monkeypatch, build_gallery(tmp_path / "a"))
     set_remote(monkeypatch, *remote_url)
     assert make(*remote_url).keys() == set()  # the parent has used the remote before forking
     assert main(["render", "--quiet", "--jobs", "2"]) == 0

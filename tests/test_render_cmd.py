@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from gallery_fakes import REPO, build_gallery, fake_render_module, fill_cache, run_driver, with_style
-from pipeline import runner
+from gallery_fakes import REPO, build_gallery, fake_render_module, fill_cache, run_driver, use_gallery, with_style
 from pipeline.render import threads as render_threads
 from pipeline.cli import plan_cmds as plan_cli
 from pipeline.util.mutex import Mutex
@@ -24,24 +23,10 @@ from pipeline.manifest.params import DEFAULTS
 from pipeline.plan.planner import make_plan
 
 
-@pytest.fixture
-def fake(monkeypatch):
-    """Swap the renderer for a fast fake; yields the list of params it was called with."""
-    calls: list = []
-    monkeypatch.setitem(sys.modules, "pipeline.render.gatys.core", fake_render_module(calls))
-    monkeypatch.delenv("MAKEFLAGS", raising=False)
-    return calls
-
-
-def use(monkeypatch, gallery):
-    monkeypatch.setattr(runner, "read_manifest", lambda config, **kw: gallery)
-    return gallery
-
-
-def test_render_only_what_is_missing_then_nothing(tmp_path, monkeypatch, fake, capsys):
-    g = use(monkeypatch, build_gallery(tmp_path, exclude={("vinci", "munch")}))
+def test_render_only_what_is_missing_then_nothing(tmp_path, monkeypatch, fake_renderer, capsys):
+    g = use_gallery(monkeypatch, build_gallery(tmp_path, exclude={("vinci", "munch")}))
     assert main(["render", "--quiet"]) == 0
-    assert len(fake) == 3 and "rendered 3 cells" in capsys.readouterr().out
+    assert len(fake_renderer) == 3 and "rendered 3 cells" in capsys.readouterr().out
     plan = make_plan(g)
     assert [c.state for c in plan.cells] == ["cached", "cached", "cached", "excluded"]
     record = json.loads(plan.cells[0].record.read_text())
@@ -52,7 +37,7 @@ def test_render_only_what_is_missing_then_nothing(tmp_path, monkeypatch, fake, c
     assert read_lock(g.lock_path)["pearl:gogh"]["seconds"] == 2.5
 
     assert main(["render", "--quiet"]) == 0
-    assert len(fake) == 3 and "nothing to render: 3 cells cached" in capsys.readouterr().out
+    assert len(fake_renderer) == 3 and "nothing to render: 3 cells cached" in capsys.readouterr().out
     assert g.lock_path.read_text() == lock_text
 
 
@@ -64,7 +49,7 @@ def test_render_only_what_is_missing_then_nothing(tmp_path, monkeypatch, fake, c
     (["render", "--cell", "pearl:gogh", "--quiet"], "", False),
 ])
 def test_each_render_shows_progress_unless_quiet(tmp_path, monkeypatch, argv, makeflags, want):
-    use(monkeypatch, build_gallery(tmp_path))
+    use_gallery(monkeypatch, build_gallery(tmp_path))
     seen = []
     mod = fake_render_module()
     fake_stylize = mod.stylize
@@ -80,31 +65,31 @@ def test_each_render_shows_progress_unless_quiet(tmp_path, monkeypatch, argv, ma
     assert seen[0][1] == "pearl:gogh"  # the line names the cell
 
 
-def test_add_a_style_renders_its_column_and_a_param_change_only_its_column(tmp_path, monkeypatch, fake):
+def test_add_a_style_renders_its_column_and_a_param_change_only_its_column(tmp_path, monkeypatch, fake_renderer):
     g = build_gallery(tmp_path, contents=("a", "b", "c"), styles=("x", "y", "z"))
-    use(monkeypatch, g)
+    use_gallery(monkeypatch, g)
     main(["render", "--quiet"])
-    assert len(fake) == 9
-    fake.clear()
-    bigger = use(monkeypatch, build_gallery(tmp_path, contents=("a", "b", "c"), styles=("x", "y", "z", "w")))
+    assert len(fake_renderer) == 9
+    fake_renderer.clear()
+    bigger = use_gallery(monkeypatch, build_gallery(tmp_path, contents=("a", "b", "c"), styles=("x", "y", "z", "w")))
     main(["render", "--quiet"])
-    assert len(fake) == 3
-    fake.clear()
+    assert len(fake_renderer) == 3
+    fake_renderer.clear()
     weight = DEFAULTS["style_weight"] + 4
-    use(monkeypatch, with_style(bigger, "y", render={"style_weight": weight}))
+    use_gallery(monkeypatch, with_style(bigger, "y", render={"style_weight": weight}))
     main(["render", "--quiet"])
-    assert len(fake) == 3 and {p.style_weight for p in fake} == {weight}
+    assert len(fake_renderer) == 3 and {p.style_weight for p in fake_renderer} == {weight}
     entry = read_lock(bigger.lock_path)["b:y"]
     assert entry["params"]["style_weight"] == weight
 
 
-def test_render_one_cell_and_clear_errors(tmp_path, monkeypatch, fake, capsys):
-    use(monkeypatch, build_gallery(tmp_path, exclude={("vinci", "munch")}))
+def test_render_one_cell_and_clear_errors(tmp_path, monkeypatch, fake_renderer, capsys):
+    use_gallery(monkeypatch, build_gallery(tmp_path, exclude={("vinci", "munch")}))
     assert main(["render", "--cell", "vinci:gogh"]) == 0
     # the time left is measured by the render just made (2.5 s for each of the 2 cells left)
-    assert len(fake) == 1 and "1 of 3 cells now cached; about 5 s of rendering left\n" in capsys.readouterr().out
+    assert len(fake_renderer) == 1 and "1 of 3 cells now cached; about 5 s of rendering left\n" in capsys.readouterr().out
     assert main(["render", "--cell", "vinci:gogh"]) == 0
-    assert len(fake) == 1 and "cached" in capsys.readouterr().out
+    assert len(fake_renderer) == 1 and "cached" in capsys.readouterr().out
     assert main(["render", "--cell", "vinci:nope"]) == 1
     assert "no such cell" in capsys.readouterr().err
     assert main(["render", "--cell", "vinci:munch"]) == 1
@@ -113,30 +98,30 @@ def test_render_one_cell_and_clear_errors(tmp_path, monkeypatch, fake, capsys):
     assert "want K/N" in capsys.readouterr().err
 
 
-def test_shards_render_disjoint_parts_and_a_plain_render_merges_the_lock(tmp_path, monkeypatch, fake):
-    g = use(monkeypatch, build_gallery(tmp_path, contents=("a", "b", "c"), styles=("x", "y")))
+def test_shards_render_disjoint_parts_and_a_plain_render_merges_the_lock(tmp_path, monkeypatch, fake_renderer):
+    g = use_gallery(monkeypatch, build_gallery(tmp_path, contents=("a", "b", "c"), styles=("x", "y")))
     assert main(["render", "--shard", "1/2", "--quiet"]) == 0
-    first = len(fake)
+    first = len(fake_renderer)
     assert main(["render", "--shard", "2/2", "--quiet"]) == 0
-    assert first == 3 and len(fake) == 6
+    assert first == 3 and len(fake_renderer) == 6
     assert not g.lock_path.exists()  # shards leave the lock file to the run after the merge
-    assert main(["render", "--quiet"]) == 0 and len(fake) == 6
+    assert main(["render", "--quiet"]) == 0 and len(fake_renderer) == 6
     assert len(read_lock(g.lock_path)) == 6
 
 
-def test_shards_on_two_machines_merge_by_copying(tmp_path, monkeypatch, fake):
+def test_shards_on_two_machines_merge_by_copying(tmp_path, monkeypatch, fake_renderer):
     """Two caches filled by two shards; copying one folder into the other completes the gallery."""
     import shutil
 
-    a = use(monkeypatch, build_gallery(tmp_path / "a"))
+    a = use_gallery(monkeypatch, build_gallery(tmp_path / "a"))
     assert main(["render", "--shard", "1/2", "--quiet", "--cache", str(tmp_path / "one")]) == 0
     assert main(["render", "--shard", "2/2", "--quiet", "--cache", str(tmp_path / "two")]) == 0
-    assert len(fake) == 4 and not a.cache.exists()
+    assert len(fake_renderer) == 4 and not a.cache.exists()
     for shard in ("one", "two"):
         shutil.copytree(tmp_path / shard, a.cache, dirs_exist_ok=True)
-    fake.clear()
+    fake_renderer.clear()
     main(["render", "--quiet"])
-    assert not fake and all(c.state == "cached" for c in make_plan(a).cells)
+    assert not fake_renderer and all(c.state == "cached" for c in make_plan(a).cells)
     assert len(read_lock(a.lock_path)) == 4
 
 
@@ -191,14 +176,14 @@ def test_a_thread_count_the_user_set_wins():
     assert env["OMP_NUM_THREADS"] == "4"
 
 
-def test_gallery_renders_then_builds_the_site_with_the_plan(tmp_path, monkeypatch, fake, capsys):
+def test_gallery_renders_then_builds_the_site_with_the_plan(tmp_path, monkeypatch, fake_renderer, capsys):
     import pipeline.site.builder
 
-    g = use(monkeypatch, build_gallery(tmp_path))
+    g = use_gallery(monkeypatch, build_gallery(tmp_path))
     built = []
     monkeypatch.setattr(pipeline.site.builder, "build_site", lambda gallery, plan=None, quiet=False: built.append(plan))
     assert main(["gallery", "--no-fetch", "--quiet"]) == 0
-    assert len(fake) == 4 and len(built) == 1
+    assert len(fake_renderer) == 4 and len(built) == 1
     assert [c.state for c in built[0].cells] == ["cached"] * 4
     assert len(read_lock(g.lock_path)) == 4
 
@@ -220,7 +205,7 @@ def test_real_manifest_no_op_gallery_never_imports_torch(make_gallery, tmp_path)
 
 @pytest.mark.skipif(importlib.util.find_spec("pipeline.render.gatys.core") is None, reason="renderer not written yet")
 def test_real_stylize_at_32_px(tmp_path, monkeypatch):
-    g = use(monkeypatch, build_gallery(tmp_path, contents=("pearl",), styles=("gogh",),
+    g = use_gallery(monkeypatch, build_gallery(tmp_path, contents=("pearl",), styles=("gogh",),
                                        render={"size": 32, "min_size": 32, "iterations": [3]}))
     monkeypatch.delenv("MAKEFLAGS", raising=False)
     assert main(["render", "--quiet"]) == 0
@@ -329,10 +314,10 @@ def test_workers_count_only_live_workers(tmp_path):
     assert Workers(folder, cpus=3).threads() == 3
 
 
-def test_an_unwritable_cache_is_a_clear_error(tmp_path, monkeypatch, fake, capsys):
+def test_an_unwritable_cache_is_a_clear_error(tmp_path, monkeypatch, fake_renderer, capsys):
     g = build_gallery(tmp_path)
     (tmp_path / "blocked").write_text("a file where the cache folder should be")
-    use(monkeypatch, dataclasses.replace(g, cache=tmp_path / "blocked" / "renders"))
+    use_gallery(monkeypatch, dataclasses.replace(g, cache=tmp_path / "blocked" / "renders"))
     assert main(["render", "--quiet"]) == 1
     err = capsys.readouterr().err
     assert "cannot write the render cache" in err and "blocked" in err and "Traceback" not in err
