@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import datetime
 import fcntl
-import hashlib
 import json
 import os
 import re
@@ -35,7 +34,7 @@ from typing import Any
 
 from pipeline.plan.records import record_problem
 from pipeline.util import safepath
-from pipeline.util.files import write_text_atomic
+from pipeline.util.files import sha256_now, write_text_atomic
 from pipeline.util.memo import MEMO_FILE, Memo
 from pipeline.util.mutex import Mutex
 
@@ -141,7 +140,7 @@ class Cache:
                                "(truncated or overwritten)")
         if want_sha is not None:
             try:
-                actual = _sha256(image)
+                actual = sha256_now(image)
             except OSError as e:
                 return "corrupt", f"{image.name} cannot be read ({e.strerror})"
             if actual != want_sha:
@@ -187,7 +186,7 @@ class Cache:
         record.setdefault("created", datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
         save_atomic(image, self.image_path(key), format="PNG")
         ist = os.lstat(self.image_path(key))
-        sha = _sha256(self.image_path(key))
+        sha = sha256_now(self.image_path(key))
         record = dict(record, image_sha256=sha, image_bytes=ist.st_size)
         write_text_atomic(self.record_path(key), dumps_record(record))
         self._records[key] = json.loads(dumps_record(record))
@@ -276,14 +275,6 @@ def check_record(path: Path, key: str | None = None) -> tuple[dict[str, Any] | N
         key = record.get("key") if isinstance(record, dict) and isinstance(record.get("key"), str) else ""
     why = record_problem(record, key)
     return (None, f"record {path.name}: {why}") if why else (record, "")
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _decode_problem(path: Path) -> str | None:

@@ -46,13 +46,19 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
         f.write(text)
 
 
-@functools.lru_cache(maxsize=None)
-def _sha256_cached(path: str, size: int, mtime_ns: int, ino: int = 0, ctime_ns: int = 0) -> str:
+def sha256_now(path: str | os.PathLike) -> str:
+    """sha256 of a file as it is now, read in 1 MiB chunks (no memo: a render just written,
+    a cache entry being checked)."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+@functools.lru_cache(maxsize=None)
+def _sha256_cached(path: str, size: int, mtime_ns: int, ino: int = 0, ctime_ns: int = 0) -> str:
+    return sha256_now(path)
 
 
 def file_sha256(path: str | Path) -> str:
