@@ -366,7 +366,7 @@ def pull_missing(plan, remote, cells: list, quiet: bool = False) -> list[str]:
     """Pull those of `cells` that the remote has (each checked before it enters the cache), so
     they need not render; returns the keys pulled. A remote that does not answer is logged and
     left: the cells render here."""
-    from pipeline.plan.remote import RemoteError, describe
+    from pipeline.plan.remote import RemoteError
 
     try:
         have = remote.which(c.key for c in cells)
@@ -376,21 +376,30 @@ def pull_missing(plan, remote, cells: list, quiet: bool = False) -> list[str]:
     keys = [c.key for c in cells if c.key in have]
     if not keys:
         return []
-    names = {c.key: c.name for c in cells}
+    report, lines = transfer(remote, "pull", keys, plan.cache, {c.key: c.name for c in cells}, quiet=quiet)
+    for line in lines:
+        (log.warning if line.startswith(("stopped", "  refused")) else log.info)(line)
+    plan.refresh(report.done)
+    return report.done
+
+
+def transfer(remote, verb: str, keys: list[str], cache, names: dict[str, str], *, jobs: int = 4,
+             quiet: bool = False):
+    """One pull or push of `keys`, with a progress bar on a terminal (logs get the summary lines
+    only); returns the report and its lines, each cell by its name in `names`."""
+    from pipeline.plan.remote import describe
+
     bar = None
     if not quiet and len(keys) > 1 and sys.stderr.isatty():
         from tqdm import tqdm
-        bar = tqdm(total=len(keys), unit="render", desc="pull", file=sys.stderr, dynamic_ncols=True)
+        bar = tqdm(total=len(keys), unit="render", desc=verb, file=sys.stderr, dynamic_ncols=True)
     try:
-        report = remote.transfer("pull", keys, plan.cache,
+        report = remote.transfer(verb, keys, cache, jobs=jobs,
                                  on_each=(lambda key, outcome: bar.update(1)) if bar else None)
     finally:
         if bar:
             bar.close()
-    for line in describe(report, lambda k: names.get(k, k[:12])):
-        (log.warning if line.startswith(("stopped", "  refused")) else log.info)(line)
-    plan.refresh(report.done)
-    return report.done
+    return report, describe(report, lambda k: names.get(k, k[:12]))
 
 
 def check_pushed(plan, remote, keys: list[str]) -> None:
@@ -401,9 +410,10 @@ def check_pushed(plan, remote, keys: list[str]) -> None:
     if not new or remote.read_only:
         return
     try:
-        missing = [k for k in new if k not in remote.which(new)]
+        have = remote.which(new)  # one listing (or one check a key), not one per key
     except RemoteError:
-        missing = new
+        have = set()
+    missing = [k for k in new if k not in have]
     if missing:
         log.warning("%d new render%s not on the remote %s: run `python -m pipeline push` to send them",
                     len(missing), "s are" if len(missing) != 1 else " is", remote.url)

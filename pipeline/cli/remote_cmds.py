@@ -7,7 +7,6 @@ was configured, or finish a push that a network failure cut short.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from pipeline import runner
@@ -24,29 +23,6 @@ def open_remote(gallery, url: str | None = None):
                            "`cache: {path: ..., remote: s3://bucket/prefix}` to the manifest, set "
                            "GALLERY_REMOTE, or pass --remote URL")
     return remote
-
-
-def progress_bar(total: int, verb: str, quiet: bool):
-    """A tqdm bar on a terminal (None elsewhere: logs get the summary lines only)."""
-    if quiet or total < 2 or not sys.stderr.isatty():
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit="render", desc=verb, file=sys.stderr, dynamic_ncols=True)
-
-
-def transfer(remote, verb: str, keys: list[str], cache, names: dict[str, str], jobs: int, quiet: bool):
-    """Run one pull or push with a progress bar; returns the report and its lines."""
-    from pipeline.plan.remote import describe
-
-    bar = progress_bar(len(keys), verb, quiet)
-    try:
-        report = remote.transfer(verb, keys, cache, jobs=jobs,
-                                 on_each=(lambda key, outcome: bar.update(1)) if bar else None)
-    finally:
-        if bar:
-            bar.close()
-    return report, describe(report, lambda k: names.get(k, k[:12]))
 
 
 def _gallery(args: argparse.Namespace):
@@ -66,7 +42,7 @@ def cmd_pull(args: argparse.Namespace) -> int:
     names = {c.key: c.name for c in missing}
     have = remote.which(names)
     keys = [c.key for c in missing if c.key in have]
-    report, lines = transfer(remote, "pull", keys, plan.cache, names, args.jobs, args.quiet)
+    report, lines = runner.transfer(remote, "pull", keys, plan.cache, names, jobs=args.jobs, quiet=args.quiet)
     for line in lines:
         print(line)
     plan.refresh(report.done)
@@ -90,7 +66,7 @@ def cmd_push(args: argparse.Namespace) -> int:
     keys = list(dict.fromkeys(c.key for c in cached))
     if args.all:  # every complete entry of the cache, this manifest's or not
         keys += sorted(k for k in plan.cache.entries() if k not in names and plan.cache.has(k))
-    report, lines = transfer(remote, "push", keys, plan.cache, names, args.jobs, args.quiet)
+    report, lines = runner.transfer(remote, "push", keys, plan.cache, names, jobs=args.jobs, quiet=args.quiet)
     for line in lines:
         print(line)
     return 0 if report.ok else 1
