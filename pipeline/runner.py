@@ -41,9 +41,12 @@ def load(config: str | Path, *, fetch: bool = True, cache: str | Path | None = N
     from pipeline.manifest.sources import Fetcher
 
     gallery = read_manifest(config, check_files=True, fetch=Fetcher(report=log.info) if fetch else None)
-    if cache:
-        gallery = dataclasses.replace(gallery, cache=Path(cache).resolve())
-    return gallery
+    return with_cache(gallery, cache)
+
+
+def with_cache(gallery, cache: str | Path | None):
+    """`gallery` with its cache folder replaced by `cache` (--cache: one per shard), if given."""
+    return dataclasses.replace(gallery, cache=Path(cache).resolve()) if cache else gallery
 
 
 def plan(gallery):

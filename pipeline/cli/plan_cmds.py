@@ -77,10 +77,7 @@ def _gallery(args: argparse.Namespace):
     """The manifest with --cache and --size/--preset applied (image files not checked)."""
     from pipeline.cli import overrides
 
-    gallery = runner.read_manifest(args.config)
-    if getattr(args, "cache", None):
-        import dataclasses
-        gallery = dataclasses.replace(gallery, cache=Path(args.cache).resolve())
+    gallery = runner.with_cache(runner.read_manifest(args.config), getattr(args, "cache", None))
     return overrides.apply(gallery, args)
 
 

@@ -7,7 +7,6 @@ was configured, or finish a push that a network failure cut short.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from pipeline import runner
 from pipeline.util.errors import GalleryError
@@ -26,12 +25,7 @@ def open_remote(gallery, url: str | None = None):
 
 
 def _gallery(args: argparse.Namespace):
-    import dataclasses
-
-    gallery = runner.read_manifest(args.config)
-    if args.cache:
-        gallery = dataclasses.replace(gallery, cache=Path(args.cache).resolve())
-    return gallery
+    return runner.with_cache(runner.read_manifest(args.config), args.cache)
 
 
 def cmd_pull(args: argparse.Namespace) -> int:
