@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_render import find_in_mirror  # noqa: E402
+from bench_render import find_in_mirror, row_params  # noqa: E402
 from pipeline.manifest.images import load_rgb  # noqa: E402
 from pipeline.manifest.params import PRESETS, RenderParams  # noqa: E402
 
@@ -54,10 +54,9 @@ DEFAULT_PAIRS = "pearl:gogh,dancing:picasso,vinci:staircase"
 
 
 def params_for(name: str, size: int, min_size: int | None, init: str) -> RenderParams:
-    extra = {"min_size": min_size} if min_size else {}
-    if name in PRESETS:
-        return RenderParams(size=size, preset=name, init=init, **extra)
-    return RenderParams(size=size, iterations=SCHEDULES[name], init=init, **extra)
+    """A schedule of SCHEDULES from `init`, as bench_render.py reads its rows."""
+    spec = name if name in PRESETS else "/".join(map(str, SCHEDULES[name]))
+    return row_params(f"{spec}@{init}", size, "auto", {"min_size": min_size} if min_size else {})
 
 
 def fast_speed(content, style, sizes=(384, 512, 1024), repeats: int = 3) -> dict[str, float]:
