@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from pipeline.util.errors import GalleryError
+from pipeline.util.errors import DISK_ERRNOS, GalleryError
 
 DEFAULT_CONFIG = "config/gallery.yaml"
 
@@ -131,10 +131,6 @@ def setup_logging(verbose: bool = False) -> None:
         logger.addHandler(_Echo())
     logger.setLevel(logging.DEBUG if verbose else logging.INFO)
     logger.propagate = False
-
-
-# A disk that is full or read-only is the user's to fix, not a bug: a message, never a traceback.
-DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
 
 
 def main(argv: list[str] | None = None) -> int:

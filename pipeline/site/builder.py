@@ -10,7 +10,6 @@ file a build removes (output.py writes the folder; templating.py finds and rende
 """
 from __future__ import annotations
 
-import errno
 import logging
 import os
 import time
@@ -19,7 +18,7 @@ from typing import Any
 
 from pipeline.site import extras
 from pipeline.site import state as sitestate
-from pipeline.util.errors import GalleryError
+from pipeline.util.errors import DISK_ERRNOS, GalleryError
 from pipeline.util.files import file_sha256
 from pipeline.plan.cache import read_record
 from pipeline.site.loss_chart import loss_chart
@@ -129,7 +128,7 @@ class _Builder:
         try:
             vset, encoded = make_variants(source, source_key, self.variant_cache, self.settings, size)
         except (OSError, ValueError) as e:
-            if getattr(e, "errno", None) in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+            if getattr(e, "errno", None) in DISK_ERRNOS:
                 raise  # the disk, not the image: the CLI says so and what to do
             raise GalleryError(f"cannot make web images of {source}: {e}") from None
         self.report.encoded += encoded

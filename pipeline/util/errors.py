@@ -1,6 +1,12 @@
 """The one exception type the CLI turns into a clear message and a non-zero exit (no traceback)."""
 from __future__ import annotations
 
+import errno
+
+# A disk that is full or read-only is the user's to fix, not a bug: the CLI says so (a message,
+# never a traceback), and code that wraps other errors lets these through to it.
+DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
+
 
 class GalleryError(Exception):
     """A problem the user can fix; `str()` is the whole message, naming file, entry and fix."""
