@@ -49,7 +49,6 @@ def fill(manifest: Path) -> int:
     from PIL import Image
 
     from pipeline import runner
-from pipeline.cli import plan_cmds as plan_cli
     from pipeline.manifest.reader import load_gallery
     from pipeline.plan.planner import make_plan
 
@@ -78,7 +77,7 @@ def plan_ms(manifest: Path, repeat: int = 5) -> float:
     for _ in range(repeat):
         t = time.perf_counter()
         plan = make_plan(load_gallery(manifest, check_files=False))
-        plan.lock_in_sync()
+        assert plan.synced_lock() == plan.lock
         best = min(best, time.perf_counter() - t)
     assert all(c.state == "cached" for c in plan.cells)
     return best * 1000
