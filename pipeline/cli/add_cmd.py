@@ -5,6 +5,8 @@ import argparse
 import os
 from pathlib import Path
 
+from pipeline.cli.options import add_config
+
 
 def cmd_add(args: argparse.Namespace) -> int:
     from pipeline.manifest.adder import add_images
@@ -66,8 +68,6 @@ def _show(path: Path) -> str:
 
 
 def register(sub) -> None:
-    from pipeline.cli.app import _add_config
-
     p = sub.add_parser(
         "add", help="add images (files, a folder, https urls) to the manifest",
         description="Add images to the manifest: each file or https url (a folder adds every image "
@@ -79,7 +79,7 @@ def register(sub) -> None:
                    help="content (a photo: a row of the gallery) or style (a painting: a column)")
     p.add_argument("sources", nargs="+", metavar="PATH_OR_URL",
                    help="an image file, a folder of images, or an https:// address")
-    _add_config(p)
+    add_config(p)
     p.add_argument("--id", help="the entry's id (default: from the file name)")
     p.add_argument("--title", help="shown in the gallery (default: from the file name)")
     p.add_argument("--credit", help="author, date and source, shown under the image")

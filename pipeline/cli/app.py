@@ -11,19 +11,8 @@ import os
 import sys
 from pathlib import Path
 
+from pipeline.cli.options import add_config, add_quiet
 from pipeline.util.errors import DISK_ERRNOS, GalleryError
-
-DEFAULT_CONFIG = "config/gallery.yaml"
-
-
-def _add_config(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", "-c", default=os.environ.get("GALLERY_CONFIG", DEFAULT_CONFIG),
-                   metavar="PATH", help=f"the gallery manifest (default: {DEFAULT_CONFIG})")
-
-
-def _add_quiet(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--quiet", "-q", action="store_true",
-                   help="no progress bars or minute-by-minute lines: one line per step")
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -94,8 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="check the manifest and fetch missing images",
                        description="Check the manifest (every problem, with file, line and entry) "
                                    "and fetch images that are missing but have a url.")
-    _add_config(p)
-    _add_quiet(p)
+    add_config(p)
+    add_quiet(p)
     p.add_argument("--no-fetch", action="store_true",
                    help="check the manifest only: do not look for or download image files")
     p.set_defaults(func=cmd_validate)

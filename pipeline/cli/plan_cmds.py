@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import runner
+from pipeline.cli import options
 from pipeline.render import threads
 from pipeline.runner import display as _display, estimate_words as _estimate_words
 from pipeline.util.errors import GalleryError
@@ -123,7 +124,7 @@ def cmd_status(args: argparse.Namespace) -> int:
                  else f"at the pace of {cpu}; the first render measures this machine's")
         print(f"to render: {len(missing)} cell{'s' if len(missing) != 1 else ''}, "
               f"{_estimate_words(plan, missing)} of rendering ({basis})")
-        cfg = _config_words(args.config, make=True) + "".join(
+        cfg = options.config_words(args.config, make=True) + "".join(
             f" {k.upper()}={v}" for k, v in sorted(g.overrides.items()))
         print(f"next: `make gallery{cfg}` renders them (`make -j2 gallery{cfg}`: two at a time)")
     else:
@@ -155,17 +156,6 @@ def sibling_lock_keys(lock_path: Path, cache_root: Path) -> dict[Path, set[str]]
         if keys:
             found[lock] = keys
     return found
-
-
-def _config_words(config: str, make: bool) -> str:
-    """The manifest as a suggested command must name it: nothing for the default one."""
-    from pipeline.cli.app import DEFAULT_CONFIG
-
-    if Path(config) == Path(DEFAULT_CONFIG):
-        return ""
-    import shlex
-
-    return f" CONFIG={shlex.quote(str(config))}" if make else f" --config {shlex.quote(str(config))}"
 
 
 def cmd_prune(args: argparse.Namespace) -> int:
@@ -217,9 +207,9 @@ def cmd_prune(args: argparse.Namespace) -> int:
               + (f" and {tmps} interrupted write{'s' if tmps != 1 else ''}" if tmps else "")
               + f", {_human_bytes(sum(variants.values()))} in {_display(plan.cache.root / 'variants')}")
     if not args.yes:
-        again = ("make prune" + _config_words(args.config, make=True) + " ARGS=--yes"
+        again = ("make prune" + options.config_words(args.config, make=True) + " ARGS=--yes"
                  if os.environ.get("MAKELEVEL") else
-                 "python -m pipeline prune --yes" + _config_words(args.config, make=False))
+                 "python -m pipeline prune --yes" + options.config_words(args.config, make=False))
         print(f"nothing deleted: run `{again}` to delete them (renders of another manifest that "
               "uses this cache are kept only if its lock file lies beside this one)")
         return 0
@@ -359,31 +349,14 @@ def cmd_gallery(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_cache(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--cache", metavar="DIR",
-                   help="use this cache folder instead of the manifest's `cache:` (e.g. one per shard)")
-
-
-def _add_remote(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--remote", metavar="URL",
-                   help="the remote render cache (default: GALLERY_REMOTE, else the manifest's "
-                        "`cache: remote:`; GALLERY_REMOTE=none for none)")
-
-
-def _add_jobs(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--jobs", "-j", type=int, default=0, metavar="N",
-                   help="render N cells at once, each on cores/N threads (default: make's -jN, else 1)")
-
-
 def register(sub) -> None:
     from pipeline.cli import overrides
-    from pipeline.cli.app import _add_config, _add_quiet
 
     p = sub.add_parser("status", help="what is cached, what must render and why",
                        description="List every cell as cached, to render (with the reason: new content "
                                    "or style, image changed, parameters changed, weights or renderer "
                                    "version changed) or excluded, with counts and an estimated time.")
-    _add_config(p)
+    options.add_config(p)
     p.add_argument("--json", action="store_true",
                    help="print the same as JSON, with each cell's key, output paths and estimated "
                         "seconds, whether the remote has it, and how many shards the rest needs")
@@ -391,8 +364,8 @@ def register(sub) -> None:
                    help="--json's \"shards\": about this many seconds of rendering per shard (default 3 h)")
     p.add_argument("--max-shards", type=int, default=16, metavar="N",
                    help="--json's \"shards\": at most this many (default 16)")
-    _add_cache(p)
-    _add_remote(p)
+    options.add_cache(p)
+    options.add_remote(p)
     overrides.add_arguments(p)
     p.set_defaults(func=cmd_status)
 
@@ -400,8 +373,8 @@ def register(sub) -> None:
                        description="Render what `status` says is missing, one cell at a time, into the "
                                    "cache; then update the lock file. Safe to interrupt and to run "
                                    "twice at once: finished cells are kept, cells are never rendered twice.")
-    _add_config(p)
-    _add_quiet(p)
+    options.add_config(p)
+    options.add_quiet(p)
     p.add_argument("--shard", metavar="K/N",
                    help="render only the K-th of N shards of the missing cells, balanced by estimated "
                         "time (split across machines; merge by copying the cache folders or through "
@@ -410,28 +383,28 @@ def register(sub) -> None:
                    help="with --shard: split the cells that this `status --json` output (written once, "
                         "before the shards start) says must render, by its estimates")
     p.add_argument("--cell", metavar="CONTENT:STYLE", help="render just this cell")
-    _add_cache(p)
-    _add_remote(p)
-    _add_jobs(p)
+    options.add_cache(p)
+    options.add_remote(p)
+    options.add_jobs(p)
     overrides.add_arguments(p)
     p.set_defaults(func=cmd_render)
 
     p = sub.add_parser("prune", help="list cache entries no cell uses; delete them with --yes",
                        description="List renders in the cache that no current cell uses (removed "
                                    "entries, old parameters, excluded cells, interrupted writes).")
-    _add_config(p)
+    options.add_config(p)
     p.add_argument("--yes", action="store_true", help="delete them (without it, only list)")
     p.set_defaults(func=cmd_prune)
 
     p = sub.add_parser("gallery", help="validate, fetch, render what is missing, build the site",
                        description="Everything in one process: check the manifest, fetch missing "
                                    "images, render missing cells, update the lock file, build site/.")
-    _add_config(p)
-    _add_quiet(p)
+    options.add_config(p)
+    options.add_quiet(p)
     p.add_argument("--no-fetch", action="store_true",
                    help="do not look for or download missing image files (they must be in place)")
-    _add_cache(p)
-    _add_remote(p)
-    _add_jobs(p)
+    options.add_cache(p)
+    options.add_remote(p)
+    options.add_jobs(p)
     overrides.add_arguments(p)
     p.set_defaults(func=cmd_gallery)

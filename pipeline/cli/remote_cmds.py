@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 
 from pipeline import runner
+from pipeline.cli.options import add_config, add_quiet
 from pipeline.util.errors import GalleryError
 
 
@@ -67,11 +68,9 @@ def cmd_push(args: argparse.Namespace) -> int:
 
 
 def register(sub) -> None:
-    from pipeline.cli.app import _add_config, _add_quiet
-
     def common(p: argparse.ArgumentParser) -> None:
-        _add_config(p)
-        _add_quiet(p)
+        add_config(p)
+        add_quiet(p)
         p.add_argument("--remote", metavar="URL",
                        help="the remote render cache (default: GALLERY_REMOTE, else the manifest's "
                             "`cache: remote:`), e.g. s3://bucket/renders or file:///mnt/renders")

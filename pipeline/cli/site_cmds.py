@@ -5,6 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from pipeline.cli.options import add_config
 from pipeline.util.errors import GalleryError
 
 
@@ -98,7 +99,6 @@ def _output_of(config: str) -> Path:
 
 def register(sub) -> None:
     from pipeline.cli import overrides
-    from pipeline.cli.app import _add_config
 
     description = ("Write the static site (pages, web images, static assets) into site.output from the "
                    "manifest and the render cache. Cells that are not rendered yet appear as "
@@ -109,7 +109,7 @@ def register(sub) -> None:
         p = sub.add_parser(name, description=description,
                            **({"help": "write site/ from the manifest and the render cache (never renders)"}
                               if name == "site" else {}))
-        _add_config(p)
+        add_config(p)
         p.add_argument("--quiet", "-q", action="store_true", help="only the summary line (good for CI logs)")
         overrides.add_arguments(p)
         p.set_defaults(func=cmd_build)
@@ -119,7 +119,7 @@ def register(sub) -> None:
                                    "would. Edits to the manifest, its images or the templates, and renders "
                                    "finished in another terminal, rebuild the site and reload the open pages; "
                                    "a missing page shows the site's 404 page.")
-    _add_config(p)
+    add_config(p)
     p.add_argument("--port", "-p", type=int, default=8000, help="port to listen on (default: 8000; 0 picks a free one)")
     p.add_argument("--dir", metavar="FOLDER", help="serve this folder as it is instead of building the "
                                                    "manifest's site (no watching)")
