@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.plan.records import record_problem
-from pipeline.util import safepath
+from pipeline.util import jsonload, safepath
 from pipeline.util.files import sha256_now, write_text_atomic
 from pipeline.util.memo import MEMO_FILE, Memo
 from pipeline.util.mutex import Mutex
@@ -266,7 +266,7 @@ def check_record(path: Path, key: str | None = None) -> tuple[dict[str, Any] | N
     """(the record, "") or (None, why it is refused); why is "" when the file does not exist."""
     path = Path(path)
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
+        record = jsonload.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return None, ""
     except (OSError, ValueError) as e:

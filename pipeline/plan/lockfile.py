@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from pipeline.plan.records import lock_entry_problem
+from pipeline.util import jsonload
 from pipeline.util.mutex import Mutex
 from pipeline.util.errors import GalleryError, quote
 from pipeline.util.files import write_text_atomic
@@ -53,7 +54,7 @@ def read_lock(path: Path) -> dict[str, dict[str, Any]]:
     except OSError as e:
         raise GalleryError(f"{path}: cannot read the lock file ({e.strerror or e})") from None
     try:
-        data = json.loads(text)
+        data = jsonload.loads(text)
     except ValueError as e:
         raise GalleryError(f"{path}: not valid JSON ({e}); {fix}") from None
     if not isinstance(data, dict) or not isinstance(data.get("cells"), dict):

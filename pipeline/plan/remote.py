@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import logging
 import os
 import re
@@ -32,6 +31,7 @@ from typing import Any, Callable, Iterable
 from pipeline.plan.cache import KEY_RE, Cache, dumps_record
 from pipeline.plan.remote_errors import (DamagedEntry, RemoteDenied, RemoteError, RemoteUnreachable,  # noqa: F401 (callers catch them here)
                                           credential_help, install_hint, translate)
+from pipeline.util import jsonload
 from pipeline.util.files import atomic_writer, write_bytes_atomic
 
 log = logging.getLogger(__name__)
@@ -171,7 +171,7 @@ class Remote:
         except Exception as e:  # noqa: BLE001
             raise self.translate(e, doing) from None
         try:
-            record = json.loads(data)
+            record = jsonload.loads(data)
         except ValueError:
             raise DamagedEntry(f"record is not valid JSON ({len(data)} bytes)") from None
         if not isinstance(record, dict) or record.get("key") != key:

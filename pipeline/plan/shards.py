@@ -6,6 +6,7 @@ import math
 import re
 from pathlib import Path
 
+from pipeline.util import jsonload
 from pipeline.util.errors import GalleryError
 
 
@@ -55,10 +56,8 @@ def read_plan_file(path: Path) -> dict[str, float]:
 
     Why a file: every shard must split the same cells. A shard that planned for itself would see
     the cells others finished meanwhile (a shared cache, a remote) and split differently."""
-    import json
-
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        data = jsonload.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise GalleryError(f"--plan {path}: no such file; write it first with "
                            f"`python -m pipeline status --json > {path}`") from None

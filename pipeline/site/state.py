@@ -35,6 +35,7 @@ from dataclasses import fields, is_dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from pipeline.util import jsonload
 from pipeline.util.files import write_text_atomic
 from pipeline.util.hashing import json_sha256
 
@@ -151,7 +152,7 @@ def _tree(folder: Path) -> list[list[str]]:
 
 def load(path: Path, out: Path) -> dict[str, Any] | None:
     try:
-        state = json.loads(Path(path).read_text(encoding="utf-8"))
+        state = jsonload.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     if not (isinstance(state, dict) and state.get("version") == STATE_VERSION

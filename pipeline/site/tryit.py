@@ -20,6 +20,7 @@ from pathlib import Path
 
 from pipeline.manifest.model import Gallery, ImageEntry
 from pipeline.site import runtime
+from pipeline.util import jsonload
 from pipeline.util.errors import GalleryError
 from pipeline.util.files import file_sha256, write_text_atomic, write_bytes_atomic
 
@@ -97,7 +98,7 @@ def style_vector(entry: ImageEntry, model_sha: str, cache: Path) -> list[float]:
 
 def _read_vector(path: Path, sha: str, model_sha: str) -> list[float] | None:
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        doc = jsonload.loads(path.read_text(encoding="utf-8"))
         vector = doc["vector"]
         ok = (doc.get("version") == CACHE_VERSION and doc.get("style_sha256") == sha
               and doc.get("model_sha256") == model_sha and isinstance(vector, list) and len(vector) == 100

@@ -17,6 +17,7 @@ import PIL  # just the version (for keys); PIL.Image is imported when something 
 from pipeline.util import safepath
 from pipeline.util.errors import GalleryError
 from pipeline.util.files import write_text_atomic
+from pipeline.util import jsonload
 from pipeline.util.hashing import json_sha256
 
 # Bump when this module changes how it encodes: every variant key changes with it.
@@ -164,7 +165,7 @@ def _read_index(index: Path, key: str) -> VariantSet | None:
     the size the index says.
     """
     try:
-        data = json.loads(index.read_text(encoding="utf-8"))
+        data = jsonload.loads(index.read_text(encoding="utf-8"))
         if not isinstance(data, dict) or data.get("key") != key or not isinstance(data.get("variants"), list):
             return None
         width, height = data.get("width"), data.get("height")
@@ -217,7 +218,7 @@ def unused_sets(cache_dir: Path, used: Callable[[str], bool], stale_seconds: flo
             if not folder.is_dir() or not re.fullmatch(r"[0-9a-f]{64}", folder.name):
                 continue
             try:
-                source = json.loads((folder / "index.json").read_text(encoding="utf-8"))["source_key"]
+                source = jsonload.loads((folder / "index.json").read_text(encoding="utf-8"))["source_key"]
                 ok = isinstance(source, str)
             except (OSError, ValueError, KeyError, TypeError):
                 ok, source = False, None

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from pipeline.util import jsonload
 from pipeline.util.files import file_sha256, write_text_atomic
 
 MEMO_FILE = ".memo.json"  # in the cache folder
@@ -29,7 +30,7 @@ class Memo:
         self.path = path
         self.changed = False
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = jsonload.loads(path.read_text(encoding="utf-8"))
             ok = isinstance(data, dict) and data.get("version") == self.VERSION
         except (OSError, ValueError):
             ok = False
