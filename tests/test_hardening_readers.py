@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from gallery_fakes import build_gallery, use_gallery
+from gallery_fakes import build_gallery, fill_cache, use_gallery
 from test_hardening import cached_gallery
 
 DEEP = "[" * 200_000 + "]" * 200_000  # RecursionError in json.loads
@@ -85,6 +85,21 @@ def test_a_deeply_nested_plan_file_is_named(tmp_path, monkeypatch, cli):
     rc, out, err = cli("render", "--plan", plan, "--shard", "1/2")
     no_traceback(out, err)
     assert rc == 1 and f"--plan {plan}: not a plan (nested deeper than 64 levels)" in err, err
+
+
+# ---------------------------------------------------------------- a damaged lock entry, said once
+
+def test_a_damaged_lock_entry_is_reported_once_a_command(tmp_path, monkeypatch, cli, fake_renderer):
+    gallery = use_gallery(monkeypatch, build_gallery(tmp_path / "g"))
+    fill_cache(gallery)
+    data = json.loads(gallery.lock_path.read_text())
+    data["cells"]["pearl:gogh"]["seconds"] = "slow"
+    remote = (tmp_path / "remote").as_uri()
+    for command in (["status"], ["render"], ["gallery", "--no-fetch"], ["pull", "--remote", remote]):
+        gallery.lock_path.write_text(json.dumps(data))
+        rc, out, err = cli(*command)
+        assert rc in (0, 1) and err.count("entry ignored") == 1, (command, err)
+        assert f"{gallery.lock_path}: cell 'pearl:gogh': entry ignored ('seconds'" in err
 
 
 def test_the_json_reader_refuses_nesting_past_its_limit_and_nothing_else():

@@ -33,12 +33,13 @@ def cell_name(content_id: str, style_id: str) -> str:
     return f"{content_id}:{style_id}"
 
 
-def read_lock(path: Path) -> dict[str, dict[str, Any]]:
+def read_lock(path: Path, report: bool = True) -> dict[str, dict[str, Any]]:
     """The lock file's cells ({} when there is none yet); a broken file is a clear error.
 
     Each cell's entry is checked (pipeline.plan.records): a hand-edited one that is not the
     shape this pipeline writes is ignored with a warning naming the file and the cell, as if
-    it were not there; the next render rewrites it.
+    it were not there; the next render rewrites it. `report=False`: ignore such entries
+    silently (a command reads the file again to update it, after its plan has reported them).
     """
     fix = (f"fix it (a merge conflict? keep either side) or delete it: the next "
            f"`make render` rewrites it from the cache")
@@ -70,8 +71,9 @@ def read_lock(path: Path) -> dict[str, dict[str, Any]]:
         if why is None and name != cell_name(entry["content"]["id"], entry["style"]["id"]):
             why = f"its content and style ids make the cell {cell_name(entry['content']['id'], entry['style']['id'])!r}"
         if why:
-            log.warning("%s: cell %s: entry ignored (%s); the next `make render` rewrites it",
-                        path, quote(name, 60), why)
+            if report:
+                log.warning("%s: cell %s: entry ignored (%s); the next `make render` rewrites it",
+                            path, quote(name, 60), why)
             continue
         cells[name] = entry
     return cells
@@ -105,14 +107,14 @@ def update_lock(path: Path, guard: Mutex,
         old_text = None
     except OSError:
         old_text = ""  # read_lock below says what is wrong with it
-    if old_text is not None and dumps_lock(change(read_lock(path))) == old_text:
+    if old_text is not None and dumps_lock(change(read_lock(path, report=False))) == old_text:
         return False
     with guard:
         try:
             old_text = Path(path).read_text(encoding="utf-8")
         except FileNotFoundError:
             old_text = None
-        cells = change(read_lock(path))
+        cells = change(read_lock(path, report=False))
         new_text = dumps_lock(cells)
         if new_text == old_text:
             return False
