@@ -94,8 +94,11 @@ def test_a_damaged_lock_entry_is_reported_once_a_command(tmp_path, monkeypatch, 
     fill_cache(gallery)
     data = json.loads(gallery.lock_path.read_text())
     data["cells"]["pearl:gogh"]["seconds"] = "slow"
+    sibling = gallery.lock_path.with_name("other.lock.json")  # another manifest's: its own commands say
+    sibling.write_text(json.dumps(data))
     remote = (tmp_path / "remote").as_uri()
-    for command in (["status"], ["render"], ["gallery", "--no-fetch"], ["pull", "--remote", remote]):
+    for command in (["status"], ["render"], ["gallery", "--no-fetch"], ["pull", "--remote", remote],
+                    ["prune"]):
         gallery.lock_path.write_text(json.dumps(data))
         rc, out, err = cli(*command)
         assert rc in (0, 1) and err.count("entry ignored") == 1, (command, err)

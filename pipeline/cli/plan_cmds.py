@@ -147,7 +147,7 @@ def sibling_lock_keys(lock_path: Path, cache_root: Path) -> dict[Path, set[str]]
         if lock.resolve() == own:
             continue
         try:
-            cells = read_lock(lock)
+            cells = read_lock(lock, report=False)  # its own commands report its damaged entries
         except GalleryError:
             continue  # not ours to judge here; its own manifest's commands say what is wrong
         keys = {e["key"] for e in cells.values()
@@ -240,7 +240,7 @@ def _unused_variants(plan, siblings: dict[Path, set[str]], keep: set[str], corru
     images = {sha for c in plan.cells for sha in (c.inputs.get("content"), c.inputs.get("style"))}
     for lock in siblings:
         with contextlib.suppress(GalleryError):
-            for e in read_lock(lock).values():
+            for e in read_lock(lock, report=False).values():
                 images |= {e["content"]["sha256"], e["style"]["sha256"]}
 
     def used(source_key: str) -> bool:
