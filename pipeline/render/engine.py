@@ -10,20 +10,15 @@ engine only when it renders.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Callable
-
-from PIL import Image
+from typing import TYPE_CHECKING, Callable
 
 from pipeline.manifest.params import FAST, RenderParams
+from pipeline.render.result import RenderResult
 
+if TYPE_CHECKING:
+    from PIL import Image
 
-@dataclass
-class RenderResult:
-    """The stylised image (8-bit RGB, the content's aspect ratio) and how it was made (JSON-able)."""
-
-    image: Image.Image
-    record: dict = field(default_factory=dict)
+__all__ = ["RenderResult", "stylize"]
 
 
 def stylize(content: Image.Image, style: Image.Image, params: RenderParams, progress: bool | str = True,

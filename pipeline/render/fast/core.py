@@ -16,7 +16,7 @@ from typing import Callable
 from PIL import Image
 
 from pipeline.manifest.params import FAST_VERSION, RenderParams
-from pipeline.render.engine import RenderResult
+from pipeline.render.result import RenderResult
 from pipeline.render.fast import models
 from pipeline.render.imageops import fit_long_edge, recombine_colors
 

@@ -25,7 +25,7 @@ from pipeline.render.gatys.lbfgs import LBFGS
 from pipeline.manifest.params import RENDERER_VERSION, RenderParams
 from pipeline.util.progress import Progress, mode_for
 from pipeline.render.gatys.vgg import load_vgg
-from pipeline.render.engine import RenderResult  # noqa: F401 - stylize's result, defined for every engine
+from pipeline.render.result import RenderResult
 from pipeline.render.imageops import fit_long_edge, recombine_colors  # noqa: F401 - shared with fast
 from pipeline.render.threads import requested_threads
 

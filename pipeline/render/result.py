@@ -1,0 +1,18 @@
+"""What every engine's `stylize` returns: a module of its own, so that the engines and the
+dispatcher (render/engine.py), which imports them, do not import each other. Pillow is named
+for the type only: the plan commands import this without decoding an image."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+
+@dataclass
+class RenderResult:
+    """The stylised image (8-bit RGB, the content's aspect ratio) and how it was made (JSON-able)."""
+
+    image: Image.Image
+    record: dict = field(default_factory=dict)
