@@ -116,12 +116,36 @@ def suggest(word: str, choices) -> str:
     return f" - allowed: {', '.join(sorted(choices))}" if choices else ""
 
 
-def control_character(text: str, allowed: str) -> int | None:
-    """Index of the first control character in `text` not in `allowed`, or None."""
+def bad_character(key: str, text: str, allowed: str = "") -> str | None:
+    """What is wrong with the first character of `text` that a page, the feed or a terminal cannot
+    carry, or None: a control character not in `allowed`, a lone surrogate (half of a UTF-16 pair:
+    what a byte of non-UTF-8 text becomes) or a noncharacter (U+FFFE, U+FFFF, U+FDD0..U+FDEF and
+    the last two of every plane, which XML forbids)."""
     for i, ch in enumerate(text):
+        code = ord(ch)
+        at = f"U+{code:04X} at character {i + 1}"
         if unicodedata.category(ch) == "Cc" and ch not in allowed:
-            return i
+            return (f"'{key}' contains the control character {at}: remove it (pages and terminals "
+                    "would show it raw)")
+        if 0xD800 <= code <= 0xDFFF:
+            return (f"'{key}' contains {at}, a lone surrogate (usually a byte of text that was not "
+                    "UTF-8): write the character it stands for instead (pages and the feed are UTF-8, "
+                    "which cannot carry it)")
+        if 0xFDD0 <= code <= 0xFDEF or (code & 0xFFFE) == 0xFFFE:
+            return (f"'{key}' contains the noncharacter {at}: remove it (XML and HTML cannot carry "
+                    "it: the feed would not be well-formed)")
     return None
+
+
+def value_problem(kind: str, key: str, text: str) -> str | None:
+    """What is wrong with a text value of this kind, or None: the reader's check of one value,
+    also run by `add` on what it is given before anything is written."""
+    bad = bad_character(key, text, ALLOWED_CONTROLS.get(kind, ""))
+    if bad is not None:
+        return bad
+    if kind != "text" and not text.strip():
+        return f"'{key}' is empty"
+    return None if kind == "text" else text_problem(kind, key, text)
 
 
 def slug(text: str, fallback: str = "my-image") -> str:

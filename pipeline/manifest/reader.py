@@ -21,8 +21,8 @@ from typing import Any, Callable
 
 import yaml
 
-from pipeline.manifest.fields import (ALLOWED_CONTROLS, CACHE_FIELDS, ENTRY_FIELDS, EXCLUDE_FIELDS, PARAM_FIELDS,
-                                      SITE_FIELDS, TOP_FIELDS, Field, control_character, suggest, text_problem)
+from pipeline.manifest.fields import (CACHE_FIELDS, ENTRY_FIELDS, EXCLUDE_FIELDS, PARAM_FIELDS, SITE_FIELDS,
+                                      TOP_FIELDS, Field, suggest, value_problem)
 from pipeline.manifest.image_checks import ImageFileChecks, made_by_us
 from pipeline.manifest.model import Gallery, ImageEntry, RemoteSettings, SiteSettings
 from pipeline.manifest.params import ParamError, RenderParams, check_value, unused, unused_reason
@@ -32,17 +32,19 @@ from pipeline.util.errors import GalleryError, ManifestError, quote
 from pipeline.util.memo import MEMO_FILE, Memo
 
 
-def load_gallery(path: Path, check_files: bool = True, fetch: Callable[[ImageEntry], Any] | None = None) -> Gallery:
+def load_gallery(path: Path, check_files: bool = True, fetch: Callable[[ImageEntry], Any] | None = None,
+                 data: bytes | None = None) -> Gallery:
     """Parse and validate the manifest at `path`; raise ManifestError listing every problem.
 
     check_files: also check each image file (exists, sha256, decodes, under the pixel limit).
     fetch: called with an entry whose file is missing, to put it in place (sources.Fetcher);
     its SourceError becomes one more problem of that entry. Fetching inside the one pass is
     what lets `validate` report every problem of every entry in one run, not in waves.
+    data: the manifest's bytes, read already (`add` validates the text it is about to write).
     """
     path = Path(path)
     try:
-        data = path.read_bytes()
+        data = path.read_bytes() if data is None else data
     except FileNotFoundError:
         raise GalleryError(f"{path}: no such manifest: pass --config PATH "
                            f"(the demo is config/gallery.yaml)") from None
@@ -184,20 +186,9 @@ class _Reader(YamlChecks, ImageFileChecks):
             self.problem(node, where, f"'{key}' must be text, not {describe(node)}")
             return None
         text = "" if node.tag == "tag:yaml.org,2002:null" else node.value
-        bad = control_character(text, ALLOWED_CONTROLS.get(field.kind, ""))
-        if bad is not None:
-            self.problem(node, where, f"'{key}' contains the control character U+{ord(text[bad]):04X} "
-                                      f"at character {bad + 1}: remove it (pages and terminals would "
-                                      "show it raw)")
-            return None
-        if field.kind == "text":
-            return text
-        if not text.strip():
-            self.problem(node, where, f"'{key}' is empty: {field.help}")
-            return None
-        message = text_problem(field.kind, key, text)
+        message = value_problem(field.kind, key, text)
         if message:
-            self.problem(node, where, message)
+            self.problem(node, where, message + (f": {field.help}" if message.endswith("is empty") else ""))
             return None
         return text.lower() if field.kind == "sha256" else text
 
