@@ -181,3 +181,22 @@ def fake_renderer(monkeypatch) -> list:
     monkeypatch.setitem(sys.modules, "pipeline.render.gatys.core", fake_render_module(calls))
     monkeypatch.delenv("MAKEFLAGS", raising=False)
     return calls
+
+
+@pytest.fixture
+def demo(tmp_path):
+    """The demo manifest (comments, folded text, trailing commented-out `exclude:`) with its images
+    replaced by generated ones, so `add` can validate it and plan it offline."""
+    config = tmp_path / "config"
+    config.mkdir()
+    text = (REPO / "config" / "gallery.yaml").read_text(encoding="utf-8")
+    out = []
+    for n, line in enumerate(text.splitlines()):
+        if line.strip().startswith("url:") or line.strip().startswith("sha256:"):
+            continue  # generated stand-ins have no url; their sha256 is computed by the plan
+        out.append(line)
+        if line.strip().startswith("file: images/"):
+            write_image(config / line.split("file:")[1].strip(), (48, 36), seed=n)
+    path = config / "gallery.yaml"
+    path.write_text("\n".join(out) + "\n", encoding="utf-8")
+    return path

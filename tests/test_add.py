@@ -22,25 +22,6 @@ def _inserted_only(before: str, after: str) -> list[str]:
     return [line for op, _, _, j1, j2 in ops if op == "insert" for line in b[j1:j2]]
 
 
-@pytest.fixture
-def demo(tmp_path):
-    """The demo manifest (comments, folded text, trailing commented-out `exclude:`) with its images
-    replaced by generated ones, so `add` can validate it and plan it offline."""
-    config = tmp_path / "config"
-    config.mkdir()
-    text = (REPO / "config" / "gallery.yaml").read_text(encoding="utf-8")
-    out = []
-    for n, line in enumerate(text.splitlines()):
-        if line.strip().startswith("url:") or line.strip().startswith("sha256:"):
-            continue  # generated stand-ins have no url; their sha256 is computed by the plan
-        out.append(line)
-        if line.strip().startswith("file: images/"):
-            write_image(config / line.split("file:")[1].strip(), (48, 36), seed=n)
-    path = config / "gallery.yaml"
-    path.write_text("\n".join(out) + "\n", encoding="utf-8")
-    return path
-
-
 def test_add_a_file_copies_it_hashes_it_and_appends_a_nice_entry(cli, demo, tmp_path):
     photo = write_image(tmp_path / "incoming" / "The Great_Wave.jpg", (60, 40), seed=5)
     before = demo.read_text(encoding="utf-8")

@@ -16,7 +16,7 @@ def cmd_add(args: argparse.Namespace) -> int:
                        credit=args.credit or "", link=args.link or "")
     for a in added:
         if a.already:
-            print(f"{_show(a.file)}: already in {_show(manifest)} as {a.role} '{a.already}' (same sha256); "
+            print(f"{a.source}: already in {_show(manifest)} as {a.role} '{a.already}' (same sha256); "
                   f"nothing added")
             continue
         how = (f"downloaded from {a.url}" if a.url else

@@ -3,8 +3,7 @@
 Why a command: adding an image by hand meant copying it, running `sha256sum`, inventing an id
 and typing a YAML entry without a typo. Here the image is checked (it must decode), copied or
 downloaded next to the manifest, hashed, given an id from its file name, and appended to
-`contents:` or `styles:` with ruamel.yaml's round trip, so the manifest keeps its comments,
-blank lines and layout; the result is validated before it replaces the manifest.
+`contents:` or `styles:` keeping the manifest's comments and layout (pipeline.manifest.yaml_edit).
 
 Where files go (relative to the manifest):
 - a url is downloaded to `images/<role>/` (git-ignored: anyone can fetch it again from the url,
@@ -12,11 +11,18 @@ Where files go (relative to the manifest):
 - a local file is copied to `my-images/<role>/` (OWN_FOLDER: committed with the manifest, so
   the Pages workflow has it: an image without a url exists nowhere else), unless it is already
   in the manifest's folder outside `images/`, where it stays.
+
+Nothing is written unless everything is good: each image is checked in a temporary folder, each
+value as the reader checks it, and the new manifest validated, before an image is copied into
+place; the manifest is replaced last, and the copies are removed again if that fails.
+
+Two `add`s at once, or an editor saving meanwhile, lose no entry: the manifest is locked (flock)
+for its read-modify-write, and replaced only while it still holds the bytes that were read; if
+another program changed it meanwhile, its new text is read and the entries applied to that.
 """
 from __future__ import annotations
 
-import copy
-import io
+import contextlib
 import logging
 import os
 import re
@@ -27,11 +33,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipeline.manifest.fields import ENTRY_FIELDS, ID_MAX, slug, value_problem
 from pipeline.manifest.images import ImageLoadError, load_rgb
-from pipeline.manifest.fields import ID_MAX, slug, text_problem
+from pipeline.manifest.model import Gallery
 from pipeline.manifest.reader import load_gallery
-from pipeline.util.errors import GalleryError, ManifestError
-from pipeline.util.files import file_sha256, write_text_atomic
+from pipeline.manifest.yaml_edit import append_entries, entry_lines, line_ending, with_line_ending
+from pipeline.util.errors import GalleryError, ManifestError, quote
+from pipeline.util.files import atomic_writer, file_sha256
+from pipeline.util.mutex import locked_file
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +48,10 @@ OWN_FOLDER = "my-images"  # images without a url: committed (see README, "Publis
 FETCHED_FOLDER = "images"  # images with a url: git-ignored, fetched again from the url
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif", ".avif"}
 LFS_HINT_BYTES = 10 * 1024 * 1024  # above this, suggest Git LFS for a committed image
+TRIES = 5  # reads of a manifest that another program keeps changing, before `add` gives up
 _FORMAT_SUFFIX = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "TIFF": ".tif", "BMP": ".bmp",
                   "GIF": ".gif", "AVIF": ".avif", "MPO": ".jpg"}
+_OPTIONS = ("id", "title", "credit", "link")
 
 
 @dataclass
@@ -59,7 +70,26 @@ class Added:
     line: int = 0  # of the entry in the new manifest
     copied_from: str = ""  # what was copied or downloaded; "" when the file stayed in place
     already: str = ""  # the id of an existing entry with the same image: nothing was added
+    source: str = ""  # the file or url as given (quoted if it holds a line break or a non-UTF-8 byte)
     notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Staged:
+    """One image checked before the manifest is touched: `path` is what will be put in place
+    (a copy or a download in the temporary folder, or the file itself when it stays)."""
+
+    source: str
+    url: str
+    path: Path
+    name: str  # the file name the id, title and suffix come from
+    size: tuple[int, int]
+    sha256: str
+    stays: bool
+
+
+class _Changed(Exception):
+    """The manifest changed between reading it and replacing it (an editor saved it)."""
 
 
 def add_images(manifest: Path, role: str, sources: list[str], *, id: str | None = None,
@@ -69,48 +99,94 @@ def add_images(manifest: Path, role: str, sources: list[str], *, id: str | None 
 
     Nothing is written unless every source is a readable image and the new manifest validates.
     """
+    try:
+        return _add(Path(manifest), role, sources, id, title, credit, link)
+    except GalleryError as e:
+        if "nothing was written" in str(e):
+            raise
+        raise GalleryError(f"{e}\nadd: nothing was written") from None
+
+
+def _add(manifest: Path, role: str, sources: list[str], id: str | None, title: str | None,
+         credit: str, link: str) -> list[Added]:
     if role not in ("content", "style"):
         raise GalleryError(f"add: the first word is 'content' or 'style', not {role!r}")
-    manifest = Path(manifest)
-    try:
-        gallery = load_gallery(manifest, check_files=False)
-    except ManifestError as e:
-        raise GalleryError(f"{e}\nadd: fix these first, then add the image again") from None
+    _load(manifest)  # a broken manifest is reported before anything is downloaded
+    given = dict(zip(_OPTIONS, (id, title, credit, link)))
+    for key, value in given.items():
+        problem = value_problem(ENTRY_FIELDS[key].kind, key, value) if value else None
+        if problem:
+            raise GalleryError(f"add: --{key}: {problem}")
     root = manifest.resolve().parent
-    files: list[str] = []
-    for source in sources:
-        files += _expand(source)
+    files = [f for source in sources for f in _expand(source)]
     if not files:
         raise GalleryError("add: name at least one image file, folder or https:// url")
     if len(files) > 1 and (id or title or link):
         raise GalleryError(f"add: --id, --title and --link describe one image, and {len(files)} were "
                            f"given; add them one at a time to set these, or leave them out")
-
-    taken = {e.id for e in gallery.contents + gallery.styles}
-    known = {(e.sha256 or _sha_or_empty(e.file)): e.id for e in gallery.contents + gallery.styles
-             if e.role == role}
-    staged: list[tuple[Added, Path | None]] = []  # (entry, temp file to move into place)
     work = Path(tempfile.mkdtemp(prefix=".add-", dir=root))
     try:
-        for source in files:
-            added, temp = _prepare(source, role, root, work, taken, known, id, title, credit, link)
-            staged.append((added, temp))
-            if not added.already:
-                taken.add(added.id)
-                known[added.sha256] = added.id
-        new = [a for a, _ in staged if not a.already]
-        if new:
-            text = manifest.read_text(encoding="utf-8")
-            new_text = append_entries(text, role, [_entry_dict(a, root) for a in new])
-            _move_into_place(staged)
-            _check_new_manifest(manifest, new_text, new)
-            write_text_atomic(manifest, new_text)
-            lines = _entry_lines(new_text, role)
-            for a in new:
-                a.line = lines.get(a.id, 0)
+        staged = [_stage(source, n, root, work) for n, source in enumerate(files)]
+        try:
+            with locked_file(manifest, "add"):
+                return _write(manifest, role, staged, root, given)
+        except OSError as e:
+            raise GalleryError(f"add: cannot write {manifest}: {e.strerror or e}") from None
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return [a for a, _ in staged]
+
+
+def _load(manifest: Path, data: bytes | None = None) -> Gallery:
+    try:
+        return load_gallery(manifest, check_files=False, data=data)
+    except ManifestError as e:
+        raise GalleryError(f"{e}\nadd: fix these first, then add the image again") from None
+
+
+def _write(manifest: Path, role: str, staged: list[_Staged], root: Path, given: dict) -> list[Added]:
+    """Under the lock: read the manifest, append the entries, validate, copy the images, replace
+    the manifest if nobody changed it meanwhile (else start again from its new text)."""
+    for _ in range(TRIES):
+        data = manifest.read_bytes()
+        added = _entries(_load(manifest, data), role, staged, root, given)
+        new = [a for a in added if not a.already]
+        if not new:
+            return added
+        text = data.decode("utf-8").replace("\r\n", "\n")
+        new_text = append_entries(text, role, [_entry_dict(a, root) for a in new])
+        out = with_line_ending(new_text, line_ending(data))
+        try:
+            load_gallery(manifest, check_files=False, data=out)
+        except ManifestError as e:  # a bug here must not break the user's manifest
+            raise GalleryError(f"add: the manifest with the new entries would not validate, so it "
+                               f"was left as it was:\n{e}") from None
+        if manifest.read_bytes() != data:
+            continue
+        created = _put_in_place(new, staged)
+        try:
+            _replace_unless_changed(manifest, data, out)
+        except BaseException as e:
+            _remove(created)
+            if isinstance(e, _Changed):
+                continue
+            raise
+        lines = entry_lines(new_text, role)
+        for a in new:
+            a.line = lines.get(a.id, 0)
+        return added
+    raise GalleryError(f"add: {manifest} changed while `add` ran, {TRIES} times over (is an editor "
+                       f"saving it?): nothing was written; save and close it, then add the image again")
+
+
+def _replace_unless_changed(manifest: Path, expected: bytes, data: bytes) -> None:
+    """Write `data` over the manifest atomically, unless it no longer holds `expected` (raises
+    _Changed): checked once the new file is on disk, just before the rename."""
+    with atomic_writer(manifest, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+        if manifest.read_bytes() != expected:
+            raise _Changed()
 
 
 def _expand(source: str) -> list[str]:
@@ -122,64 +198,92 @@ def _expand(source: str) -> list[str]:
         found = sorted(str(p) for p in path.iterdir()
                        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
         if not found:
-            raise GalleryError(f"add: {source} holds no image files ({', '.join(sorted(IMAGE_SUFFIXES))})")
+            raise GalleryError(f"add: {_say(source)} holds no image files ({', '.join(sorted(IMAGE_SUFFIXES))})")
         return found
     if not path.exists():
-        raise GalleryError(f"add: {source}: no such file or folder (an address must start with https://)")
+        raise GalleryError(f"add: {_say(source)}: no such file or folder (an address must start with https://)")
+    if not path.is_file():  # a FIFO would block the reader forever, a device never end
+        raise GalleryError(f"add: {_say(source)}: not a regular file (a FIFO, device or socket is never read): "
+                           f"name an image file")
     return [str(path)]
 
 
-def _prepare(source: str, role: str, root: Path, work: Path, taken: set[str], known: dict[str, str],
-             id: str | None, title: str | None, credit: str, link: str) -> tuple[Added, Path | None]:
-    """Check one image and decide its id, title and place; the file is staged in `work`."""
+def _stage(source: str, n: int, root: Path, work: Path) -> _Staged:
+    """Check one image in the temporary folder `work`: a download or a copy lands there first,
+    so what is checked is what will be put in place."""
     url = ""
     if "://" in source:
         url = source
         if not url.startswith("https://"):
-            raise GalleryError(f"add: {source}: only https:// addresses are downloaded")
+            raise GalleryError(f"add: {_say(source)}: only https:// addresses are downloaded")
+        problem = value_problem("https", "url", url)
+        if problem:
+            raise GalleryError(f"add: {problem}")
         name = Path(urllib.parse.unquote(urllib.parse.urlparse(url).path)).name or "image"
-        temp = work / f"{len(list(work.iterdir()))}-download"
+        path = work / f"{n}-download"
         from pipeline.manifest.sources import SourceError, download
 
         try:
-            download(url, temp, sha256="")
+            download(url, path, sha256="")
         except SourceError as e:
-            raise GalleryError(f"add: cannot download {url}: {e}") from None
-        path = temp
+            raise GalleryError(f"add: cannot download {_say(url)}: {e}") from None
+        stays = False
     else:
-        path = Path(source).expanduser().resolve()
-        name = path.name
-        temp = None
+        original = Path(source).expanduser().resolve()
+        name, stays = original.name, _stays(original, root)
+        path = original
+        if not stays:
+            path = work / f"{n}-copy"
+            try:
+                shutil.copyfile(original, path)
+            except (OSError, shutil.SpecialFileError) as e:
+                raise GalleryError(f"add: {_say(source)}: cannot read it: {getattr(e, 'strerror', None) or e}") from None
     try:
         im = load_rgb(path)
     except ImageLoadError as e:
-        raise GalleryError(f"add: {source}: {e}") from None
-    sha = file_sha256(path)
-    stem = Path(name).stem
-    if sha in known:
-        return Added(role, known[sha], "", path, im.size, sha, url, already=known[sha]), None
-    entry_id = id or _unique(slug(stem, "image"), taken)
-    if id:
-        problem = text_problem("id", "id", id)
+        raise GalleryError(f"add: {_say(source)}: {e}") from None
+    return _Staged(source, url, path, name, im.size, file_sha256(path), stays)
+
+
+def _entries(gallery: Gallery, role: str, staged: list[_Staged], root: Path, given: dict) -> list[Added]:
+    """The entries for `staged` in this gallery: ids, titles and file names that are free, or the
+    existing entry of an image that is there already. Raises GalleryError for a value that the
+    manifest could not hold (a title made from a file name with a line break)."""
+    taken = {e.id for e in gallery.contents + gallery.styles}
+    known = {(e.sha256 or _sha_or_empty(e.file)): e.id for e in gallery.contents + gallery.styles
+             if e.role == role}
+    out = []
+    for s in staged:
+        if s.sha256 in known:
+            out.append(Added(role, known[s.sha256], "", s.path, s.size, s.sha256, s.url,
+                             already=known[s.sha256], source=_say(s.source)))
+            continue
+        stem = Path(s.name).stem
+        if given["id"] in taken:
+            raise GalleryError(f"add: --id {given['id']}: an entry with this id exists already (ids are "
+                               f"unique across contents and styles); choose another")
+        entry_id = given["id"] or _unique(slug(stem, "image"), taken)
+        title = given["title"] or _title(stem)
+        problem = None if given["title"] else value_problem("nonempty", "title", title)
         if problem:
-            raise GalleryError(f"add: --id: {problem}")
-        if id in taken:
-            raise GalleryError(f"add: --id {id}: an entry with this id exists already (ids are unique "
-                               f"across contents and styles); choose another")
-    suffix = Path(name).suffix.lower()
-    if suffix not in IMAGE_SUFFIXES:
-        suffix = _FORMAT_SUFFIX.get(_format_of(path), ".png")
-    added = Added(role, entry_id, title or _title(stem), path, im.size, sha, url, credit, link,
-                  copied_from=source if (url or not _stays(path, root)) else "")
-    if url:
-        added.file = _free_name(root / FETCHED_FOLDER / role, entry_id, suffix, sha)
-    elif added.copied_from:
-        added.file = _free_name(root / OWN_FOLDER / role, slug(stem, "image"), suffix, sha)
-        size = path.stat().st_size
-        if size > LFS_HINT_BYTES:
-            added.notes.append(f"{size / 1e6:.0f} MB: consider Git LFS for {OWN_FOLDER}/ "
+            raise GalleryError(f"add: {_say(s.source)}: the title made from its file name, {quote(title)}, "
+                               f"cannot be used: {problem}; give a title with --title, or rename the file")
+        suffix = Path(s.name).suffix.lower()
+        if suffix not in IMAGE_SUFFIXES:
+            suffix = _FORMAT_SUFFIX.get(_format_of(s.path), ".png")
+        a = Added(role, entry_id, title, s.path, s.size, s.sha256, s.url, given["credit"] or "",
+                  given["link"] or "", copied_from="" if s.stays else _say(s.source), source=_say(s.source))
+        if s.url:
+            a.file = _free_name(root / FETCHED_FOLDER / role, entry_id, suffix, s.sha256)
+        elif not s.stays:
+            a.file = _free_name(root / OWN_FOLDER / role, slug(stem, "image"), suffix, s.sha256)
+            if s.path.stat().st_size > LFS_HINT_BYTES:
+                a.notes.append(f"{s.path.stat().st_size / 1e6:.0f} MB: consider Git LFS for {OWN_FOLDER}/ "
                                f"(`git lfs track '{_rel(root / OWN_FOLDER, root)}/**'`), or a smaller copy")
-    return added, (temp if url else (path if added.copied_from else None))
+        taken.add(entry_id)
+        known[s.sha256] = entry_id
+        out.append(a)
+    return out
 
 
 def _stays(path: Path, root: Path) -> bool:
@@ -202,27 +306,32 @@ def _free_name(folder: Path, stem: str, suffix: str, sha: str) -> Path:
         n += 1
 
 
-def _move_into_place(staged: list[tuple[Added, Path | None]]) -> None:
-    for added, source in staged:
-        if added.already or source is None or added.file.exists():
-            continue
-        added.file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = added.file.with_name(f".{added.file.name}.tmp")
-        shutil.copyfile(source, tmp)
-        os.replace(tmp, added.file)
-
-
-def _check_new_manifest(manifest: Path, text: str, new: list[Added]) -> None:
-    """The new text must validate as a whole (a bug here must not break the user's manifest)."""
-    probe = manifest.with_name(f".{manifest.name}.add-check")
+def _put_in_place(new: list[Added], staged: list[_Staged]) -> list[Path]:
+    """Copy each new entry's checked image to its place; return what was created (files, then
+    the folders made for them), so that a failure after this can remove it again."""
+    by_sha = {s.sha256: s for s in staged}
+    created: list[Path] = []
     try:
-        probe.write_text(text, encoding="utf-8")
-        load_gallery(probe, check_files=False)
-    except ManifestError as e:
-        raise GalleryError(f"add: the manifest with the new entries would not validate, so it was "
-                           f"left as it was:\n{e}") from None
-    finally:
-        probe.unlink(missing_ok=True)
+        for a in new:
+            if not a.copied_from or a.file.exists():
+                continue
+            folders = [p for p in (a.file.parent, *a.file.parent.parents) if not p.exists()]
+            a.file.parent.mkdir(parents=True, exist_ok=True)
+            created += folders
+            with atomic_writer(a.file, "wb") as out, open(by_sha[a.sha256].path, "rb") as f:
+                shutil.copyfileobj(f, out)
+            created.append(a.file)
+    except BaseException:
+        _remove(created)
+        raise
+    return created
+
+
+def _remove(created: list[Path]) -> None:
+    """Undo _put_in_place: the files, then the folders it made (deepest first) if still empty."""
+    for path in sorted(created, key=lambda p: (p.is_dir(), -len(p.parts))):
+        with contextlib.suppress(OSError):
+            path.rmdir() if path.is_dir() else path.unlink()
 
 
 def _entry_dict(a: Added, root: Path) -> dict[str, Any]:
@@ -236,97 +345,6 @@ def _entry_dict(a: Added, root: Path) -> dict[str, Any]:
         d["url"] = a.url
     d["sha256"] = a.sha256
     return d
-
-
-# ---- the round trip
-
-def append_entries(text: str, role: str, entries: list[dict[str, Any]]) -> str:
-    """`text` with `entries` appended to its `contents:` or `styles:` list, everything else as it was.
-
-    ruamel.yaml keeps comments and key order; the indentation is the file's own (guessed), and
-    the comment or blank lines that followed the list's last entry move below the new ones, so
-    an entry never lands under a trailing comment such as a commented-out `exclude:` example.
-    """
-    from ruamel.yaml import YAML
-    from ruamel.yaml.comments import CommentedMap, CommentedSeq
-    from ruamel.yaml.util import load_yaml_guess_indent
-
-    _, seq_indent, offset = load_yaml_guess_indent(text)
-    yaml = YAML()
-    yaml.preserve_quotes = True
-    yaml.width = 4096  # never fold a long url or credit onto two lines
-    yaml.indent(mapping=_mapping_indent(text), sequence=seq_indent or 4, offset=offset or 2)
-    data = yaml.load(text)
-    key = role + "s"
-    items = data.get(key)
-    if items is None:
-        items = data[key] = CommentedSeq()
-    for entry in entries:
-        new = CommentedMap(entry)
-        if items:
-            _move_trailing_comment(items[-1], new)
-        items.append(new)
-    out = io.StringIO()
-    yaml.dump(data, out)
-    return out.getvalue()
-
-
-def _mapping_indent(text: str) -> int:
-    """The indentation of nested mappings (`site:`'s keys), 2 when the file has none."""
-    m = re.search(r"^[A-Za-z_][\w-]*:[ \t]*(?:#.*)?\n(?:[ \t]*(?:#.*)?\n)*( +)[A-Za-z_][\w-]*:", text, re.M)
-    return len(m.group(1)) if m else 2
-
-
-def _move_trailing_comment(old: Any, new: Any) -> None:
-    from ruamel.yaml.comments import CommentedMap
-
-    container, key = _last_slot(old)
-    if container is None:
-        return
-    slot = container.ca.items.get(key)
-    if not slot or len(slot) < 3 or slot[2] is None:
-        return
-    token = slot[2]
-    own, _, rest = token.value.partition("\n")  # the end-of-line comment stays with its value
-    if not rest:
-        return
-    if own.strip():
-        kept = copy.copy(token)
-        kept.value = own + "\n"
-        slot[2] = kept
-    else:
-        slot[2] = None
-    moved = copy.copy(token)
-    moved.value = "\n" + rest
-    last = list(new)[-1] if isinstance(new, CommentedMap) else None
-    if last is not None:
-        new.ca.items[last] = [None, None, moved, None]
-
-
-def _last_slot(node: Any) -> tuple[Any, Any]:
-    """(mapping or list, key) of the last scalar in `node`: where a trailing comment hangs."""
-    from ruamel.yaml.comments import CommentedMap, CommentedSeq
-
-    while True:
-        if isinstance(node, CommentedMap) and node:
-            key = list(node)[-1]
-        elif isinstance(node, CommentedSeq) and node:
-            key = len(node) - 1
-        else:
-            return None, None
-        value = node[key]
-        if isinstance(value, (CommentedMap, CommentedSeq)) and value:
-            node = value
-            continue
-        return node, key
-
-
-def _entry_lines(text: str, role: str) -> dict[str, int]:
-    """id -> line of its entry in `text`, for the report."""
-    from ruamel.yaml import YAML
-
-    data = YAML().load(text)
-    return {e["id"]: e.lc.line + 1 for e in data.get(role + "s") or [] if hasattr(e, "lc")}
 
 
 # ---- names
@@ -361,6 +379,12 @@ def _sha_or_empty(path: Path) -> str:
         return file_sha256(path)
     except OSError:
         return ""
+
+
+def _say(source: str) -> str:
+    """A file name or url for a message: as given, or quoted when it holds a line break or a byte
+    that is not text, so that it cannot break or forge the lines around it."""
+    return source if source.isprintable() else repr(source)
 
 
 def _rel(path: Path, root: Path) -> str:

@@ -2,10 +2,12 @@
 dies (even by kill -9), so a crash never leaves a cell or a file claimed forever."""
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
 from pathlib import Path
+from typing import Iterator
 
 log = logging.getLogger(__name__)
 
@@ -48,3 +50,36 @@ class Mutex:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+@contextlib.contextmanager
+def locked_file(path: Path, what: str) -> Iterator[None]:
+    """Hold an exclusive flock on the file at `path` itself, for a read-modify-write by processes
+    that replace it by rename (`add` and the manifest). A writer may replace the file while we
+    wait, so once the lock is ours, `path` must still name the locked file; else lock the new one.
+    No lock file is left beside it. `what` names the waiter in the message shown while waiting."""
+    announced = False
+    for _ in range(1000):  # each round means another writer replaced the file meanwhile
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if not announced:
+                    log.warning("%s is being written by another process; %s waits for it...", path, what)
+                    announced = True
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            held, now = os.fstat(fd), os.stat(path)
+        except BaseException:
+            os.close(fd)
+            raise
+        if (held.st_dev, held.st_ino) == (now.st_dev, now.st_ino):
+            break
+        os.close(fd)
+    else:
+        raise OSError(f"{path} was replaced 1000 times while waiting to lock it")
+    try:
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
