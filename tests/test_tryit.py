@@ -70,7 +70,7 @@ def test_a_damaged_runtime_is_refused_with_the_fix(tmp_path, monkeypatch, damage
     with pytest.raises(GalleryError) as e:
         runtime.runtime_files()
     message = str(e.value)
-    assert str(wasm) in message and "README" in message
+    assert str(wasm) in message and "docs/development.md" in message
     assert ("not the pinned" in message) == (damage == "flip")
 
 

@@ -5,7 +5,7 @@ site must load nothing from a CDN. So the three files the WebAssembly backend ne
 thread, no WebGPU) are copied from the npm package into vendor/onnxruntime-web/ with the
 licence, pinned here by version and sha256, and checked before each copy into a site.
 
-To refresh the copy (README, "Try it with your photo"): `npm pack onnxruntime-web@VERSION`
+To refresh the copy (docs/development.md, "Updating the vendored runtime"): `npm pack onnxruntime-web@VERSION`
 (or download the tarball from the registry), then
 `python -m pipeline.site.runtime onnxruntime-web-VERSION.tgz`, which copies the files and
 prints the lines to paste into VERSION and FILES below.
@@ -31,7 +31,7 @@ FILES: dict[str, str] = {
 }
 LICENSE = ("LICENSE", "36bcb1ecd4404ba395b83d98518a12863dac8b412fa38b23f9698bc8019f3e94")
 MODULE, GLUE, WASM = FILES  # the roles the page's script gives them
-REFRESH = "see the README, 'Try it with your photo': refresh the copy from the npm package"
+REFRESH = "refresh the copy from the npm package: see docs/development.md, 'Updating the vendored runtime'"
 
 
 def identity() -> dict:
