@@ -5,7 +5,6 @@ The page itself, in Chromium, is tests/test_tryit_browser.py.
 """
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import io
 import re
@@ -14,7 +13,6 @@ import struct
 import subprocess
 import sys
 import tarfile
-import tomllib
 from dataclasses import replace
 from pathlib import Path
 
@@ -92,25 +90,6 @@ def test_vendor_from_tarball_copies_the_three_files(tmp_path):
         pass
     with pytest.raises(GalleryError, match="no package/dist/ort.wasm.min.mjs"):
         runtime.vendor_from_tarball(incomplete, dest)
-
-
-def test_the_wheel_ships_the_runtime_and_the_page():
-    """Package data: what a `pip install` needs to build the page with no checkout and no Node."""
-    config = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]
-    data, dirs = config["package-data"], config.get("package-dir", {})
-
-    def shipped(package: str, path: Path) -> bool:
-        base = REPO / dirs.get(package, package.replace(".", "/"))
-        rel = path.relative_to(base).as_posix()
-        return package in config["packages"] and any(fnmatch.fnmatch(rel, g) and rel.count("/") == g.count("/")
-                                                     for g in data.get(package, []))
-
-    for p in runtime.VENDOR.iterdir():
-        assert shipped("pipeline.site", p), p
-    for p in (REPO / "templates" / "try-it").iterdir():
-        assert shipped("pipeline.templates", p), p
-    assert shipped("pipeline.templates", REPO / "templates" / "try-it.html")
-    assert shipped("pipeline.render.fast", Path(models.__file__).with_name("LICENSE-models.txt"))
 
 
 # ---- what a build ships --------------------------------------------------------------------------
