@@ -176,3 +176,22 @@ def test_an_editor_that_never_stops_saving_gets_a_clear_refusal(cli, demo, tmp_p
     assert rc == 1 and "changed while `add` ran" in err and "nothing was written" in err
     assert not (demo.parent / "my-images").exists()
     assert "id: wave" not in demo.read_text(encoding="utf-8")
+
+
+def test_a_manifest_whose_lists_are_not_indented_gets_entries_in_its_own_style(cli, tmp_path):
+    """`- id:` at the start of the line under `contents:` (what yaml.safe_dump and many editors
+    write): the new entry has the same shape and nothing else moves."""
+    import difflib
+
+    write_image(tmp_path / "images" / "pearl.png", seed=1)
+    write_image(tmp_path / "images" / "gogh.png", seed=2)
+    path = tmp_path / "gallery.yaml"
+    before = ("site:\n  title: T\ncontents:\n- id: pearl\n  file: images/pearl.png\n"
+              "styles:\n- id: gogh\n  file: images/gogh.png\n")
+    path.write_text(before, encoding="utf-8")
+    rc, out, err = cli("add", "style", write_image(tmp_path / "wave.png", seed=3), "--config", path)
+    assert rc == 0, err
+    after = path.read_text(encoding="utf-8")
+    ops = difflib.SequenceMatcher(a=before.splitlines(), b=after.splitlines()).get_opcodes()
+    assert [op for op, *_ in ops] == ["equal", "insert"], after
+    assert after.splitlines()[8:10] == ["- id: wave", "  title: Wave"]

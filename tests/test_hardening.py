@@ -113,11 +113,13 @@ def test_3_file_may_not_name_an_image_outside_the_manifests_folder(make_gallery,
     rc, out, err = cli("validate", "--config", path)
     assert rc == 2, out
     assert f"{path}:" in err and "styles[0] (id 'gogh')" in err
-    assert "outside" in err and "image_roots" in err  # where, and the fix
-    # a folder the manifest names explicitly is allowed
+    assert "outside" in err and f"--image-root {elsewhere.parent}" in err  # where, and the fix
+    # the manifest cannot allow the folder itself; the user can, from outside the manifest
     data = path.read_text() + f"image_roots: [., {elsewhere.parent}]\n"
     path.write_text(data)
     rc, out, err = cli("validate", "--config", path)
+    assert rc == 2 and "'image_roots'" in err and "a manifest can only narrow" in err
+    rc, out, err = cli("validate", "--config", path, "--image-root", elsewhere.parent)
     assert rc == 0, err
 
 

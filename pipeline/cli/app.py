@@ -126,8 +126,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     setup_logging()
+    from pipeline.manifest import roots
+
     try:
-        code = int(args.func(args) or 0)
+        with roots.given(getattr(args, "image_root", ())):
+            code = int(args.func(args) or 0)
         sys.stdout.flush()  # here, where a reader that went away is caught (below)
         return code
     except GalleryError as e:

@@ -1,5 +1,5 @@
-"""The options several commands share (--config, --quiet, --cache, --remote, --jobs) and how a
-suggested command names the manifest, so every subcommand module says them alike."""
+"""The options several commands share (--config and --image-root, --quiet, --cache, --remote,
+--jobs) and how a suggested command names the manifest, so every subcommand module says them alike."""
 from __future__ import annotations
 
 import argparse
@@ -13,6 +13,10 @@ DEFAULT_CONFIG = "config/gallery.yaml"
 def add_config(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", "-c", default=os.environ.get("GALLERY_CONFIG", DEFAULT_CONFIG),
                    metavar="PATH", help=f"the gallery manifest (default: {DEFAULT_CONFIG})")
+    p.add_argument("--image-root", action="append", default=[], metavar="DIR",
+                   help="also allow image files in DIR, outside the manifest's folder (repeatable; "
+                        "GALLERY_IMAGE_ROOTS does the same for every command): the manifest itself "
+                        "cannot widen where images may be read from")
 
 
 def add_quiet(p: argparse.ArgumentParser) -> None:

@@ -68,8 +68,10 @@ TOP_FIELDS = {
     "render": Field("render", "render parameters for every cell (entries' `render:` override them)"),
     "cache": Field("cache", "folder of the render cache, relative to the manifest (default: renders); "
                             "or a mapping with `path:` and a shared `remote:` render cache"),
-    "image_roots": Field("paths", "folders the image files may be in, relative to the manifest "
-                                  "(default: the manifest's folder); a file elsewhere is refused"),
+    "image_roots": Field("paths", "folders the image files must be in, relative to the manifest: inside "
+                                  "its folder, or inside a folder you allow with --image-root or "
+                                  "GALLERY_IMAGE_ROOTS (a manifest can narrow where images may be, never "
+                                  "widen it; default: all of those)"),
     "contents": Field("entries", "the content images (rows of the gallery)", required=True),
     "styles": Field("entries", "the style images (columns of the gallery)", required=True),
     "exclude": Field("exclude", "cells not to render: a list of {content: ID, style: ID}"),

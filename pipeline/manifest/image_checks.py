@@ -1,9 +1,10 @@
 """The manifest's image files: each one in an allowed place, present (or fetched), with its
 pinned sha256, decodable and under the pixel limit. Never trust a path read from a file: each
-is resolved and checked against the allowed folders first (see pipeline.util.safepath).
+is resolved and checked against the allowed folders first (see pipeline.util.safepath): the
+area the user allows (pipeline.manifest.roots), narrowed by the manifest's `image_roots:`.
 
-A mixin of the reader: it reports through `self.problem` and reads `self.image_roots`,
-`self.output`, `self.memo` and `self.fetch`.
+A mixin of the reader: it reports through `self.problem` and reads `self.root` (the manifest's
+folder), `self.image_roots`, `self.output`, `self.memo` and `self.fetch`.
 """
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from pathlib import Path
 
 import yaml
 
+from pipeline.manifest import roots as allowed_roots
+from pipeline.manifest.fields import Field
 from pipeline.manifest.model import ImageEntry
 from pipeline.manifest.weights import file_sha256
 from pipeline.util import safepath
@@ -36,16 +39,47 @@ class ImageFileChecks:
             return False
         return True
 
+    def roots(self, node: yaml.Node | None) -> tuple[Path, ...]:
+        """`image_roots:`, one folder or a list of them, each inside the area the user allows
+        (a manifest may narrow it, never widen it); that whole area when not given."""
+        area = allowed_roots.allowed(self.root)
+        if node is None:
+            return area
+        items = node.value if isinstance(node, yaml.SequenceNode) else [node]
+        if not items:
+            self.problem(node, "", "'image_roots' is an empty list: leave it out to keep images beside "
+                                   "the manifest, or name the folders that hold them")
+        out = []
+        for item in items:
+            text = self.scalar(item, "", "image_roots", Field("path", "a folder, relative to the manifest"))
+            if text is None:
+                continue
+            folder = self.resolve(text)
+            if safepath.first_root(folder, area) is None:
+                self.problem(item, "", f"'image_roots' {quote(text)} resolves to {safepath.real(folder)}, outside "
+                                       f"{allowed_roots.describe(area)}: a manifest can only narrow where images "
+                                       f"may be. Move the images into {self.root}, or, if you trust this "
+                                       f"manifest, allow the folder yourself: {allowed_roots.how_to_allow(folder)}")
+                continue
+            out.append(folder)
+        return tuple(out) or area
+
     def check_place(self, file: Path, written: str, node: yaml.Node, where: str) -> bool:
         """The image resolves inside an allowed folder and outside the site folder; a file that
-        is missing (to be fetched) has an image's name in a folder that is not hidden."""
-        roots = self.image_roots
-        root = safepath.first_root(file, roots)
+        is missing (to be fetched) is an image file inside the manifest's folder, not hidden."""
+        root = safepath.first_root(file, self.image_roots)
         if root is None:
-            places = " or ".join(str(r) for r in roots)
-            self.problem(node, where, f"'file' {quote(written)} resolves to {safepath.real(file)}, outside "
-                                      f"{places}: move the image there, or add its folder to "
-                                      "`image_roots:` (a list of folders, relative to the manifest)")
+            area = allowed_roots.allowed(self.root)
+            if safepath.first_root(file, area) is not None:  # allowed, but not where `image_roots:` says
+                fix = ("move the image into one of them, or add its folder to `image_roots:` (a list of "
+                       "folders, relative to the manifest)")
+                self.problem(node, where, f"'file' {quote(written)} resolves to {safepath.real(file)}, outside "
+                                          f"the folders `image_roots:` names ({', '.join(map(str, self.image_roots))}): {fix}")
+            else:
+                self.problem(node, where, f"'file' {quote(written)} resolves to {safepath.real(file)}, outside "
+                                          f"{allowed_roots.describe(area)}: move the image into {self.root}, or, "
+                                          f"if you trust this manifest, allow its folder yourself: "
+                                          f"{allowed_roots.how_to_allow(safepath.real(file).parent)}")
             return False
         if self.output is not None and safepath.inside(file, self.output):
             self.problem(node, where, f"'file' {quote(written)} is inside site.output ({self.output}), "
@@ -53,10 +87,11 @@ class ImageFileChecks:
                                       "move the image out of that folder")
             return False
         if not os.path.lexists(file):
-            why = safepath.write_problem(file, root)
+            why = safepath.write_problem(file, self.root)
             if why:
-                self.problem(node, where, f"'file' {quote(written)} cannot be fetched: {why}; "
-                                          "point it at an image file such as images/NAME.jpg")
+                self.problem(node, where, f"'file' {quote(written)} is missing and cannot be fetched: {why} "
+                                          f"(images are fetched only into the manifest's folder); put the "
+                                          "file there yourself, or point 'file' at an image such as images/NAME.jpg")
                 return False
         return True
 

@@ -9,8 +9,9 @@ yaml_checks.py, the image files' checks in image_checks.py.
 Paths in a manifest are relative to the manifest's folder (`~` is the home folder, in every
 path). Without `site.output` and `cache`, the site goes to `site/` and renders to `renders/`
 beside the manifest. Image files must resolve (symlinks followed) inside the manifest's folder or
-a folder that `image_roots:` names, and never inside `site.output`: a manifest from someone else
-cannot make the pipeline read, publish or fetch into any other place (see pipeline.util.safepath).
+a folder the user allows from outside the manifest (pipeline.manifest.roots; `image_roots:` can
+only narrow that), and never inside `site.output`: a manifest from someone else cannot make the
+pipeline read, publish or fetch into any other place (see pipeline.util.safepath).
 """
 from __future__ import annotations
 
@@ -201,21 +202,6 @@ class _Reader(YamlChecks, ImageFileChecks):
     def resolve(self, text: str) -> Path:
         """A path of the manifest: `~` expanded (in every path alike), relative to its folder."""
         return Path(os.path.normpath(self.root / Path(text).expanduser()))
-
-    def roots(self, node: yaml.Node | None) -> tuple[Path, ...]:
-        """`image_roots:`: one folder or a list of them; the manifest's folder when not given."""
-        if node is None:
-            return (self.root,)
-        items = node.value if isinstance(node, yaml.SequenceNode) else [node]
-        if not items:
-            self.problem(node, "", "'image_roots' is an empty list: leave it out to keep images beside "
-                                   "the manifest, or name the folders that hold them")
-        out = []
-        for item in items:
-            text = self.scalar(item, "", "image_roots", Field("path", "a folder, relative to the manifest"))
-            if text is not None:
-                out.append(self.resolve(text))
-        return tuple(out) or (self.root,)
 
     # ---- sections ------------------------------------------------------------------------------
 

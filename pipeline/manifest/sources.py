@@ -4,8 +4,9 @@ Why a mirror: CI, tests and offline machines have no network. GALLERY_MIRROR nam
 (`:`-separated) searched recursively by file name, then by sha256. Every copy or download is
 size-capped and written to a temporary name beside its place, and renamed into place only after
 its sha256 matches and it decodes as an image, so a file that exists is whole and is never
-fetched again. Only image files are written, and only inside the folders the manifest allows
-(pipeline.util.safepath): a manifest cannot plant a `.pth` or a git hook.
+fetched again. Only image files are written, and only inside the manifest's folder
+(pipeline.util.safepath), whatever folders the user allows images to be read from: a manifest
+cannot plant a `.pth` or a git hook, or fill any other folder.
 """
 from __future__ import annotations
 
@@ -59,7 +60,7 @@ def resolve_sources(gallery: Gallery) -> list[str]:
         if entry.file.exists():
             continue
         try:
-            _check_target(entry, roots)
+            _check_target(entry, roots, gallery.root)
             how = fetch(entry, mirror, offline)
         except SourceError as e:  # named as the manifest's own problems are: file:line: entry: ...
             failures.append(f"{_show(gallery.path)}:{entry.line}: {e}")
@@ -100,10 +101,10 @@ class Fetcher:
         self.report(line)
 
 
-def _check_target(entry: ImageEntry, roots: tuple[Path, ...]) -> None:
-    """The reader refuses these already; checked again here, where the file is written."""
-    root = safepath.first_root(entry.file, roots)
-    why = safepath.write_problem(entry.file, root) if root else \
+def _check_target(entry: ImageEntry, roots: tuple[Path, ...], home: Path) -> None:
+    """The reader refuses these already; checked again here, where the file is written: the file
+    is in an allowed folder, and it is fetched only into the manifest's folder (`home`)."""
+    why = safepath.write_problem(entry.file, home) if safepath.first_root(entry.file, roots) else \
         f"it resolves outside {' and '.join(map(str, roots))}"
     if why:
         raise SourceError(f"{entry.id}: {_show(entry.file)} is not fetched: {why}")

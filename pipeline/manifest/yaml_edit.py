@@ -34,7 +34,7 @@ def append_entries(text: str, role: str, entries: list[dict[str, Any]]) -> str:
     yaml = YAML()
     yaml.preserve_quotes = True
     yaml.width = 4096  # never fold a long url or credit onto two lines
-    yaml.indent(mapping=_mapping_indent(text), sequence=seq_indent or 4, offset=offset or 2)
+    yaml.indent(mapping=_mapping_indent(text), sequence=seq_indent or 4, offset=2 if offset is None else offset)
     data = yaml.load(text)
     key = role + "s"
     items = data.get(key)
