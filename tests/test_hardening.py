@@ -135,6 +135,31 @@ def test_4_a_symlink_in_the_site_folder_is_never_written_through(make_gallery, c
     assert rc == 1 and "site/img is a symbolic link" in err and "remove" in err
 
 
+def test_a_build_removes_links_it_did_not_make_and_never_follows_them(make_gallery, cli, tmp_path):
+    """A link out of the site (planted, or left by hand) would be served, or published by the Pages
+    upload (which copies what links point to): the next build removes it, even a kept one, and
+    says so; what it pointed to is untouched."""
+    path = cached_gallery(make_gallery)
+    path.write_text(path.read_text().replace("site:\n", "site:\n  keep: [CNAME, etc/]\n"))
+    assert cli("build", "--config", path)[0] == 0
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "passwd").write_text("root:x:0:0\n")
+    site = tmp_path / "site"
+    (site / "etc").symlink_to(victim)
+    (site / "CNAME").symlink_to(victim / "passwd")
+    (site / "img" / "secrets").symlink_to(victim)
+    rc, out, err = cli("build", "--config", path)  # nothing else changed: it must not be "up to date"
+    assert rc == 0, err
+    assert not any(os.path.lexists(site / rel) for rel in ("etc", "CNAME", "img/secrets"))
+    assert (victim / "passwd").read_text() == "root:x:0:0\n"
+    assert "up to date" not in out and "3 removed (CNAME, etc, img/secrets)" in out
+    assert "removed 3 symbolic links (CNAME, etc, img/secrets): a site holds only real files" in err
+    assert "site: keep:" not in err  # keeping would not help: links are never kept
+    rc, out, err = cli("build", "--config", path)
+    assert rc == 0 and "up to date" in out
+
+
 # ---------------------------------------------------------------- 5-6: data loss
 
 def test_5_an_input_image_inside_site_output_is_refused(make_gallery, cli, tmp_path):

@@ -2,6 +2,7 @@
 (and must not) rebuild. The real-browser check of live reload is in test_browser_ux.py."""
 from __future__ import annotations
 
+import os
 import re
 import socket
 import subprocess
@@ -120,11 +121,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_serve(manifest: Path, *args: str) -> tuple[subprocess.Popen, str]:
+def start_serve(manifest: Path, *args: str, **popen) -> tuple[subprocess.Popen, str]:
     """`python -m pipeline serve` on a free port; returns the process and the site's url."""
     proc = subprocess.Popen([sys.executable, "-m", "pipeline", "serve", "--config", str(manifest),
                              "--port", "0", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, cwd=REPO)
+                            text=True, cwd=REPO, **popen)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         line = proc.stdout.readline()
@@ -171,3 +172,56 @@ def test_serve_builds_watches_and_rebuilds_on_a_manifest_edit(manifest):
     finally:
         log = stop_serve(proc)
     assert "not rebuilt, the last good site stays up" in log and "unknown key 'titel'" in log
+
+
+def _get(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def test_only_regular_files_below_the_site_are_served_and_no_folder_is_listed(site, tmp_path):
+    secret = tmp_path / "outside"
+    secret.mkdir()
+    (secret / "passwd").write_text("root:x:0:0:secret\n")
+    (site / "etc").symlink_to(secret)  # a folder link out of the site
+    (site / "key.txt").symlink_to(secret / "passwd")  # a file link out of it
+    (site / "inner.css").symlink_to(site / "static" / "site.css")  # even one that stays inside
+    (site / "notes").mkdir()  # a folder without index.html
+    (site / "notes" / "a.txt").write_text("a")
+    os.mkfifo(site / "pipe.html")  # never blocks the server
+    server, reloader, url = _serve(site)
+    try:
+        for path in ("/etc/passwd", "/etc/", "/key.txt", "/inner.css", "/notes/", "/static/", "/pipe.html",
+                     "/%2e%2e/outside/passwd", "/static/../../outside/passwd"):
+            code, body = _get(url + path)
+            assert code == 404, (path, code)
+            assert b"This page is not in the gallery" in body and b"secret" not in body, path
+            assert b"Directory listing" not in body and b"a.txt" not in body, path
+        assert _get(url + "/notes/a.txt") == (200, b"a")
+        assert _get(url + "/static/site.css") == (200, b"body{}")
+        # a folder with an index.html: its page, and the address without the slash is redirected
+        (site / "render" / "index.html").write_text("<html><body>renders</body></html>")
+        code, body = _get(url + "/render")
+        assert code == 200 and b"renders" in body
+        (site / "404.html").unlink()
+        (site / "404.html").symlink_to(secret / "passwd")  # the 404 page itself is no way out
+        code, body = _get(url + "/nope.html")
+        assert code == 404 and b"secret" not in body
+    finally:
+        reloader.close()
+        server.shutdown()
+
+
+@pytest.mark.parametrize("port", ["-1", "70000", "http"])
+def test_a_port_out_of_range_is_a_clear_message(capsys, port):
+    from pipeline.cli.app import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["serve", "--port", port])
+    err = capsys.readouterr().err
+    assert e.value.code == 2
+    assert f"--port/-p: {port!r} is not a port: use 1 to 65535, or 0 for any free one" in err
+    assert "Traceback" not in err

@@ -97,6 +97,17 @@ def _output_of(config: str) -> Path:
     return Path(runner.read_manifest(config).site.output)
 
 
+def port_number(text: str) -> int:
+    """--port's type: argparse turns the ArgumentTypeError into a usage line and exit code 2."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port: use 1 to 65535, or 0 for any free one")
+    return port
+
+
 def register(sub) -> None:
     from pipeline.cli import overrides
 
@@ -120,7 +131,7 @@ def register(sub) -> None:
                                    "finished in another terminal, rebuild the site and reload the open pages; "
                                    "a missing page shows the site's 404 page.")
     add_config(p)
-    p.add_argument("--port", "-p", type=int, default=8000, help="port to listen on (default: 8000; 0 picks a free one)")
+    p.add_argument("--port", "-p", type=port_number, default=8000, help="port to listen on (default: 8000; 0 picks a free one)")
     p.add_argument("--dir", metavar="FOLDER", help="serve this folder as it is instead of building the "
                                                    "manifest's site (no watching)")
     p.add_argument("--open", action="store_true", help="open the site in the default web browser")

@@ -34,6 +34,7 @@ class SiteReport:
     written: list[str] = field(default_factory=list)
     unchanged: int = 0
     removed: list[str] = field(default_factory=list)
+    links_removed: list[str] = field(default_factory=list)  # symbolic links found in the site (also in removed)
     encoded: int = 0  # variant sets encoded now (the rest came from the variants cache)
     bytes: int = 0
     placeholders: int = 0
@@ -127,22 +128,37 @@ def kept(rel: str, patterns: Iterable[str]) -> bool:
 
 def remove_stale(out: Path, keep: set[str], report: SiteReport, patterns: Iterable[str] = ()) -> None:
     """Delete files this build did not produce (a removed style's pages and images), then empty
-    folders; files and folders that `site.keep` lists stay."""
+    folders; files and folders that `site.keep` lists stay. A symbolic link is always removed
+    (never followed), kept or not: served or uploaded, it would publish what it points to."""
     patterns = tuple(patterns)
+    links = []
     for dirpath, dirnames, filenames in os.walk(out, topdown=True):
+        for name in [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
+            dirnames.remove(name)  # os.walk lists a link to a folder among the folders
+            filenames.append(name)
         dirnames[:] = sorted(d for d in dirnames if d != ".git")
         for name in sorted(filenames):
             path = Path(dirpath) / name
             rel = path.relative_to(out).as_posix()
-            if rel not in keep and not kept(rel, patterns):
+            link = path.is_symlink()
+            if link or (rel not in keep and not kept(rel, patterns)):
                 path.unlink()
                 report.removed.append(rel)
+                if link:
+                    links.append(rel)
     for dirpath, dirnames, filenames in sorted(os.walk(out), key=lambda t: -len(t[0])):
         p = Path(dirpath)
         rel = p.relative_to(out)
         if p != out and ".git" not in rel.parts and not kept(rel.as_posix(), patterns) \
                 and not any(p.iterdir()):
             p.rmdir()
+    report.removed.sort()
+    if links:
+        report.links_removed = sorted(links)
+        report.warnings.append(
+            f"removed {len(links)} symbolic link{'s' if len(links) != 1 else ''}{named(sorted(links), 10)}: "
+            "a site holds only real files (a link would publish what it points to); copy a file "
+            "there instead of linking it")
 
 
 def named(removed: list[str], limit: int = 5) -> str:
@@ -156,7 +172,7 @@ def named(removed: list[str], limit: int = 5) -> str:
 def warn_unknown_removed(report: SiteReport, previous: dict | None, gallery: Gallery) -> None:
     """Files no earlier build wrote (a user's own, e.g. notes) were removed: say how to keep them."""
     written_before = set((previous or {}).get("files") or {})
-    foreign = [rel for rel in report.removed if rel not in written_before]
+    foreign = [rel for rel in report.removed if rel not in written_before and rel not in report.links_removed]
     if foreign:
         report.warnings.append(
             f"removed {len(foreign)} file{'s' if len(foreign) != 1 else ''} that no build wrote"

@@ -180,7 +180,7 @@ def record_files(out: Path, hashes: dict[str, str]) -> dict[str, list]:
 
 def check(out: Path, state: dict[str, Any],
           kept: Callable[[str], bool] = lambda rel: False) -> tuple[bool, dict[str, list] | None]:
-    """Does `out` hold exactly the state's files, unedited, and no folder a build would remove?
+    """Does `out` hold exactly the state's files, unedited, and no folder or link a build would remove?
     (Files and folders `kept` says a build keeps, such as a CNAME, do not count.)
 
     Returns (ok, refreshed files) where refreshed is not None when some file had to be hashed
@@ -193,7 +193,7 @@ def check(out: Path, state: dict[str, Any],
     seen = 0
     refreshed = None
     folders = [root]
-    while folders:  # os.walk's view (symlinked folders listed, not entered), with fewer calls
+    while folders:  # os.walk's view, with fewer calls
         folder = folders.pop()
         try:
             with os.scandir(folder) as it:
@@ -203,8 +203,10 @@ def check(out: Path, state: dict[str, Any],
         if not entries and folder != root and not kept(folder[cut:].replace(os.sep, "/")):
             return False, None  # an empty folder: a build would remove it
         for entry in entries:
+            if entry.is_symlink():
+                return False, None  # a build removes every link, kept or not
             if entry.is_dir():
-                if entry.name != ".git" and not entry.is_symlink():
+                if entry.name != ".git":
                     folders.append(entry.path)
                 continue
             rel = entry.path[cut:].replace(os.sep, "/")

@@ -9,6 +9,7 @@ folders it owns. So instead of trusting paths case by case, each stage asks this
   relative path that stays under its folder after symlinks are resolved.
 - `write_problem`: may the pipeline create this file (an image fetched for the manifest)?
 - `write_under`: write a file under a folder without ever following a symlink below it.
+- `open_below`: open a file under a folder for reading, the same way (what `serve` sends).
 """
 from __future__ import annotations
 
@@ -124,6 +125,24 @@ def write_under(root: str | os.PathLike, rel: str, data: bytes) -> bool:
         raise
     finally:
         os.close(fd)
+
+
+def open_below(root: str | os.PathLike | int, parts: Iterable[str]) -> int:
+    """A read-only descriptor of root/parts[0]/parts[1]/..., each part opened with O_NOFOLLOW
+    relative to the one above it: OSError (ELOOP, ENOTDIR, ENOENT) when a symlink or a missing
+    part is met below `root` (a path or an open folder's descriptor, which stays open). The open
+    does not block (a FIFO would); the caller checks what kind of file it got."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    fd = os.dup(root) if isinstance(root, int) else os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for name in parts:
+            inner = os.open(name, flags, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def _enter(fd: int, name: str, path: Path) -> int:
