@@ -20,7 +20,8 @@ sys.path.insert(0, str(ROOT))
 
 from PIL import Image, ImageDraw  # noqa: E402
 
-from pipeline import runner  # noqa: E402
+from pipeline.manifest.reader import load_gallery  # noqa: E402
+from pipeline.plan.planner import make_plan  # noqa: E402
 
 LABEL = 18  # pixels of caption above each tile
 
@@ -35,8 +36,8 @@ def overrides(setting: str) -> dict[str, str]:
 
 def sheet(config: Path, settings: list[str], tile: int, per_row: int = 1) -> tuple[Image.Image, list[str]]:
     """The sheet, `per_row` cells a row, each cell a tile per setting; and what cells lacked."""
-    gallery = runner.load(config, fetch=False)
-    plans = [runner.plan(gallery.with_overrides(**overrides(s))) for s in settings]
+    gallery = load_gallery(Path(config), check_files=True)
+    plans = [make_plan(gallery.with_overrides(**overrides(s))) for s in settings]
     names = [c.name for c in plans[0].cells if c.state != "excluded"]
     by_name = [{c.name: c for c in p.cells} for p in plans]
     rows = -(-len(names) // per_row)

@@ -16,44 +16,27 @@ import platform
 import sys
 import time
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
+from pipeline.plan import planner
+from pipeline.render.engine import stylize
+from pipeline.render.result import RenderResult
 from pipeline.render.threads import available_cpus, split_threads
 from pipeline.util.errors import GalleryError
 from pipeline.util.progress import duration
 
 log = logging.getLogger(__name__)
 
-
-# ---- load and plan: once per run
-
-def read_manifest(config: str | Path, check_files: bool = False, fetch=None):
-    """The manifest, parsed and validated (the one place a run reads it, so tests can swap in a
-    gallery of their own). `check_files`: each image file too; `fetch`: puts missing ones in place."""
-    from pipeline.manifest.reader import load_gallery
-
-    return load_gallery(Path(config), check_files=check_files, fetch=fetch)
+# stylize(content, style, params, progress=, label=, threads=) -> RenderResult: the engines'
+# (pipeline.render.engine.stylize) unless the caller passes another.
+Renderer = Callable[..., RenderResult]
 
 
-def load(config: str | Path, *, fetch: bool = True, cache: str | Path | None = None):
-    """The validated gallery, read once: each missing image fetched as its entry is checked
-    (unless `fetch` is off), every image file checked. `cache` replaces the manifest's cache folder."""
-    from pipeline.manifest.sources import Fetcher
-
-    gallery = read_manifest(config, check_files=True, fetch=Fetcher(report=log.info) if fetch else None)
-    return with_cache(gallery, cache)
-
-
-def with_cache(gallery, cache: str | Path | None):
-    """`gallery` with its cache folder replaced by `cache` (--cache: one per shard), if given."""
-    return dataclasses.replace(gallery, cache=Path(cache).resolve()) if cache else gallery
-
+# ---- plan: once per run
 
 def plan(gallery):
     """Key every cell and look it up in the cache (torch-free)."""
-    from pipeline.plan.planner import make_plan
-
-    return make_plan(gallery)
+    return planner.make_plan(gallery)
 
 
 # ---- one cell
@@ -61,8 +44,7 @@ def plan(gallery):
 def describe(cell) -> str:
     p = cell.params
     sched = p.preset if p.iterations is None else "iterations " + ",".join(map(str, p.schedule()))
-    engine = getattr(p, "engine", "gatys")
-    return f"{p.size} px, {sched}" if engine == "gatys" else f"{p.size} px, {engine} engine"
+    return f"{p.size} px, {sched}" if p.engine == "gatys" else f"{p.size} px, {p.engine} engine"
 
 
 def make_record(cell, renderer_record: dict[str, Any]) -> dict[str, Any]:
@@ -83,11 +65,10 @@ def make_record(cell, renderer_record: dict[str, Any]) -> dict[str, Any]:
     return rec
 
 
-def render_one(plan, cell, progress: bool | str, threads=None) -> float | None:
-    """Render a cell while holding its mutex; None when another process rendered it meanwhile.
-    `threads`: see the engines' stylize (a worker's share of the cores now)."""
+def render_one(plan, cell, progress: bool | str, threads=None, renderer: Renderer = stylize) -> float | None:
+    """Render a cell with `renderer` while holding its mutex; None when another process rendered
+    it meanwhile. `threads`: see the engines' stylize (a worker's share of the cores now)."""
     from pipeline.manifest.images import ImageLoadError, load_rgb
-    from pipeline.render.engine import stylize
     from pipeline.render.heap import keep_freed_memory
 
     keep_freed_memory()  # a render process reuses its tensors' memory (see heap.py)
@@ -104,8 +85,8 @@ def render_one(plan, cell, progress: bool | str, threads=None) -> float | None:
             raise GalleryError(f"{plan.gallery.path}:{entry.line}: {entry.role} '{entry.id}': "
                                f"{entry.file}: {e}") from None
     start = time.perf_counter()
-    result = stylize(images[0], images[1], cell.params, progress=progress, label=cell.name,
-                     threads=threads)
+    result = renderer(images[0], images[1], cell.params, progress=progress, label=cell.name,
+                      threads=threads)
     seconds = time.perf_counter() - start
     record = make_record(cell, result.record)
     record.setdefault("seconds", seconds)
@@ -142,20 +123,22 @@ def sync_lock_file(plan) -> bool:
 # ---- many cells
 
 def render_cells(plan, cells: list, *, jobs: int = 1, quiet: bool = False, label: str = "",
-                 write_lock: bool = True, push=None) -> dict[str, int]:
-    """Render `cells`, `jobs` at a time, skipping any that another process holds or finished;
-    then mark them cached in `plan`. Returns {'rendered': n, 'by_others': m}.
+                 write_lock: bool = True, push=None, renderer: Renderer = stylize) -> dict[str, int]:
+    """Render `cells` with `renderer`, `jobs` at a time, skipping any that another process holds
+    or finished; then mark them cached in `plan`. Returns {'rendered': n, 'by_others': m}.
     `push`: a plan.remote.Pusher that sends each new render to the remote as soon as it is stored."""
     if jobs > 1 and len(cells) > 1:
-        done = _render_in_workers(plan, cells, min(jobs, len(cells)), quiet, label, write_lock, push)
+        done = _render_in_workers(plan, cells, min(jobs, len(cells)), quiet, label, write_lock, push,
+                                  renderer)
     else:
-        done = _render_here(plan, cells, quiet=quiet, label=label, write_lock=write_lock, push=push)
+        done = _render_here(plan, cells, quiet=quiet, label=label, write_lock=write_lock, push=push,
+                            renderer=renderer)
     plan.refresh(c.key for c in cells)
     return done
 
 
 def _render_in_workers(plan, cells, jobs: int, quiet: bool, label: str, write_lock: bool,
-                       push=None) -> dict[str, int]:
+                       push, renderer: Renderer) -> dict[str, int]:
     """Fork `jobs` workers over the same list: each claims cells by their mutex (no scheduler)."""
     import multiprocessing
 
@@ -166,7 +149,7 @@ def _render_in_workers(plan, cells, jobs: int, quiet: bool, label: str, write_lo
     ctx = multiprocessing.get_context("fork")  # the workers inherit the loaded gallery and plan
     results = ctx.Queue()
     procs = [ctx.Process(target=_worker, args=(plan, cells, jobs, adopt_idle, quiet, label, write_lock,
-                                               results, i, push),
+                                               results, i, push, renderer),
                          name=f"render-worker-{i}") for i in range(jobs)]
     for p in procs:
         p.start()
@@ -187,11 +170,12 @@ def _render_in_workers(plan, cells, jobs: int, quiet: bool, label: str, write_lo
     return done
 
 
-def _worker(plan, cells, jobs, adopt_idle, quiet, label, write_lock, results, index, push=None) -> None:
+def _worker(plan, cells, jobs, adopt_idle, quiet, label, write_lock, results, index, push, renderer) -> None:
     threads = split_threads(jobs)
     try:
         done = _render_here(plan, cells, quiet=quiet, label=label, write_lock=write_lock, jobs=jobs,
-                            threads=threads, adopt_idle=adopt_idle, wait_for_others=False, push=push)
+                            threads=threads, adopt_idle=adopt_idle, wait_for_others=False, push=push,
+                            renderer=renderer)
         results.put((True, done))
     except GalleryError as e:
         results.put((False, str(e)))
@@ -203,7 +187,7 @@ def _worker(plan, cells, jobs, adopt_idle, quiet, label, write_lock, results, in
 
 def _render_here(plan, cells: list, *, quiet: bool = False, label: str = "", write_lock: bool = True,
                  jobs: int = 1, threads: int | None = None, adopt_idle: bool = False,
-                 wait_for_others: bool = True, push=None) -> dict[str, int]:
+                 wait_for_others: bool = True, push=None, renderer: Renderer = stylize) -> dict[str, int]:
     """Render `cells` one at a time in this process.
 
     A cell another process is rendering is put off to the end, then waited for (with a
@@ -243,10 +227,10 @@ def _render_here(plan, cells: list, *, quiet: bool = False, label: str = "", wri
             else:
                 bar.set_postfix_str(cell.name)
             if workers is None:
-                seconds = render_one(plan, cell, inner_progress)
+                seconds = render_one(plan, cell, inner_progress, renderer=renderer)
             else:
                 with workers:
-                    seconds = render_one(plan, cell, inner_progress, workers.threads)
+                    seconds = render_one(plan, cell, inner_progress, workers.threads, renderer)
         finally:
             mutex.release()
         if push is not None and seconds is not None:
@@ -300,19 +284,15 @@ class RunReport:
     site: Any = None
 
 
-def run_gallery(config: str | Path, *, fetch: bool = True, jobs: int = 1, quiet: bool = False,
-                build: bool = True, cache: str | Path | None = None, adjust=None,
-                remote: str | None = None) -> RunReport:
-    """validate (and fetch), plan, pull what the remote render cache has, render the rest (each
-    pushed as it is done), sync the lock file, build the site.
-    `adjust(gallery) -> gallery`: the command line's overrides (a preview leaves the lock file alone).
+def run_gallery(gallery, *, jobs: int = 1, quiet: bool = False, build: bool = True,
+                remote: str | None = None, renderer: Renderer = stylize) -> RunReport:
+    """Plan `gallery`, pull what the remote render cache has, render the rest with `renderer`
+    (each pushed as it is done), sync the lock file, build the site. A gallery with overrides
+    (a preview) leaves the lock file alone.
     `remote`: a remote URL over GALLERY_REMOTE and the manifest's `cache: remote:`."""
     from pipeline.plan.remote import Pusher, remote_for
 
-    gallery = load(config, fetch=fetch, cache=cache)
-    if adjust is not None:
-        gallery = adjust(gallery)
-    preview = bool(getattr(gallery, "overrides", None))
+    preview = bool(gallery.overrides)
     the_plan = plan(gallery)
     missing = the_plan.missing()
     report = RunReport(the_plan)
@@ -326,7 +306,7 @@ def run_gallery(config: str | Path, *, fetch: bool = True, jobs: int = 1, quiet:
                  display(gallery.path), len(the_plan.cells), counts["cached"], counts["render"],
                  estimate_words(the_plan, missing), counts["excluded"])
         done = render_cells(the_plan, missing, jobs=jobs, quiet=quiet, write_lock=not preview,
-                            push=Pusher.of(the_remote, the_plan.cache))
+                            push=Pusher.of(the_remote, the_plan.cache), renderer=renderer)
         report.rendered, report.by_others = done["rendered"], done["by_others"]
         if the_remote is not None:
             check_pushed(the_plan, the_remote, [c.key for c in missing])
@@ -354,7 +334,7 @@ def with_previews(the_plan):
     if not any(c.state == "render" for c in the_plan.cells):
         return the_plan
     gallery = the_plan.gallery
-    if getattr(gallery, "overrides", {}).get("engine") == "fast":
+    if gallery.overrides.get("engine") == "fast":
         return the_plan
     previews = {c.name: c for c in plan(gallery.with_overrides(engine="fast")).cells if c.state == "cached"}
     if not previews:

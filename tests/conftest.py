@@ -150,17 +150,26 @@ def demo_manifest(tmp_path: Path) -> Path:
     return dest / "gallery.yaml"
 
 
-@pytest.fixture
-def cli(capsys) -> Callable[..., tuple[int, str, str]]:
-    """Run `python -m pipeline ARGS...` in-process; return (exit code, stdout, stderr)."""
-    from pipeline.cli.app import main
+class Cli:
+    """`python -m pipeline ARGS...` in-process: returns (exit code, stdout, stderr). `gallery`,
+    once set, stands in for the manifest --config names; `renderer` renders instead of the engines."""
 
-    def run(*args: str) -> tuple[int, str, str]:
-        code = main([str(a) for a in args])
-        out, err = capsys.readouterr()
+    def __init__(self, capsys, renderer=None):
+        self.capsys, self.renderer, self.gallery = capsys, renderer, None
+
+    def __call__(self, *args) -> tuple[int, str, str]:
+        from pipeline.cli.app import main
+
+        load = None if self.gallery is None else (lambda path, **kw: self.gallery)
+        code = main([str(a) for a in args], load=load, renderer=self.renderer)
+        out, err = self.capsys.readouterr()
         return code, out, err
 
-    return run
+
+@pytest.fixture
+def cli(capsys, request) -> Cli:
+    """The CLI in-process (see Cli); a test that also asks for `fake_renderer` renders with it."""
+    return Cli(capsys, request.getfixturevalue("fake_renderer") if "fake_renderer" in request.fixturenames else None)
 
 
 def snapshot(folder: Path) -> dict[str, tuple[int, int] | None]:
@@ -170,17 +179,14 @@ def snapshot(folder: Path) -> dict[str, tuple[int, int] | None]:
 
 
 @pytest.fixture
-def fake_renderer(monkeypatch) -> list:
-    """Swap the optimiser for a fast fake (tests/gallery_fakes.py); returns the list of params
-    it was called with. MAKEFLAGS is cleared so a parent `make -jN` does not fork workers."""
-    import sys
+def fake_renderer(monkeypatch):
+    """A fast fake renderer (tests/gallery_fakes.py) to pass to the CLI's main or the runner: a
+    list of the params it was called with. MAKEFLAGS is cleared so a parent `make -jN` does
+    not fork workers."""
+    from gallery_fakes import FakeRenderer
 
-    from gallery_fakes import fake_render_module
-
-    calls: list = []
-    monkeypatch.setitem(sys.modules, "pipeline.render.gatys.core", fake_render_module(calls))
     monkeypatch.delenv("MAKEFLAGS", raising=False)
-    return calls
+    return FakeRenderer()
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ pickled gallery, optionally with the fake renderer, so that kill -9 and concurre
 tested on real processes without torch and without the manifest stage. Environment:
 
     FAKE_GALLERY  pickle of the Gallery to use (instead of reading a manifest)
-    FAKE_RENDER   1: replace pipeline.render with the fake below
+    FAKE_RENDER   1: render with the fake below instead of the engines
     FAKE_SLEEP    seconds each fake render takes
     FAKE_CREATED  the record's "created" time (ISO 8601) instead of now
     FAKE_LOG      file to which each fake render appends "<pair hash> <pid> <GALLERY_THREADS>
@@ -18,11 +18,12 @@ Several commands run in one process when separated by `--then`.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import hashlib
 import os
 import pickle
 import sys
 import time
-import types
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,10 @@ if str(REPO) not in sys.path:
 
 from PIL import Image  # noqa: E402
 
+from pipeline import runner  # noqa: E402
+from pipeline.cli.app import main as cli_main  # noqa: E402
 from pipeline.manifest.model import Gallery, ImageEntry, SiteSettings  # noqa: E402
+from pipeline.plan.planner import make_plan  # noqa: E402
 
 
 def tiny_png(path: Path, seed: int, size: tuple[int, int] = (24, 16)) -> Path:
@@ -76,12 +80,10 @@ class FakeResult:
     record: dict
 
 
-def use_gallery(monkeypatch, gallery: Gallery) -> Gallery:
-    """Make the commands run on `gallery` instead of reading a manifest (in this process)."""
-    from pipeline import runner
-
-    monkeypatch.setattr(runner, "read_manifest", lambda config, **kw: gallery)
-    return gallery
+def cli_on(gallery: Gallery, renderer=None):
+    """The CLI's main(argv) run on `gallery` instead of the manifest --config names (in this
+    process), rendering with `renderer` (a FakeRenderer; None: the engines)."""
+    return functools.partial(cli_main, load=lambda path, **kw: gallery, renderer=renderer)
 
 
 def fake_stylize(content: Image.Image, style: Image.Image, params, progress: bool = True,
@@ -110,34 +112,26 @@ def fake_stylize(content: Image.Image, style: Image.Image, params, progress: boo
     return FakeResult(out, record)
 
 
-def fake_render_module(log: list | None = None) -> types.ModuleType:
-    """A stand-in for pipeline.render whose stylize is fake_stylize (and logs each call)."""
-    mod = types.ModuleType("pipeline.render.gatys.core")
+class FakeRenderer(list):
+    """A renderer to pass where the engines' stylize goes: renders with fake_stylize and keeps
+    the params of each call (it is the list of them). With FAKE_LOG set, each render appends
+    "<pair hash> <pid> <GALLERY_THREADS> <min threads> <max threads>" to that file."""
 
-    def stylize(content, style, params, progress=True, label="stylize", threads=None):
+    def __call__(self, content, style, params, progress=True, label="stylize", threads=None):
         seen: list[int] = []
         result = fake_stylize(content, style, params, progress, threads, seen)
-        if log is not None:
-            log.append(params)
+        self.append(params)
         path = os.environ.get("FAKE_LOG")
         if path:
-            import hashlib
             pair = hashlib.md5(content.tobytes() + b"|" + style.tobytes()).hexdigest()[:12]
             with open(path, "a") as f:
                 span = f"{min(seen)} {max(seen)}" if seen else "- -"
                 f.write(f"{pair} {os.getpid()} {os.environ.get('GALLERY_THREADS', '-')} {span}\n")
         return result
 
-    mod.stylize = stylize
-    mod.RenderResult = FakeResult
-    return mod
-
 
 def fill_cache(gallery: Gallery) -> None:
     """Store a fake render for every cell and write the lock file: a fully cached gallery."""
-    from pipeline import runner
-    from pipeline.plan.planner import make_plan
-
     plan = make_plan(gallery)
     for cell in plan.missing():
         im = Image.new("RGB", (8, 8), (10, 20, 30))
@@ -193,14 +187,9 @@ def _install_hang(phase: str, marker: Path) -> None:
 
 
 def main(argv: list[str]) -> int:
-    from pipeline import runner
-    from pipeline.cli.app import main as cli_main
-
     with open(os.environ["FAKE_GALLERY"], "rb") as f:
         gallery = pickle.load(f)
-    runner.read_manifest = lambda config, **kw: gallery
-    if os.environ.get("FAKE_RENDER"):
-        sys.modules["pipeline.render.gatys.core"] = fake_render_module()
+    cli = cli_on(gallery, FakeRenderer() if os.environ.get("FAKE_RENDER") else None)
     if os.environ.get("FAKE_HANG"):
         _install_hang(os.environ["FAKE_HANG"], Path(os.environ["FAKE_HANG_MARKER"]))
     commands: list[list[str]] = [[]]
@@ -210,7 +199,7 @@ def main(argv: list[str]) -> int:
         else:
             commands[-1].append(a)
     for cmd in commands:
-        rc = cli_main(cmd)
+        rc = cli(cmd)
         if rc:
             return rc
     if os.environ.get("CHECK_NO_TORCH") and "torch" in sys.modules:

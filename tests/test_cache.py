@@ -11,11 +11,9 @@ import time
 import pytest
 from PIL import Image
 
-from gallery_fakes import build_gallery, fill_cache, run_driver, with_style
-from pipeline import runner
+from gallery_fakes import build_gallery, cli_on, fill_cache, run_driver, with_style
 from pipeline.cli import plan_cmds as plan_cli
 from pipeline.plan.cache import Cache, Mutex
-from pipeline.cli.app import main
 from pipeline.util.errors import GalleryError
 from pipeline.plan.lockfile import dumps_lock, read_lock, update_lock
 from pipeline.plan.planner import make_plan
@@ -90,7 +88,7 @@ def test_prune_lists_then_deletes_only_unused_entries(tmp_path, monkeypatch, cap
         p.parent.mkdir(exist_ok=True)
         p.write_bytes(b"half")
     os.utime(stale_tmp, (time.time() - 7200, time.time() - 7200))
-    monkeypatch.setattr(runner, "read_manifest", lambda config, **kw: g2)
+    main = cli_on(g2)
 
     assert main(["prune"]) == 0
     out = capsys.readouterr().out
@@ -105,7 +103,7 @@ def test_prune_lists_then_deletes_only_unused_entries(tmp_path, monkeypatch, cap
     assert all(c.state == "cached" for c in make_plan(g2).cells)
 
     excluded = dataclasses.replace(g2, exclude=frozenset({("pearl", "munch")}))
-    monkeypatch.setattr(runner, "read_manifest", lambda config, **kw: excluded)
+    main = cli_on(excluded)
     assert main(["prune", "--yes"]) == 0
     assert "was pearl:munch" in capsys.readouterr().out
 
@@ -119,7 +117,7 @@ def test_prune_keeps_the_renders_a_manifest_beside_it_still_uses(tmp_path, monke
                                contents=tuple(c for c in g.contents if c.id != "vinci"))
     copy.path.write_text("# a copy of the manifest without vinci\n")
     fill_cache(with_style(copy, "gogh", render={"style_weight": 2.0}))  # an entry only the copy made
-    monkeypatch.setattr(runner, "read_manifest", lambda config, **kw: copy)
+    main = cli_on(copy)
     assert main(["prune"]) == 0
     out = capsys.readouterr().out
     assert re.search(r"kept: 2 entries that \S*/gallery.lock.json \(another manifest's lock file\) "
@@ -140,7 +138,7 @@ def test_prunes_hint_names_the_manifest_and_the_way_it_was_run(tmp_path, monkeyp
     g = build_gallery(tmp_path)
     fill_cache(g)
     fill_cache(with_style(g, "gogh", render={"style_weight": 2.0}))
-    monkeypatch.setattr(runner, "read_manifest", lambda config, **kw: g)
+    main = cli_on(g)
     monkeypatch.delenv("MAKELEVEL", raising=False)
     assert main(["prune", "--config", "config/fourth.yaml"]) == 0
     assert "run `python -m pipeline prune --yes --config config/fourth.yaml` to delete" in capsys.readouterr().out
@@ -149,8 +147,7 @@ def test_prunes_hint_names_the_manifest_and_the_way_it_was_run(tmp_path, monkeyp
     monkeypatch.setenv("MAKELEVEL", "1")
     assert main(["prune", "--config", "config/fourth.yaml"]) == 0
     assert "run `make prune CONFIG=config/fourth.yaml ARGS=--yes` to delete" in capsys.readouterr().out
-    monkeypatch.setattr(runner, "read_manifest",
-                        lambda config, **kw: with_style(g, "gogh", render={"style_weight": 3.0}))
+    main = cli_on(with_style(g, "gogh", render={"style_weight": 3.0}))
     assert main(["status", "--config", "config/fourth.yaml"]) == 0
     assert ("next: `make gallery CONFIG=config/fourth.yaml` renders them (`make -j2 gallery "
             "CONFIG=config/fourth.yaml`: two at a time)") in capsys.readouterr().out

@@ -9,7 +9,6 @@ import errno
 import json
 import os
 import shutil
-import sys
 import time
 from pathlib import Path
 
@@ -18,18 +17,12 @@ from PIL import Image
 
 import fs_guard
 from conftest import write_image
-from gallery_fakes import fake_render_module
 from test_hardening import cached_gallery, load, sha256
 
 
 def cache_entry(tmp_path: Path, suffix: str) -> Path:
     [path] = [p for p in (tmp_path / "renders").glob(f"[0-9a-f][0-9a-f]/*{suffix}")]
     return path
-
-
-@pytest.fixture
-def fake_renderer(monkeypatch):
-    monkeypatch.setitem(sys.modules, "pipeline.render.gatys.core", fake_render_module())
 
 
 # ---------------------------------------------------------------- 7: a corrupt render

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from gallery_fakes import build_gallery, fill_cache, use_gallery
+from gallery_fakes import build_gallery, fill_cache
 from test_hardening import cached_gallery
 
 DEEP = "[" * 200_000 + "]" * 200_000  # RecursionError in json.loads
@@ -78,8 +78,8 @@ def test_the_sites_own_state_files_nested_deep_cost_a_rebuild_only(make_gallery,
     assert rc == 0
 
 
-def test_a_deeply_nested_plan_file_is_named(tmp_path, monkeypatch, cli):
-    use_gallery(monkeypatch, build_gallery(tmp_path / "g"))
+def test_a_deeply_nested_plan_file_is_named(tmp_path, cli):
+    cli.gallery = build_gallery(tmp_path / "g")
     plan = tmp_path / "plan.json"
     plan.write_text(DEEP)
     rc, out, err = cli("render", "--plan", plan, "--shard", "1/2")
@@ -89,8 +89,8 @@ def test_a_deeply_nested_plan_file_is_named(tmp_path, monkeypatch, cli):
 
 # ---------------------------------------------------------------- a damaged lock entry, said once
 
-def test_a_damaged_lock_entry_is_reported_once_a_command(tmp_path, monkeypatch, cli, fake_renderer):
-    gallery = use_gallery(monkeypatch, build_gallery(tmp_path / "g"))
+def test_a_damaged_lock_entry_is_reported_once_a_command(tmp_path, cli, fake_renderer):
+    gallery = cli.gallery = build_gallery(tmp_path / "g")
     fill_cache(gallery)
     data = json.loads(gallery.lock_path.read_text())
     data["cells"]["pearl:gogh"]["seconds"] = "slow"

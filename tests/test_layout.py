@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import ast
 import re
-import sys
 from pathlib import Path
 
 import pytest
 
-from gallery_fakes import build_gallery, fake_render_module
-from pipeline import runner
+from gallery_fakes import FakeRenderer, build_gallery
+from pipeline.cli.app import main
 
 REPO = Path(__file__).resolve().parent.parent
 PACKAGE = REPO / "pipeline"
@@ -61,8 +60,7 @@ def test_every_package_is_listed_for_the_wheel():
 
 
 def test_one_gallery_run_reads_the_manifest_once_and_plans_once(tmp_path, monkeypatch):
-    """make gallery with N cells to render: 1 manifest load, 1 plan (it was 4+N and 3+2N)."""
-    import pipeline.manifest.reader as reader
+    """make gallery with N cells to render: 1 manifest load, 1 plan."""
     import pipeline.plan.planner as planner
 
     gallery = build_gallery(tmp_path, contents=("a", "b", "c"), styles=("x", "y"))
@@ -77,12 +75,11 @@ def test_one_gallery_run_reads_the_manifest_once_and_plans_once(tmp_path, monkey
         counts["plans"] += 1
         return real_plan(g)
 
-    monkeypatch.setattr(runner, "read_manifest", load)
     monkeypatch.setattr(planner, "make_plan", make_plan)
-    monkeypatch.setitem(sys.modules, "pipeline.render.gatys.core", fake_render_module())
     monkeypatch.delenv("MAKEFLAGS", raising=False)
-    report = runner.run_gallery(tmp_path / "gallery.yaml", fetch=False, quiet=True)
-    assert report.rendered == 6 and report.plan.counts()["cached"] == 6
+    renderer = FakeRenderer()
+    assert main(["gallery", "--no-fetch", "--quiet"], load=load, renderer=renderer) == 0
+    assert len(renderer) == 6
     assert counts == {"loads": 1, "plans": 1}
     assert (Path(gallery.site.output) / "index.html").is_file()
     assert len(__import__("json").loads(gallery.lock_path.read_text())["cells"]) == 6

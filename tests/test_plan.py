@@ -11,12 +11,11 @@ import subprocess
 import pytest
 from PIL import Image
 
-from gallery_fakes import build_gallery, fake_stylize, fill_cache, run_driver, tiny_png, with_style
+from gallery_fakes import build_gallery, cli_on, fake_stylize, fill_cache, run_driver, tiny_png, with_style
 from pipeline.manifest import params as params_mod
 from pipeline.plan import estimate as plan_mod
 from pipeline import runner
 from pipeline.cli import plan_cmds as plan_cli
-from pipeline.cli.app import main
 from pipeline.manifest.params import DEFAULTS, PRESETS, RenderParams
 from pipeline.plan.keys import render_key
 from pipeline.plan.planner import make_plan
@@ -215,7 +214,7 @@ def test_status_text_and_json(tmp_path, monkeypatch, capsys):
     g = build_gallery(tmp_path, exclude={("vinci", "munch")})
     fill_cache(dataclasses.replace(g, styles=g.styles[1:]))  # munch column cached
     g = with_style(g, "gogh", credit="changed credit")  # never a reason
-    monkeypatch.setattr(runner, "read_manifest", lambda config, **kw: g)
+    main = cli_on(g)
 
     assert main(["status"]) == 0
     out = capsys.readouterr().out
@@ -246,7 +245,7 @@ def test_status_before_the_images_are_fetched(tmp_path, monkeypatch, capsys):
     """A fresh clone: no keys yet, and status says how to fetch the images."""
     g = build_gallery(tmp_path)
     g.contents[0].file.unlink()
-    monkeypatch.setattr(runner, "read_manifest", lambda config, **kw: g)
+    main = cli_on(g)
     assert main(["status"]) == 1
     err = capsys.readouterr().err
     assert "content 'pearl': image file" in err and "run `make validate` to fetch it" in err
@@ -278,7 +277,7 @@ def test_first_estimate_is_a_2_core_cpus_pace_and_says_which(tmp_path, monkeypat
     assert standard[0] < plan.estimate_seconds(plan.cells[0]) < standard[1]
     quick = make_plan(_render(preset="draft")(g))
     assert draft[0] < quick.estimate_seconds(quick.cells[0]) < draft[1]
-    monkeypatch.setattr(runner, "read_manifest", lambda config, **kw: g)
+    main = cli_on(g)
     assert main(["status"]) == 0
     out = capsys.readouterr().out
     assert re.search(rf"to render: 4 cells, about {minutes} min( \d+ s)? of rendering \(at the pace "

@@ -348,11 +348,11 @@ def set_remote(monkeypatch, url: str, options: dict) -> None:
 
 
 def test_a_second_machine_renders_nothing_that_the_remote_has(tmp_path, remote_url, monkeypatch, fake_renderer, capsys):
-    from gallery_fakes import build_gallery, use_gallery
-    from pipeline.cli.app import main
+    from gallery_fakes import build_gallery, cli_on
     from pipeline.plan.planner import make_plan
 
-    g = use_gallery(monkeypatch, build_gallery(tmp_path / "a"))
+    g = build_gallery(tmp_path / "a")
+    main = cli_on(g, fake_renderer)
     set_remote(monkeypatch, *remote_url)
     assert main(["render", "--quiet"]) == 0
     assert len(fake_renderer) == 4 and "rendered 4 cells" in capsys.readouterr().out
@@ -376,11 +376,11 @@ def test_a_second_machine_renders_nothing_that_the_remote_has(tmp_path, remote_u
 
 
 def test_pull_and_push_commands(tmp_path, remote_url, monkeypatch, fake_renderer, capsys):
-    from gallery_fakes import build_gallery, use_gallery
-    from pipeline.cli.app import main
+    from gallery_fakes import build_gallery, cli_on
     from pipeline.plan.lockfile import read_lock
 
-    g = use_gallery(monkeypatch, build_gallery(tmp_path / "a"))
+    g = build_gallery(tmp_path / "a")
+    main = cli_on(g, fake_renderer)
     assert main(["render", "--quiet"]) == 0  # no remote yet
     capsys.readouterr()
     set_remote(monkeypatch, *remote_url)
@@ -392,7 +392,8 @@ def test_pull_and_push_commands(tmp_path, remote_url, monkeypatch, fake_renderer
     assert main(["push", "--all"]) == 0
     assert "pushed 1 render to" in capsys.readouterr().out and other in make(*remote_url).keys()
 
-    g2 = use_gallery(monkeypatch, dataclasses.replace(g, path=tmp_path / "b" / "gallery.yaml", cache=tmp_path / "b" / "renders"))
+    g2 = dataclasses.replace(g, path=tmp_path / "b" / "gallery.yaml", cache=tmp_path / "b" / "renders")
+    main = cli_on(g2, fake_renderer)
     (tmp_path / "b").mkdir()
     assert main(["pull"]) == 0
     out = capsys.readouterr().out
@@ -401,10 +402,10 @@ def test_pull_and_push_commands(tmp_path, remote_url, monkeypatch, fake_renderer
 
 
 def test_a_damaged_remote_copy_is_rendered_here_and_repaired(tmp_path, remote_url, monkeypatch, fake_renderer, capsys):
-    from gallery_fakes import build_gallery, use_gallery
-    from pipeline.cli.app import main
+    from gallery_fakes import build_gallery, cli_on
 
-    g = use_gallery(monkeypatch, build_gallery(tmp_path / "a"))
+    g = build_gallery(tmp_path / "a")
+    main = cli_on(g, fake_renderer)
     set_remote(monkeypatch, *remote_url)
     assert main(["render", "--quiet"]) == 0
     remote = make(*remote_url)
@@ -421,10 +422,9 @@ def test_a_damaged_remote_copy_is_rendered_here_and_repaired(tmp_path, remote_ur
 
 
 def test_missing_credentials_stop_push_and_leave_render_working(tmp_path, s3, monkeypatch, fake_renderer, capsys):
-    from gallery_fakes import build_gallery, use_gallery
-    from pipeline.cli.app import main
+    from gallery_fakes import build_gallery, cli_on
 
-    use_gallery(monkeypatch, build_gallery(tmp_path / "a"))
+    main = cli_on(build_gallery(tmp_path / "a"), fake_renderer)
     set_remote(monkeypatch, f"s3://{BUCKET}/gallery", {"endpoint_url": s3.endpoint})
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
@@ -439,10 +439,9 @@ def test_missing_credentials_stop_push_and_leave_render_working(tmp_path, s3, mo
 def test_forked_render_workers_push_too(tmp_path, remote_url, monkeypatch, fake_renderer, capsys):
     """Under --jobs 2 each forked worker opens its own connection (an event loop does not
     survive a fork) and pushes its renders as they are done."""
-    from gallery_fakes import build_gallery, use_gallery
-    from pipeline.cli.app import main
+    from gallery_fakes import build_gallery, cli_on
 
-    use_gallery(monkeypatch, build_gallery(tmp_path / "a"))
+    main = cli_on(build_gallery(tmp_path / "a"), fake_renderer)
     set_remote(monkeypatch, *remote_url)
     assert make(*remote_url).keys() == set()  # the parent has used the remote before forking
     assert main(["render", "--quiet", "--jobs", "2"]) == 0

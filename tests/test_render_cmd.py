@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from gallery_fakes import REPO, build_gallery, fake_render_module, fill_cache, run_driver, use_gallery, with_style
+from gallery_fakes import REPO, FakeRenderer, build_gallery, cli_on, fill_cache, run_driver, with_style
 from pipeline.render import threads as render_threads
 from pipeline.cli import plan_cmds as plan_cli
 from pipeline.util.mutex import Mutex
@@ -24,7 +24,8 @@ from pipeline.plan.planner import make_plan
 
 
 def test_render_only_what_is_missing_then_nothing(tmp_path, monkeypatch, fake_renderer, capsys):
-    g = use_gallery(monkeypatch, build_gallery(tmp_path, exclude={("vinci", "munch")}))
+    g = build_gallery(tmp_path, exclude={("vinci", "munch")})
+    main = cli_on(g, fake_renderer)
     assert main(["render", "--quiet"]) == 0
     assert len(fake_renderer) == 3 and "rendered 3 cells" in capsys.readouterr().out
     plan = make_plan(g)
@@ -49,13 +50,10 @@ def test_render_only_what_is_missing_then_nothing(tmp_path, monkeypatch, fake_re
     (["render", "--cell", "pearl:gogh", "--quiet"], "", False),
 ])
 def test_each_render_shows_progress_unless_quiet(tmp_path, monkeypatch, argv, makeflags, want):
-    use_gallery(monkeypatch, build_gallery(tmp_path))
     seen = []
-    mod = fake_render_module()
-    fake_stylize = mod.stylize
-    mod.stylize = lambda c, s, p, progress=True, label="", threads=None: (
-        seen.append((progress, label)), fake_stylize(c, s, p))[1]
-    monkeypatch.setitem(sys.modules, "pipeline.render.gatys.core", mod)
+    fake = FakeRenderer()
+    main = cli_on(build_gallery(tmp_path), lambda c, s, p, progress=True, label="", threads=None: (
+        seen.append((progress, label)), fake(c, s, p))[1])
     if makeflags is None:
         monkeypatch.delenv("MAKEFLAGS", raising=False)
     else:
@@ -67,16 +65,17 @@ def test_each_render_shows_progress_unless_quiet(tmp_path, monkeypatch, argv, ma
 
 def test_add_a_style_renders_its_column_and_a_param_change_only_its_column(tmp_path, monkeypatch, fake_renderer):
     g = build_gallery(tmp_path, contents=("a", "b", "c"), styles=("x", "y", "z"))
-    use_gallery(monkeypatch, g)
+    main = cli_on(g, fake_renderer)
     main(["render", "--quiet"])
     assert len(fake_renderer) == 9
     fake_renderer.clear()
-    bigger = use_gallery(monkeypatch, build_gallery(tmp_path, contents=("a", "b", "c"), styles=("x", "y", "z", "w")))
+    bigger = build_gallery(tmp_path, contents=("a", "b", "c"), styles=("x", "y", "z", "w"))
+    main = cli_on(bigger, fake_renderer)
     main(["render", "--quiet"])
     assert len(fake_renderer) == 3
     fake_renderer.clear()
     weight = DEFAULTS["style_weight"] + 4
-    use_gallery(monkeypatch, with_style(bigger, "y", render={"style_weight": weight}))
+    main = cli_on(with_style(bigger, "y", render={"style_weight": weight}), fake_renderer)
     main(["render", "--quiet"])
     assert len(fake_renderer) == 3 and {p.style_weight for p in fake_renderer} == {weight}
     entry = read_lock(bigger.lock_path)["b:y"]
@@ -84,7 +83,7 @@ def test_add_a_style_renders_its_column_and_a_param_change_only_its_column(tmp_p
 
 
 def test_render_one_cell_and_clear_errors(tmp_path, monkeypatch, fake_renderer, capsys):
-    use_gallery(monkeypatch, build_gallery(tmp_path, exclude={("vinci", "munch")}))
+    main = cli_on(build_gallery(tmp_path, exclude={("vinci", "munch")}), fake_renderer)
     assert main(["render", "--cell", "vinci:gogh"]) == 0
     # the time left is measured by the render just made (2.5 s for each of the 2 cells left)
     assert len(fake_renderer) == 1 and "1 of 3 cells now cached; about 5 s of rendering left\n" in capsys.readouterr().out
@@ -99,7 +98,8 @@ def test_render_one_cell_and_clear_errors(tmp_path, monkeypatch, fake_renderer, 
 
 
 def test_shards_render_disjoint_parts_and_a_plain_render_merges_the_lock(tmp_path, monkeypatch, fake_renderer):
-    g = use_gallery(monkeypatch, build_gallery(tmp_path, contents=("a", "b", "c"), styles=("x", "y")))
+    g = build_gallery(tmp_path, contents=("a", "b", "c"), styles=("x", "y"))
+    main = cli_on(g, fake_renderer)
     assert main(["render", "--shard", "1/2", "--quiet"]) == 0
     first = len(fake_renderer)
     assert main(["render", "--shard", "2/2", "--quiet"]) == 0
@@ -113,7 +113,8 @@ def test_shards_on_two_machines_merge_by_copying(tmp_path, monkeypatch, fake_ren
     """Two caches filled by two shards; copying one folder into the other completes the gallery."""
     import shutil
 
-    a = use_gallery(monkeypatch, build_gallery(tmp_path / "a"))
+    a = build_gallery(tmp_path / "a")
+    main = cli_on(a, fake_renderer)
     assert main(["render", "--shard", "1/2", "--quiet", "--cache", str(tmp_path / "one")]) == 0
     assert main(["render", "--shard", "2/2", "--quiet", "--cache", str(tmp_path / "two")]) == 0
     assert len(fake_renderer) == 4 and not a.cache.exists()
@@ -179,7 +180,8 @@ def test_a_thread_count_the_user_set_wins():
 def test_gallery_renders_then_builds_the_site_with_the_plan(tmp_path, monkeypatch, fake_renderer, capsys):
     import pipeline.site.builder
 
-    g = use_gallery(monkeypatch, build_gallery(tmp_path))
+    g = build_gallery(tmp_path)
+    main = cli_on(g, fake_renderer)
     built = []
     monkeypatch.setattr(pipeline.site.builder, "build_site", lambda gallery, plan=None, quiet=False: built.append(plan))
     assert main(["gallery", "--no-fetch", "--quiet"]) == 0
@@ -205,8 +207,9 @@ def test_real_manifest_no_op_gallery_never_imports_torch(make_gallery, tmp_path)
 
 @pytest.mark.skipif(importlib.util.find_spec("pipeline.render.gatys.core") is None, reason="renderer not written yet")
 def test_real_stylize_at_32_px(tmp_path, monkeypatch):
-    g = use_gallery(monkeypatch, build_gallery(tmp_path, contents=("pearl",), styles=("gogh",),
-                                       render={"size": 32, "min_size": 32, "iterations": [3]}))
+    g = build_gallery(tmp_path, contents=("pearl",), styles=("gogh",),
+                      render={"size": 32, "min_size": 32, "iterations": [3]})
+    main = cli_on(g)
     monkeypatch.delenv("MAKEFLAGS", raising=False)
     assert main(["render", "--quiet"]) == 0
     cell = make_plan(g).cells[0]
@@ -223,12 +226,11 @@ def _fake_make(tmp_path, manifest, sleep: float) -> tuple[list[str], dict[str, s
     fake_py = tmp_path / "python"
     fake_py.write_text(
         f"#!{sys.executable}\n"
-        "import runpy, sys\n"
+        "import sys\n"
         f"sys.path[:0] = [{str(REPO / 'tests')!r}, {str(REPO)!r}]\n"
-        "import gallery_fakes\n"
-        "sys.modules['pipeline.render.gatys.core'] = gallery_fakes.fake_render_module()\n"
-        "sys.argv = sys.argv[2:]\n"  # drop `-m pipeline`
-        "runpy.run_module('pipeline', run_name='__main__', alter_sys=True)\n")
+        "from gallery_fakes import FakeRenderer\n"
+        "from pipeline.cli.app import main\n"
+        "sys.exit(main(sys.argv[3:], renderer=FakeRenderer()))\n")  # after `-m pipeline`
     fake_py.chmod(0o755)
     stamp = tmp_path / "installed"
     stamp.touch()
@@ -317,7 +319,7 @@ def test_workers_count_only_live_workers(tmp_path):
 def test_an_unwritable_cache_is_a_clear_error(tmp_path, monkeypatch, fake_renderer, capsys):
     g = build_gallery(tmp_path)
     (tmp_path / "blocked").write_text("a file where the cache folder should be")
-    use_gallery(monkeypatch, dataclasses.replace(g, cache=tmp_path / "blocked" / "renders"))
+    main = cli_on(dataclasses.replace(g, cache=tmp_path / "blocked" / "renders"), fake_renderer)
     assert main(["render", "--quiet"]) == 1
     err = capsys.readouterr().err
     assert "cannot write the render cache" in err and "blocked" in err and "Traceback" not in err

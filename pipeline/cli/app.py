@@ -1,6 +1,6 @@
 """The command line: a thin layer that wires the stages together (`python -m pipeline --help`).
 
-Each handler imports its stage lazily, so `status` on a cached gallery never imports torch.
+`status` on a cached gallery never imports torch: the engines import it when they render.
 """
 from __future__ import annotations
 
@@ -11,19 +11,19 @@ import os
 import sys
 from pathlib import Path
 
+from pipeline.cli.inputs import Inputs, Loader
 from pipeline.cli.options import add_config, add_quiet
+from pipeline.manifest.reader import load_gallery
+from pipeline.render.engine import stylize
+from pipeline.runner import Renderer
 from pipeline.util.errors import DISK_ERRNOS, GalleryError
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from pipeline import runner
-
-    if args.no_fetch:
-        gallery = runner.read_manifest(args.config)
-    else:
-        # One pass: each missing file is fetched as its entry is checked, so a fetch failure, a
-        # typo and a wrong sha256 in different entries are all reported in the same run.
-        gallery = runner.load(args.config, fetch=True)
+    # One pass: each missing file is fetched as its entry is checked, so a fetch failure, a
+    # typo and a wrong sha256 in different entries are all reported in the same run.
+    fetch = not args.no_fetch
+    gallery = args.inputs.gallery(args, check_files=fetch, fetch=fetch)
     for warning in _unpublished(gallery):
         print(f"warning: {warning}", file=sys.stderr)
     n = len(gallery.cells())
@@ -122,9 +122,14 @@ def setup_logging(verbose: bool = False) -> None:
     logger.propagate = False
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, load: Loader | None = None,
+         renderer: Renderer | None = None) -> int:
+    """Run one command. `load` (as pipeline.manifest.reader.load_gallery) and `renderer` (as the
+    engines' stylize) replace where the commands get their gallery and their renders: the seam
+    tests and embedders use instead of patching modules."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.inputs = Inputs(load_gallery if load is None else load, stylize if renderer is None else renderer)
     setup_logging()
     from pipeline.manifest import roots
 

@@ -78,8 +78,7 @@ def _gallery(args: argparse.Namespace):
     """The manifest with --cache and --size/--preset applied (image files not checked)."""
     from pipeline.cli import overrides
 
-    gallery = runner.with_cache(runner.read_manifest(args.config), getattr(args, "cache", None))
-    return overrides.apply(gallery, args)
+    return overrides.apply(args.inputs.gallery(args), args)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -161,7 +160,7 @@ def sibling_lock_keys(lock_path: Path, cache_root: Path) -> dict[Path, set[str]]
 def cmd_prune(args: argparse.Namespace) -> int:
     import json
 
-    plan = runner.plan(runner.read_manifest(args.config))
+    plan = runner.plan(args.inputs.gallery(args))
     keep = {c.key for c in plan.cells if c.state != "excluded"}
     siblings = sibling_lock_keys(plan.gallery.lock_path, plan.cache.root)
     present = set(plan.cache.entries()) if siblings else set()
@@ -290,7 +289,7 @@ def cmd_render(args: argparse.Namespace) -> int:
             print(f"{cell.name}: pulled from the remote ({cell.image})")
             return 0
         runner.render_cells(plan, [cell], quiet=args.quiet, write_lock=not preview,
-                            push=Pusher.of(remote, plan.cache))
+                            push=Pusher.of(remote, plan.cache), renderer=args.inputs.renderer)
         counts = plan.counts()
         to_go = plan.missing()
         left = f"; {_estimate_words(plan, to_go)} of rendering left" if to_go else ""
@@ -325,7 +324,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     else:
         done = runner.render_cells(plan, cells, jobs=jobs, quiet=args.quiet, label=label,
                                    write_lock=not (args.shard or preview),
-                                   push=Pusher.of(remote, plan.cache))
+                                   push=Pusher.of(remote, plan.cache), renderer=args.inputs.renderer)
         print(f"rendered {done['rendered']} cell{'s' if done['rendered'] != 1 else ''}"
               + (f" ({done['by_others']} by another process)" if done["by_others"] else ""))
         if remote is not None:
@@ -338,14 +337,12 @@ def cmd_render(args: argparse.Namespace) -> int:
 def cmd_gallery(args: argparse.Namespace) -> int:
     from pipeline.cli import overrides
 
-    def adjust(gallery):
-        gallery = overrides.apply(gallery, args)
-        if gallery.overrides:
-            print(overrides.note(gallery))
-        return gallery
-
-    runner.run_gallery(args.config, fetch=not args.no_fetch, jobs=args.jobs or threads.jobs_from_make(),
-                       quiet=args.quiet, cache=args.cache, adjust=adjust, remote=args.remote)
+    gallery = args.inputs.gallery(args, check_files=True, fetch=not args.no_fetch)
+    gallery = overrides.apply(gallery, args)
+    if gallery.overrides:
+        print(overrides.note(gallery))
+    runner.run_gallery(gallery, jobs=args.jobs or threads.jobs_from_make(), quiet=args.quiet,
+                       remote=args.remote, renderer=args.inputs.renderer)
     return 0
 
 

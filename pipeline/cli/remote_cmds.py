@@ -25,12 +25,8 @@ def open_remote(gallery, url: str | None = None):
     return remote
 
 
-def _gallery(args: argparse.Namespace):
-    return runner.with_cache(runner.read_manifest(args.config), args.cache)
-
-
 def cmd_pull(args: argparse.Namespace) -> int:
-    gallery = _gallery(args)
+    gallery = args.inputs.gallery(args)
     remote = open_remote(gallery, args.remote)
     plan = runner.plan(gallery)
     missing = plan.missing()
@@ -50,7 +46,7 @@ def cmd_pull(args: argparse.Namespace) -> int:
 
 
 def cmd_push(args: argparse.Namespace) -> int:
-    gallery = _gallery(args)
+    gallery = args.inputs.gallery(args)
     remote = open_remote(gallery, args.remote)
     if remote.read_only:
         raise GalleryError(f"remote {remote.url}: {remote.protocol}:// is read-only; push to an s3://, "

@@ -13,7 +13,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     from pipeline import runner
     from pipeline.cli import overrides
 
-    gallery = overrides.apply(runner.load(args.config, fetch=False), args)
+    gallery = overrides.apply(args.inputs.gallery(args, check_files=True), args)
     runner.build_site(gallery, runner.plan(gallery), quiet=args.quiet)  # logs its summary line
     return 0
 
@@ -82,19 +82,13 @@ def _load_for_serve(args: argparse.Namespace):
     from pipeline import runner
     from pipeline.cli import overrides
 
-    return overrides.apply(runner.load(args.config, fetch=False), args)
+    return overrides.apply(args.inputs.gallery(args, check_files=True), args)
 
 
 def _build(gallery):
     from pipeline import runner
 
     return runner.build_site(gallery, runner.plan(gallery), quiet=True)
-
-
-def _output_of(config: str) -> Path:
-    from pipeline import runner
-
-    return Path(runner.read_manifest(config).site.output)
 
 
 def port_number(text: str) -> int:

@@ -68,10 +68,9 @@ def cmd_stylize(args: argparse.Namespace) -> int:
             raise GalleryError(f"{role} image {path}: {e}") from None
 
     from pipeline.render.heap import keep_freed_memory
-    from pipeline.render.engine import stylize  # the engine (torch) is imported here, not when the CLI starts
 
     keep_freed_memory()  # this process only renders: reuse its tensors' memory (see heap.py)
-    result = stylize(images[0], images[1], params, progress=not args.quiet)
+    result = args.inputs.renderer(images[0], images[1], params, progress=not args.quiet)
     out = Path(args.out)
     fmt = out.suffix.lower()
     extra = {"quality": 95} if fmt in (".jpg", ".jpeg", ".webp") else {}
