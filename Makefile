@@ -13,7 +13,7 @@ PORT ?= 8000
 OVERRIDES = $(if $(SIZE),--size $(SIZE)) $(if $(PRESET),--preset $(PRESET))
 
 .DEFAULT_GOAL := help
-.PHONY: preview help install add validate gallery status render prune site serve test bench clean clean-all schema
+.PHONY: preview help install init add remove repin validate gallery status render prune site serve test bench clean clean-all schema
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -37,11 +37,24 @@ $(TEST_STAMP): $(STAMP)
 	$(PY) -m pip install --progress-bar on -e '.[test]'
 	@touch $@
 
+init: install ## start a gallery of your own: a commented manifest with no images yet (ARGS=--force replaces one, keeping it as .bak)
+	$(PY) -m pipeline init --config "$(CONFIG)" $(ARGS)
+
 # make add STYLE=path/or/https-url (or CONTENT=...; a folder adds each image), ARGS='--title ...'
 add: install ## add an image: make add STYLE=file|folder|url or CONTENT=..., ARGS='--title "..." --credit "..."'
 	@test -n "$(STYLE)$(CONTENT)" || { echo "make add: say which image: make add STYLE=path/to/painting.jpg (or CONTENT=photo.jpg, a folder, or an https:// url)" >&2; exit 2; }
 	$(if $(CONTENT),$(PY) -m pipeline add content "$(CONTENT)" --config "$(CONFIG)" $(ARGS))
 	$(if $(STYLE),$(PY) -m pipeline add style "$(STYLE)" --config "$(CONFIG)" $(ARGS))
+
+remove: install ## take an image out: make remove CONTENT=id or STYLE=id (its renders stay until make prune)
+	@test -n "$(STYLE)$(CONTENT)" || { echo "make remove: say which entry: make remove CONTENT=id (or STYLE=id); make status lists the ids" >&2; exit 2; }
+	$(if $(CONTENT),$(PY) -m pipeline remove content "$(CONTENT)" --config "$(CONFIG)" $(ARGS))
+	$(if $(STYLE),$(PY) -m pipeline remove style "$(STYLE)" --config "$(CONFIG)" $(ARGS))
+
+repin: install ## you replaced your own image (no url): make repin CONTENT=id or STYLE=id pins the new file
+	@test -n "$(STYLE)$(CONTENT)" || { echo "make repin: say which entry: make repin CONTENT=id (or STYLE=id)" >&2; exit 2; }
+	$(if $(CONTENT),$(PY) -m pipeline repin content "$(CONTENT)" --config "$(CONFIG)" $(ARGS))
+	$(if $(STYLE),$(PY) -m pipeline repin style "$(STYLE)" --config "$(CONFIG)" $(ARGS))
 
 validate: install ## check the manifest (every problem, with line and entry) and fetch missing images
 	$(PY) -m pipeline validate --config "$(CONFIG)" $(ARGS)

@@ -252,10 +252,18 @@ def test_wrong_types_and_ranges(manifest, refused, old, new, line, where, key):
     refused(path, at(path, line), where, key)
 
 
-def test_empty_contents(manifest, refused):
-    path = manifest(BASE.replace("  - id: pearl\n    title: Pearl\n    file: images/pearl.png\n", "  []\n")
-                    .replace("contents:\n  []", "contents: []"))
-    refused(path, at(path, 5), "'contents' must be a non-empty list")
+@pytest.mark.parametrize("empty", ["contents: []", "contents:", "contents:   # none yet"])
+def test_empty_contents_are_a_gallery_with_nothing_yet(manifest, empty):
+    path = manifest(BASE.replace("contents:\n  - id: pearl\n    title: Pearl\n    file: images/pearl.png\n",
+                                 empty + "\n"))
+    g = load_gallery(path)
+    assert g.contents == () and [s.id for s in g.styles] and g.cells() == []
+
+
+def test_contents_that_are_no_list(manifest, refused):
+    path = manifest(BASE.replace("contents:\n  - id: pearl\n    title: Pearl\n    file: images/pearl.png\n",
+                                 "contents: pearl.png\n"))
+    refused(path, at(path, 5), "'contents' must be a list of images (- id: ..., file: ...), not 'pearl.png'")
 
 
 def test_missing_styles(manifest, refused):

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
-from pipeline.cli.options import add_config
+from pipeline.cli.options import add_config, config_words
+from pipeline.util.files import shown
 
 
 def cmd_add(args: argparse.Namespace) -> int:
@@ -16,12 +16,12 @@ def cmd_add(args: argparse.Namespace) -> int:
                        credit=args.credit or "", link=args.link or "")
     for a in added:
         if a.already:
-            print(f"{a.source}: already in {_show(manifest)} as {a.role} '{a.already}' (same sha256); "
+            print(f"{a.source}: already in {shown(manifest)} as {a.role} '{a.already}' (same sha256); "
                   f"nothing added")
             continue
         how = (f"downloaded from {a.url}" if a.url else
                f"copied from {a.copied_from}" if a.copied_from else "in place")
-        print(f"added {a.role} '{a.id}' ({a.title}) at {_show(manifest)}:{a.line}: {_show(a.file)}, "
+        print(f"added {a.role} '{a.id}' ({a.title}) at {shown(manifest)}:{a.line}: {shown(a.file)}, "
               f"{a.size[0]}x{a.size[1]}, {how}")
         for note in a.notes:
             print(f"  note: {note}")
@@ -29,7 +29,7 @@ def cmd_add(args: argparse.Namespace) -> int:
     if not new:
         return 0
     print(_next_words(manifest, new, args.config))
-    own = [_show(a.file) for a in new if not a.url]
+    own = [shown(a.file) for a in new if not a.url]
     if own:
         print(f"publish: commit {', '.join(own)} with the manifest (an image without a url exists "
               f"nowhere else; the Pages workflow reads it from the repository)")
@@ -43,11 +43,18 @@ def _next_words(manifest: Path, new: list, config: str) -> str:
     from pipeline.plan.planner import MissingImageError, make_plan
     from pipeline.util.progress import duration
 
-    make = "make gallery" + ("" if Path(config) == Path("config/gallery.yaml") else f" CONFIG={config}")
+    make = "make gallery" + config_words(config, make=True)
     gallery = load_gallery(manifest, check_files=False)
     ids = {a.id for a in new}
     cells = [(c, s) for c, s in gallery.cells() if c.id in ids or s.id in ids]
     names = ", ".join(f"{c.id}:{s.id}" for c, s in cells[:6]) + (", ..." if len(cells) > 6 else "")
+    if not cells:
+        other, what = (("style", "a painting whose manner the photos take") if new[0].role == "content"
+                       else ("content", "a photo to paint in these styles"))
+        if not (gallery.styles if other == "style" else gallery.contents):
+            return (f"next: add {what} (`make add {other.upper()}=FILE{config_words(config, make=True)}`): "
+                    f"each cell of the gallery is a content painted in the manner of a style")
+        return "next: nothing new to render (every cell of the new entries is excluded)"
     try:
         plan = make_plan(gallery)
     except MissingImageError:  # other entries' images are not fetched yet: no keys, no estimate
@@ -59,12 +66,6 @@ def _next_words(manifest: Path, new: list, config: str) -> str:
     return (f"next: `{make}` renders {len(todo)} new cell{'s' if len(todo) != 1 else ''} ({names}), "
             f"about {duration(seconds)}; `make status` lists them")
 
-
-def _show(path: Path) -> str:
-    try:
-        return os.path.relpath(path)
-    except ValueError:
-        return str(path)
 
 
 def register(sub) -> None:

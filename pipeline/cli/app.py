@@ -94,9 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", metavar="PATH", help="write it to PATH instead of stdout")
     p.set_defaults(func=cmd_schema)
 
-    from pipeline.cli import add_cmd, plan_cmds, remote_cmds, site_cmds, stylize_cmd
+    from pipeline.cli import add_cmd, entry_cmds, plan_cmds, remote_cmds, site_cmds, stylize_cmd
 
-    for module in (add_cmd, stylize_cmd, plan_cmds, remote_cmds, site_cmds):
+    for module in (entry_cmds, add_cmd, stylize_cmd, plan_cmds, remote_cmds, site_cmds):
         module.register(sub)
     return parser
 

@@ -16,13 +16,11 @@ Nothing is written unless everything is good: each image is checked in a tempora
 value as the reader checks it, and the new manifest validated, before an image is copied into
 place; the manifest is replaced last, and the copies are removed again if that fails.
 
-Two `add`s at once, or an editor saving meanwhile, lose no entry: the manifest is locked (flock)
-for its read-modify-write, and replaced only while it still holds the bytes that were read; if
-another program changed it meanwhile, its new text is read and the entries applied to that.
+Two `add`s at once, or an editor saving meanwhile, lose no entry: the manifest's read-modify-write
+is pipeline.manifest.rewrite's (locked, replaced only while it holds the bytes that were read).
 """
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import re
@@ -36,11 +34,10 @@ from typing import Any
 from pipeline.manifest.fields import ENTRY_FIELDS, ID_MAX, slug, value_problem
 from pipeline.manifest.images import ImageLoadError, load_rgb
 from pipeline.manifest.model import Gallery
-from pipeline.manifest.reader import load_gallery
-from pipeline.manifest.yaml_edit import append_entries, entry_lines, line_ending, with_line_ending
-from pipeline.util.errors import GalleryError, ManifestError, quote
+from pipeline.manifest.rewrite import Edit, load_for_edit, remove_created, rewrite_manifest
+from pipeline.manifest.yaml_edit import append_entries, entry_lines
+from pipeline.util.errors import GalleryError, quote
 from pipeline.util.files import atomic_writer, file_sha256
-from pipeline.util.mutex import locked_file
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +45,6 @@ OWN_FOLDER = "my-images"  # images without a url: committed (see README, "Publis
 FETCHED_FOLDER = "images"  # images with a url: git-ignored, fetched again from the url
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif", ".avif"}
 LFS_HINT_BYTES = 10 * 1024 * 1024  # above this, suggest Git LFS for a committed image
-TRIES = 5  # reads of a manifest that another program keeps changing, before `add` gives up
 _FORMAT_SUFFIX = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "TIFF": ".tif", "BMP": ".bmp",
                   "GIF": ".gif", "AVIF": ".avif", "MPO": ".jpg"}
 _OPTIONS = ("id", "title", "credit", "link")
@@ -88,10 +84,6 @@ class _Staged:
     stays: bool
 
 
-class _Changed(Exception):
-    """The manifest changed between reading it and replacing it (an editor saved it)."""
-
-
 def add_images(manifest: Path, role: str, sources: list[str], *, id: str | None = None,
                title: str | None = None, credit: str = "", link: str = "") -> list[Added]:
     """Add each source (file, folder of images, or https url) as a `role` ("content"/"style")
@@ -111,7 +103,7 @@ def _add(manifest: Path, role: str, sources: list[str], id: str | None, title: s
          credit: str, link: str) -> list[Added]:
     if role not in ("content", "style"):
         raise GalleryError(f"add: the first word is 'content' or 'style', not {role!r}")
-    _load(manifest)  # a broken manifest is reported before anything is downloaded
+    load_for_edit(manifest, "add")  # a broken manifest is reported before anything is downloaded
     given = dict(zip(_OPTIONS, (id, title, credit, link)))
     for key, value in given.items():
         problem = value_problem(ENTRY_FIELDS[key].kind, key, value) if value else None
@@ -127,66 +119,24 @@ def _add(manifest: Path, role: str, sources: list[str], id: str | None, title: s
     work = Path(tempfile.mkdtemp(prefix=".add-", dir=root))
     try:
         staged = [_stage(source, n, root, work) for n, source in enumerate(files)]
-        try:
-            with locked_file(manifest, "add"):
-                return _write(manifest, role, staged, root, given)
-        except OSError as e:
-            raise GalleryError(f"add: cannot write {manifest}: {e.strerror or e}") from None
+        return rewrite_manifest(manifest, "add", lambda text, gallery: _edit(text, gallery, role, staged,
+                                                                             root, given))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _load(manifest: Path, data: bytes | None = None) -> Gallery:
-    try:
-        return load_gallery(manifest, check_files=False, data=data)
-    except ManifestError as e:
-        raise GalleryError(f"{e}\nadd: fix these first, then add the image again") from None
-
-
-def _write(manifest: Path, role: str, staged: list[_Staged], root: Path, given: dict) -> list[Added]:
-    """Under the lock: read the manifest, append the entries, validate, copy the images, replace
-    the manifest if nobody changed it meanwhile (else start again from its new text)."""
-    for _ in range(TRIES):
-        data = manifest.read_bytes()
-        added = _entries(_load(manifest, data), role, staged, root, given)
-        new = [a for a in added if not a.already]
-        if not new:
-            return added
-        text = data.decode("utf-8").replace("\r\n", "\n")
-        new_text = append_entries(text, role, [_entry_dict(a, root) for a in new])
-        out = with_line_ending(new_text, line_ending(data))
-        try:
-            load_gallery(manifest, check_files=False, data=out)
-        except ManifestError as e:  # a bug here must not break the user's manifest
-            raise GalleryError(f"add: the manifest with the new entries would not validate, so it "
-                               f"was left as it was:\n{e}") from None
-        if manifest.read_bytes() != data:
-            continue
-        created = _put_in_place(new, staged)
-        try:
-            _replace_unless_changed(manifest, data, out)
-        except BaseException as e:
-            _remove(created)
-            if isinstance(e, _Changed):
-                continue
-            raise
-        lines = entry_lines(new_text, role)
-        for a in new:
-            a.line = lines.get(a.id, 0)
-        return added
-    raise GalleryError(f"add: {manifest} changed while `add` ran, {TRIES} times over (is an editor "
-                       f"saving it?): nothing was written; save and close it, then add the image again")
-
-
-def _replace_unless_changed(manifest: Path, expected: bytes, data: bytes) -> None:
-    """Write `data` over the manifest atomically, unless it no longer holds `expected` (raises
-    _Changed): checked once the new file is on disk, just before the rename."""
-    with atomic_writer(manifest, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-        if manifest.read_bytes() != expected:
-            raise _Changed()
+def _edit(text: str, gallery: Gallery, role: str, staged: list[_Staged], root: Path,
+          given: dict) -> Edit[list[Added]]:
+    """The manifest's text with the new entries appended (None when every image is there already)."""
+    added = _entries(gallery, role, staged, root, given)
+    new = [a for a in added if not a.already]
+    if not new:
+        return Edit(None, added)
+    new_text = append_entries(text, role, [_entry_dict(a, root) for a in new])
+    lines = entry_lines(new_text, role)
+    for a in new:
+        a.line = lines.get(a.id, 0)
+    return Edit(new_text, added, place=lambda: _put_in_place(new, staged))
 
 
 def _expand(source: str) -> list[str]:
@@ -322,16 +272,9 @@ def _put_in_place(new: list[Added], staged: list[_Staged]) -> list[Path]:
                 shutil.copyfileobj(f, out)
             created.append(a.file)
     except BaseException:
-        _remove(created)
+        remove_created(created)
         raise
     return created
-
-
-def _remove(created: list[Path]) -> None:
-    """Undo _put_in_place: the files, then the folders it made (deepest first) if still empty."""
-    for path in sorted(created, key=lambda p: (p.is_dir(), -len(p.parts))):
-        with contextlib.suppress(OSError):
-            path.rmdir() if path.is_dir() else path.unlink()
 
 
 def _entry_dict(a: Added, root: Path) -> dict[str, Any]:

@@ -96,8 +96,9 @@ class ImageFileChecks:
         return True
 
     def check_file(self, file: Path, written: str, sha256: str | None, has_url: bool,
-                   node: yaml.Node, where: str) -> None:
-        """The image file exists, has the pinned sha256, decodes fully and is under the pixel limit."""
+                   node: yaml.Node, where: str, repin: str = "") -> None:
+        """The image file exists, has the pinned sha256, decodes fully and is under the pixel limit.
+        `repin`: the command that pins this entry to a file replaced on purpose."""
         if not file.exists():
             fix = ("run `python -m pipeline validate` (without --no-fetch) to fetch it from its url, "
                    "or copy it there" if has_url else
@@ -114,7 +115,7 @@ class ImageFileChecks:
                 self.problem(node, where, f"'file' {quote(written)} cannot be read: {e.strerror}")
                 return
             if actual != sha256:
-                self.problem(node, where, sha256_mismatch(written, actual, sha256, has_url))
+                self.problem(node, where, sha256_mismatch(written, actual, sha256, has_url, repin))
         # Decoding every image takes most of a no-op `make gallery`'s time: a file that decoded
         # fine is not decoded again while its size and mtime hold (the plan trusts them for hashes).
         name, st = str(file), file.stat()
@@ -131,7 +132,7 @@ class ImageFileChecks:
             self.memo.put("decoded", name, st, list(im.size))
 
 
-def sha256_mismatch(written: str, actual: str, pinned: str, has_url: bool) -> str:
+def sha256_mismatch(written: str, actual: str, pinned: str, has_url: bool, repin: str = "") -> str:
     """The advice depends on whether another copy exists: without a url, the file on disk may
     be the only one, and deleting it would lose the image."""
     what = f"'file' {quote(written)} has sha256 {actual}, not the pinned 'sha256' {pinned}"
@@ -139,7 +140,8 @@ def sha256_mismatch(written: str, actual: str, pinned: str, has_url: bool) -> st
         return (f"{what}: if you replaced the image on purpose, set 'sha256: {actual}' (and point "
                 f"'url' at the new image); otherwise move the file away and run `validate` again "
                 f"to download the pinned one from 'url'")
-    return (f"{what}: if you changed or replaced the image on purpose, set 'sha256: {actual}'; "
+    fix = f"run `{repin}` (or set 'sha256: {actual}')" if repin else f"set 'sha256: {actual}'"
+    return (f"{what}: if you changed or replaced the image on purpose, {fix}; "
             f"otherwise restore the original from your own copy. Do not delete it: the entry has "
             f"no 'url', so this file may be the only copy")
 

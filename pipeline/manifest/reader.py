@@ -302,6 +302,8 @@ class _Reader(YamlChecks, ImageFileChecks):
         blocks += [(self.entry_blocks[("style", s.id)], s.render, [cells[c.id, s.id] for c in contents])
                    for s in styles if s.render]
         for where, block, block_cells in blocks:
+            if not block_cells:  # no cell yet (a new gallery): nothing to judge a parameter by
+                continue
             for name in unused(block, block_cells):
                 self.problem(self.param_nodes[where][name], where,
                              f"'{name}' does nothing: every cell it applies to renders with engine: "
@@ -319,10 +321,10 @@ class _Reader(YamlChecks, ImageFileChecks):
 
     def entries(self, node: yaml.Node | None, key: str, role: str,
                 ids: dict[str, tuple[str, int]]) -> list[ImageEntry]:
-        if node is None:
-            return []  # reported as missing by mapping()
-        if not isinstance(node, yaml.SequenceNode) or not node.value:
-            self.problem(node, key, f"'{key}' must be a non-empty list of images (- id: ..., file: ...), "
+        if node is None or node.tag == "tag:yaml.org,2002:null":
+            return []  # missing: reported by mapping(); `contents:` with nothing yet: a new gallery
+        if not isinstance(node, yaml.SequenceNode):
+            self.problem(node, key, f"'{key}' must be a list of images (- id: ..., file: ...), "
                                     f"not {describe(node)}")
             return []
         out = []
@@ -370,7 +372,8 @@ class _Reader(YamlChecks, ImageFileChecks):
             elif self.fetch is not None and not pinned and not file.exists():
                 fetched = False  # fetched once its url and sha256 are right (reported above)
             if fetched:
-                self.check_file(file, v["file"], v.get("sha256"), bool(v.get("url")), keys["file"], where)
+                self.check_file(file, v["file"], v.get("sha256"), bool(v.get("url")), keys["file"], where,
+                                repin=f"make repin {role.upper()}={v['id']}" if v.get("id") else "")
         if len(self.problems) > before or not v.get("id") or file is None:
             return None
         return ImageEntry(id=v["id"], role=role, title=v.get("title") or v["id"], file=file,

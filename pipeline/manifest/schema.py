@@ -33,7 +33,7 @@ _SCALARS: dict[str, dict[str, Any]] = {
     "bool": {"type": "boolean"},
     "render": {"$ref": "#/$defs/render"},
     "site": {"$ref": "#/$defs/site"},
-    "entries": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/entry"}},
+    "entries": {"type": ["array", "null"], "items": {"$ref": "#/$defs/entry"}},  # empty: a new gallery
     "exclude": {"type": "array", "items": {"$ref": "#/$defs/exclude"}},
 }
 

@@ -217,7 +217,7 @@ class _Builder:
                   "lightbox": extras.lightbox_items(rendered), "archive": extras.archive_info(g, rendered),
                   "tryit": None}
         tryit_files: dict[str, bytes | Path] = {}
-        if g.site.try_it:  # the page where visitors stylise their own photo (pipeline.site.tryit)
+        if g.site.try_it and g.styles:  # the page where visitors stylise their own photo (pipeline.site.tryit)
             tryit_files, common["tryit"] = tryit_page.tryit_files(g, template_dirs(g))
 
         self.page("index.html", "index.html",

@@ -66,3 +66,12 @@ def file_sha256(path: str | Path) -> str:
     hash once, and a file swapped for another of the same size and mtime is hashed again."""
     st = Path(path).stat()
     return _sha256_cached(str(Path(path).resolve()), st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
+
+
+def shown(path: str | os.PathLike) -> str:
+    """A path for a message, as the user would type it: relative to the working folder when it is
+    inside it, else absolute."""
+    try:
+        return str(Path(os.path.abspath(path)).relative_to(Path.cwd()))
+    except ValueError:
+        return str(os.path.abspath(path))
