@@ -225,3 +225,33 @@ def test_a_port_out_of_range_is_a_clear_message(capsys, port):
     assert e.value.code == 2
     assert f"--port/-p: {port!r} is not a port: use 1 to 65535, or 0 for any free one" in err
     assert "Traceback" not in err
+
+
+def _await_reload(stream, seconds: float = 60) -> bool:
+    got = b""
+    deadline = time.monotonic() + seconds
+    while b"event: reload" not in got and time.monotonic() < deadline:
+        got += stream.readline()
+    return b"event: reload" in got
+
+
+def test_a_template_folder_named_after_serve_started_is_watched(manifest, tmp_path):
+    theme = tmp_path / "theme"
+    theme.mkdir()
+    (theme / "index.html").write_text((REPO / "templates" / "index.html").read_text().replace(
+        "{% block main %}", "{% block main %}<p>Theme one</p>", 1))
+    proc, url = start_serve(manifest)
+    try:
+        stream = urllib.request.urlopen(url + RELOAD_PATH.lstrip("/"), timeout=60)
+        stream.readline()
+        time.sleep(2)  # the watcher starts just after the server
+        manifest.write_text(manifest.read_text().replace("site:\n", "site:\n  templates: theme\n", 1))
+        assert _await_reload(stream)
+        assert "Theme one" in urllib.request.urlopen(url, timeout=10).read().decode()
+        time.sleep(1)
+        page = theme / "index.html"
+        page.write_text(page.read_text().replace("Theme one", "Theme two"))
+        assert _await_reload(stream), "an edit in the template folder did not rebuild"
+        assert "Theme two" in urllib.request.urlopen(url, timeout=10).read().decode()
+    finally:
+        stop_serve(proc)

@@ -92,9 +92,9 @@ def watch_and_rebuild(load: Callable[[], Any], build: Callable[[Any], Any], temp
             except GalleryError as e:
                 on_error(str(e))
                 continue
-            if watched(new, template_dirs(new)).roots != w.roots:
+            if watched(new, template_dirs(new)) != w:
                 gallery, changed = new, True
-                break  # an image moved elsewhere, a template folder appeared: watch anew
+                break  # an image moved, a template folder was named or dropped: watch anew
             gallery = new
         if not changed:
             return
