@@ -7,6 +7,7 @@ the answer itself (a server that drips, stalls or hangs up). Only loopback traff
 """
 from __future__ import annotations
 
+import contextlib
 import datetime
 import http.server
 import ipaddress
@@ -18,9 +19,6 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
-
-Answer = "bytes | int | tuple[int, str] | Callable[[http.server.BaseHTTPRequestHandler], None]"
-
 
 def self_signed(folder: Path) -> tuple[Path, Path]:
     """A certificate for 127.0.0.1 (and localhost) and its key, as PEM files in `folder`."""
@@ -48,7 +46,8 @@ def self_signed(folder: Path) -> tuple[Path, Path]:
 
 
 class Server:
-    """`answers[path] = Answer`; `calls` lists the paths asked for; `url(path)` is the address."""
+    """`answers[path]` = bytes (200), a status, (status, location) or a function that writes the
+    answer; `calls` lists the paths asked for; `url(path)` is the address."""
 
     def __init__(self, cert: Path | None, key: Path | None):
         self.answers: dict[str, object] = {}
@@ -118,6 +117,14 @@ def drip(body: bytes, every: float, headers_too: bool = False) -> Callable:
     return answer
 
 
+def unannounced(body: bytes) -> Callable:
+    """An answer without Content-Length: the body ends when the server closes the connection."""
+    def answer(handler: http.server.BaseHTTPRequestHandler) -> None:
+        handler.wfile.write(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + body)
+        handler.close_connection = True
+    return answer
+
+
 def stall(seconds: float, head: bool = True) -> Callable:
     """An answer that sends the headers (or nothing) and then says nothing for `seconds`."""
     def answer(handler: http.server.BaseHTTPRequestHandler) -> None:
@@ -150,3 +157,55 @@ def closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+class ConnectProxy:
+    """An HTTP proxy on 127.0.0.1 that only tunnels (CONNECT host:port), as corporate proxies do
+    for https; `tunnels` lists the targets asked for."""
+
+    def __init__(self) -> None:
+        import socketserver
+
+        self.tunnels: list[str] = []
+        proxy = self
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                head = b""
+                while b"\r\n\r\n" not in head and len(head) < 8192:
+                    chunk = self.request.recv(1024)
+                    if not chunk:
+                        return
+                    head += chunk
+                method, target, _ = head.split(b"\r\n")[0].decode().split(" ", 2)
+                if method != "CONNECT":
+                    self.request.sendall(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")
+                    return
+                proxy.tunnels.append(target)
+                host, port = target.rsplit(":", 1)
+                with socket.create_connection((host, int(port)), timeout=10) as upstream:
+                    self.request.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                    pipe = threading.Thread(target=_pump, args=(upstream, self.request), daemon=True)
+                    pipe.start()
+                    _pump(self.request, upstream)
+                    pipe.join(10)
+
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _pump(src: socket.socket, dst: socket.socket) -> None:
+    try:
+        while data := src.recv(65536):
+            dst.sendall(data)
+    except OSError:
+        pass
+    finally:
+        with contextlib.suppress(OSError):
+            dst.shutdown(socket.SHUT_WR)

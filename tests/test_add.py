@@ -10,6 +10,7 @@ import subprocess
 import pytest
 
 from conftest import REPO, gradient, snapshot, write_image
+from https_server import https  # noqa: F401 - fixture
 from pipeline.manifest.reader import load_gallery
 
 
@@ -67,16 +68,12 @@ def test_adding_the_same_image_twice_adds_nothing(cli, demo, tmp_path):
     assert demo.read_text(encoding="utf-8") == before
 
 
-def test_add_a_url_downloads_it_and_pins_it(cli, demo, monkeypatch):
+def test_add_a_url_downloads_it_and_pins_it(cli, demo, https):
     data = io.BytesIO()
     gradient((50, 30), 4).save(data, "JPEG")
     data = data.getvalue()
-
-    class Response(io.BytesIO):
-        headers = {"Content-Length": str(len(data))}
-
-    monkeypatch.setattr("urllib.request.urlopen", lambda request, timeout=None: Response(data))
-    url = "https://example.org/art/Kanagawa%20Wave.jpeg"
+    https.answers["/art/Kanagawa%20Wave.jpeg"] = data
+    url = https.url("/art/Kanagawa%20Wave.jpeg")
     rc, out, err = cli("add", "style", url, "--config", demo, "--title", "The Great Wave off Kanagawa",
                        "--link", "https://en.wikipedia.org/wiki/The_Great_Wave_off_Kanagawa")
     assert rc == 0, err

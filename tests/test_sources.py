@@ -4,11 +4,11 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import urllib.error
 
 import pytest
 
 from conftest import gradient, snapshot
+from https_server import closed_port, https, stall, unannounced  # noqa: F401 - fixture
 from pipeline.manifest.reader import load_gallery
 from pipeline.manifest.sources import SourceError, download, resolve_sources
 
@@ -23,43 +23,23 @@ def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-class FakeResponse(io.BytesIO):
-    """What urllib's urlopen returns, enough for download(): a stream with headers."""
+@pytest.fixture
+def net(https, monkeypatch):
+    """A local HTTPS server (tests/https_server.py): `net.answers[path] = bytes | status | ...`,
+    `net.calls` lists the paths asked for, `net.url(path)` is the address; small bounds."""
+    from pipeline.util import netlimits
 
-    def __init__(self, data: bytes, announce: bool = True):
-        super().__init__(data)
-        self.headers = {"Content-Length": str(len(data))} if announce else {}
+    monkeypatch.setattr(netlimits, "CONNECT_S", 0.5)
+    monkeypatch.setattr(netlimits, "READ_S", 0.5)
+    return https
 
 
 @pytest.fixture
-def net(monkeypatch):
-    """Replace urlopen: `net.answers[url] = bytes | exception`; `net.calls` lists the urls asked for."""
-    class Net:
-        answers: dict = {}
-        calls: list = []
-        announce = True
-
-        def urlopen(self, request, timeout=None):
-            url = request.full_url
-            self.calls.append(url)
-            answer = self.answers.get(url, urllib.error.URLError(OSError(-2, "Name or service not known")))
-            if isinstance(answer, BaseException):
-                raise answer
-            return FakeResponse(answer, self.announce)
-
-    n = Net()
-    n.answers, n.calls = {}, []
-    monkeypatch.setattr("urllib.request.urlopen", n.urlopen)
-    monkeypatch.delenv("GALLERY_MIRROR", raising=False)
-    return n
-
-
-@pytest.fixture
-def remote_gallery(make_gallery, tmp_path):
+def remote_gallery(make_gallery, tmp_path, net):
     """A valid manifest whose style 'gogh' is missing locally but has a url and sha256."""
     data = image_bytes(7)
     path = make_gallery(styles=[{"id": "gogh", "file": "images/style/gogh.png",
-                                 "url": "https://example.org/gogh.png", "sha256": sha(data)}])
+                                 "url": net.url("/gogh.png"), "sha256": sha(data)}])
     (tmp_path / "images" / "style" / "gogh.png").unlink()
     (tmp_path / "images" / "style").rmdir()
     return path, data
@@ -67,9 +47,9 @@ def remote_gallery(make_gallery, tmp_path):
 
 def test_download_once_then_reuse(net, remote_gallery, tmp_path):
     path, data = remote_gallery
-    net.answers["https://example.org/gogh.png"] = data
+    net.answers["/gogh.png"] = data
     lines = resolve_sources(load_gallery(path, check_files=False))
-    assert lines == [f"gogh: downloaded https://example.org/gogh.png -> {tmp_path / 'images/style/gogh.png'}"]
+    assert lines == [f"gogh: downloaded {net.url('/gogh.png')} -> {tmp_path / 'images/style/gogh.png'}"]
     assert (tmp_path / "images" / "style" / "gogh.png").read_bytes() == data
     assert resolve_sources(load_gallery(path)) == [] and len(net.calls) == 1
     assert [p.name for p in (tmp_path / "images" / "style").iterdir()] == ["gogh.png"]
@@ -77,7 +57,7 @@ def test_download_once_then_reuse(net, remote_gallery, tmp_path):
 
 def test_sha256_mismatch_leaves_nothing_behind(net, remote_gallery, tmp_path):
     path, _ = remote_gallery
-    net.answers["https://example.org/gogh.png"] = image_bytes(8)
+    net.answers["/gogh.png"] = image_bytes(8)
     before = snapshot(tmp_path)
     with pytest.raises(SourceError, match="has sha256 .* not the pinned"):
         resolve_sources(load_gallery(path, check_files=False))
@@ -86,29 +66,31 @@ def test_sha256_mismatch_leaves_nothing_behind(net, remote_gallery, tmp_path):
 
 @pytest.mark.parametrize("announce", [True, False])
 def test_size_cap(net, tmp_path, announce):
-    net.announce = announce
-    net.answers["https://example.org/big.png"] = b"x" * 5000
+    net.answers["/big.png"] = b"x" * 5000 if announce else unannounced(b"x" * 5000)
     dest = tmp_path / "new" / "big.png"
     with pytest.raises(SourceError, match="over the limit of 1000 bytes"):
-        download("https://example.org/big.png", dest, sha(b"x" * 5000), max_bytes=1000)
+        download(net.url("/big.png"), dest, sha(b"x" * 5000), max_bytes=1000)
     assert not (tmp_path / "new").exists()
 
 
-@pytest.mark.parametrize("error,message", [
-    (urllib.error.URLError(TimeoutError("timed out")), "no answer within 30 s"),
-    (TimeoutError("timed out"), "timed out"),
-    (urllib.error.HTTPError("https://example.org/gogh.png", 404, "Not Found", {}, None), "HTTP 404 Not Found"),
-    (urllib.error.URLError(OSError(-2, "Name or service not known")), "no connection"),
+@pytest.mark.parametrize("answer,message", [
+    (stall(3, head=False), "no data for 0.5 s"),
+    (stall(3), "no data for 0.5 s"),
+    (404, "HTTP 404 Not Found"),
+    ("closed port", "no connection to 127.0.0.1"),
 ])
-def test_network_failures_name_entry_url_and_fix(net, remote_gallery, tmp_path, error, message):
-    path, _ = remote_gallery
-    net.answers["https://example.org/gogh.png"] = error
+def test_network_failures_name_entry_url_and_fix(net, make_gallery, tmp_path, answer, message):
+    url = f"https://127.0.0.1:{closed_port()}/gogh.png" if answer == "closed port" else net.url("/gogh.png")
+    net.answers["/gogh.png"] = answer
+    path = make_gallery(styles=[{"id": "gogh", "file": "images/style/gogh.png", "url": url,
+                                 "sha256": sha(image_bytes(7))}])
+    (tmp_path / "images" / "style" / "gogh.png").unlink()
+    (tmp_path / "images" / "style").rmdir()
     with pytest.raises(SourceError) as e:
         resolve_sources(load_gallery(path, check_files=False))
     text = str(e.value)
     # the manifest's file and the entry's line first, as the manifest's own problems are named
-    assert text.startswith(f"{path}:{entry_line(path, 'gogh')}: gogh: cannot download "
-                           "https://example.org/gogh.png: ") and message in text
+    assert text.startswith(f"{path}:{entry_line(path, 'gogh')}: gogh: cannot download {url}: ") and message in text
     assert str(tmp_path / "images" / "style" / "gogh.png") in text and "GALLERY_MIRROR is not set" in text
     assert not (tmp_path / "images" / "style").exists()
 
@@ -133,20 +115,21 @@ def test_a_mirror_path_that_is_not_a_folder_is_pointed_out(net, remote_gallery, 
 
 
 def test_offline_is_tried_once(net, make_gallery, tmp_path):
-    entries = [{"id": f"s{i}", "url": f"https://example.org/s{i}.png", "sha256": "0" * 64} for i in range(3)]
+    port = closed_port()
+    entries = [{"id": f"s{i}", "url": f"https://127.0.0.1:{port}/s{i}.png", "sha256": "0" * 64} for i in range(3)]
     path = make_gallery(styles=entries)
     for i in range(3):
         (tmp_path / "images" / "style" / f"s{i}.png").unlink()
     with pytest.raises(SourceError) as e:
         resolve_sources(load_gallery(path, check_files=False))
-    assert len(net.calls) == 1
-    assert str(e.value).count("cannot download") == 3 and "not tried" in str(e.value)
+    assert str(e.value).count("cannot download") == 3 and str(e.value).count("no connection to 127.0.0.1") == 1
+    assert str(e.value).count("not tried: the network failed for an earlier image") == 2
     assert str(e.value).endswith("\n3 of 3 missing images could not be fetched; nothing was rendered.")
 
 
 def test_only_https_is_downloaded(net, tmp_path):
     with pytest.raises(SourceError, match="only https"):
-        download("http://example.org/a.png", tmp_path / "a.png", "0" * 64)
+        download(net.plain.url("/a.png"), tmp_path / "a.png", "0" * 64)
     assert net.calls == []
 
 
@@ -177,9 +160,9 @@ def test_mirror_without_the_file_falls_back_to_the_url(net, remote_gallery, tmp_
     mirror = tmp_path.parent / (tmp_path.name + "-mirror")
     mirror.mkdir()
     monkeypatch.setenv("GALLERY_MIRROR", str(mirror))
-    net.answers["https://example.org/gogh.png"] = data
+    net.answers["/gogh.png"] = data
     resolve_sources(load_gallery(path, check_files=False))
-    assert net.calls == ["https://example.org/gogh.png"]
+    assert net.calls == ["/gogh.png"]
 
 
 def test_no_url_and_no_mirror(net, make_gallery, tmp_path):
@@ -198,13 +181,14 @@ def test_cli_offline_without_mirror(net, remote_gallery, cli, tmp_path):
     before = snapshot(tmp_path)
     rc, out, err = cli("validate", "--config", path)
     assert rc == 2 and "Traceback" not in err
-    assert "(id 'gogh'): cannot download https://example.org/gogh.png" in err and "GALLERY_MIRROR" in err
+    assert f"(id 'gogh'): cannot download {net.url('/gogh.png')}: the server answered HTTP 404" in err
+    assert "GALLERY_MIRROR" in err
     assert snapshot(tmp_path) == before
 
 
 def test_cli_fetches_then_validates(net, remote_gallery, cli):
     path, data = remote_gallery
-    net.answers["https://example.org/gogh.png"] = data
+    net.answers["/gogh.png"] = data
     rc, out, err = cli("validate", "--config", path)
     assert rc == 0, err
     assert "gogh: downloaded" in out

@@ -15,7 +15,6 @@ import hashlib
 import logging
 import os
 import tempfile
-import time
 from pathlib import Path
 from typing import IO, Callable, Iterable
 
@@ -28,8 +27,6 @@ from pipeline.manifest.weights import file_sha256
 
 MIRROR_ENV = "GALLERY_MIRROR"
 MAX_BYTES = 100 * 1024 * 1024  # no gallery image is this large; a bigger answer is not an image
-TIMEOUT_S = 30  # per network read
-TOTAL_TIMEOUT_S = 600  # whole download
 
 log = logging.getLogger(__name__)
 
@@ -144,37 +141,24 @@ def fetch(entry: ImageEntry, mirror: "Mirror", offline: bool = False) -> str:
     return f"downloaded {entry.url}"
 
 
-def download(url: str, dest: Path, sha256: str, timeout: float = TIMEOUT_S,
-             max_bytes: int = MAX_BYTES) -> None:
-    """Stream `url` (https only) to `dest` atomically, refusing oversize answers and sha256 mismatches."""
-    import urllib.error
-    import urllib.request  # ~50 ms (http.client, ssl, email): only when something is downloaded
+def download(url: str, dest: Path, sha256: str, max_bytes: int = MAX_BYTES) -> None:
+    """Stream `url` (https only) to `dest` atomically, refusing oversize answers and sha256
+    mismatches; every wait is bounded (pipeline.util.https_get, with netlimits' numbers)."""
+    from pipeline.util.https_get import FetchError, https_get  # http.client, ssl: only when downloading
 
     if not url.startswith("https://"):
         raise SourceError("only https:// urls are downloaded")
-    request = urllib.request.Request(url, headers={"User-Agent": f"style-gallery/{__version__}"})
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            length = response.headers.get("Content-Length")
-            if length and length.isdigit() and int(length) > max_bytes:
-                raise SourceError(f"the server announces {int(length)} bytes, over the limit of "
+        with https_get(url, {"User-Agent": f"style-gallery/{__version__}"}) as body:
+            if body.length is not None and body.length > max_bytes:
+                raise SourceError(f"the server announces {body.length} bytes, over the limit of "
                                   f"{max_bytes} bytes")
-            _save_verified(response, dest, sha256, url, max_bytes, time.monotonic() + TOTAL_TIMEOUT_S)
-    except urllib.error.HTTPError as e:
-        raise SourceError(f"the server answered HTTP {e.code} {e.reason}") from None
-    except urllib.error.URLError as e:
-        reason = e.reason
-        if isinstance(reason, TimeoutError):
-            raise OfflineError(f"no answer within {timeout:g} s (offline?)") from None
-        raise OfflineError(f"no connection ({reason}); offline?") from None
-    except TimeoutError:
-        raise OfflineError(f"no data for {timeout:g} s: the connection timed out") from None
-    except OSError as e:
-        raise SourceError(f"the transfer failed ({e})") from None
+            _save_verified(body, dest, sha256, url, max_bytes)
+    except FetchError as e:
+        raise (OfflineError if e.offline else SourceError)(str(e)) from None
 
 
-def _save_verified(stream: IO[bytes], dest: Path, sha256: str, what: str,
-                   max_bytes: int = MAX_BYTES, deadline: float | None = None) -> None:
+def _save_verified(stream: IO[bytes], dest: Path, sha256: str, what: str, max_bytes: int = MAX_BYTES) -> None:
     """Copy `stream` to `dest` through a temp file, renamed into place only once the sha256
     matches and the file decodes as an image; on any failure nothing is left behind."""
     from pipeline.manifest.images import ImageLoadError, load_rgb  # Pillow: only when something is fetched
@@ -189,8 +173,6 @@ def _save_verified(stream: IO[bytes], dest: Path, sha256: str, what: str,
                 size += len(chunk)
                 if size > max_bytes:
                     raise SourceError(f"{what} is over the limit of {max_bytes} bytes")
-                if deadline is not None and time.monotonic() > deadline:
-                    raise SourceError(f"{what} took longer than {TOTAL_TIMEOUT_S} s")
                 h.update(chunk)
                 out.write(chunk)
             out.flush()
@@ -228,7 +210,9 @@ class Mirror:
             for folder in self.folders:
                 for parent, dirs, names in os.walk(folder):
                     dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                    self._files += [Path(parent, n) for n in sorted(names) if not n.startswith(".")]
+                    # regular files only: opening a FIFO someone left in the mirror would block
+                    self._files += [Path(parent, n) for n in sorted(names)
+                                    if not n.startswith(".") and os.path.isfile(os.path.join(parent, n))]
         return self._files
 
     def describe(self) -> str:
