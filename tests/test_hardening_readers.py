@@ -113,3 +113,88 @@ def test_the_json_reader_refuses_nesting_past_its_limit_and_nothing_else():
     for text in ("[" * 65 + "]" * 65, DEEP, '{"a": ' * 65 + "1" + "}" * 65, "[" * 999):
         with pytest.raises(ValueError, match="nested deeper than 64 levels|Expecting"):
             jsonload.loads(text)
+
+
+# ---------------------------------------------------------------- plan files and shard arguments
+
+def plan_file(tmp_path: Path, cli, **cell_changes) -> Path:
+    """`status --json` of a fresh 2x2 gallery, with `cell_changes` applied to its first cell."""
+    rc, out, err = cli("status", "--json")
+    assert rc == 0, err
+    data = json.loads(out)
+    data["cells"][0].update(cell_changes)
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(data, allow_nan=True))
+    return path
+
+
+@pytest.mark.parametrize("seconds", [float("nan"), float("inf"), float("-inf"), 1e308, -1.0, 1e12])
+def test_a_plan_file_with_an_absurd_estimate_is_named(tmp_path, cli, seconds, fake_renderer):
+    cli.gallery = build_gallery(tmp_path / "g")
+    path = plan_file(tmp_path, cli, estimated_seconds=seconds)
+    rc, out, err = cli("render", "--plan", path, "--shard", "1/2")
+    no_traceback(out, err)
+    assert rc == 1 and f"--plan {path}: cell pearl:gogh: \"estimated_seconds\" must be a number of seconds " \
+                       "from 0 to 10000000" in err, err
+    assert "write the plan again with `status --json`" in err
+
+
+@pytest.mark.parametrize("shard, words", [
+    ("1/99999999999999999999", "N must be at most 10000"),
+    ("1/30000000", "N must be at most 10000"),
+    ("1/" + "9" * 5000, "N must be at most 10000"),
+    ("0/4", "want K/N with 1 <= K <= N"),
+    ("5/4", "want K/N with 1 <= K <= N"),
+    ("\u0661/\u0664", "want K/N with 1 <= K <= N"),  # Arabic-Indic digits: int() takes them, we do not
+    ("1/4/", "want K/N with 1 <= K <= N")])
+def test_a_bad_shard_argument_is_named(tmp_path, cli, shard, words, fake_renderer):
+    cli.gallery = build_gallery(tmp_path / "g")
+    path = plan_file(tmp_path, cli)
+    rc, out, err = cli("render", "--plan", path, "--shard", shard)
+    no_traceback(out, err)
+    assert rc == 1 and f"--shard {shard[:40]}" in err and words in err and "e.g. --shard 2/4" in err, err
+
+
+def test_a_plan_file_that_is_not_a_regular_file_or_too_big_is_named(tmp_path, cli, fake_renderer):
+    import os
+
+    cli.gallery = build_gallery(tmp_path / "g")
+    fifo = tmp_path / "plan.fifo"
+    os.mkfifo(fifo)  # opening it would wait for a writer forever
+    rc, out, err = cli("render", "--plan", fifo, "--shard", "1/2")
+    assert rc == 1 and f"--plan {fifo}: not a regular file" in err, err
+    big = tmp_path / "big.json"
+    with open(big, "wb") as f:
+        f.truncate(300 << 20)  # sparse: no disk used
+    rc, out, err = cli("render", "--plan", big, "--shard", "1/2")
+    assert rc == 1 and f"--plan {big}: 314572800 bytes, more than a plan" in err, err
+
+
+def test_a_shard_costs_the_same_whatever_n_is():
+    """The k-th of N shards is found without a set (or a load) per shard: N = 10**15 takes what
+    N = 4 takes, and deals the keys one a shard, longest first."""
+    import tracemalloc
+
+    from pipeline.plan.shards import balance, shard_of
+
+    seconds = {f"{i:064x}": float(i % 7 + 1) for i in range(200)}
+    for n in (1, 3, 4, 199, 200, 201):
+        assert [shard_of(seconds, k, n) for k in range(1, n + 1)] == balance(seconds, n)
+    longest_first = sorted(seconds, key=lambda k: (-round(seconds[k] * 10), k))
+    tracemalloc.start()
+    try:
+        assert shard_of(seconds, 1, 10**15) == {longest_first[0]}
+        assert shard_of(seconds, 200, 10**15) == {longest_first[199]}
+        assert shard_of(seconds, 10**15, 10**15) == set()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2_000_000, peak
+
+
+def test_status_refuses_a_shard_length_that_is_not_a_positive_number(tmp_path, cli):
+    cli.gallery = build_gallery(tmp_path / "g")
+    for bad in ("nan", "-5", "0"):
+        rc, out, err = cli("status", "--json", "--shard-seconds", bad)
+        no_traceback(out, err)
+        assert rc == 1 and f"--shard-seconds {bad}: want a number of seconds above 0" in err, err

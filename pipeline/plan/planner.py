@@ -18,7 +18,7 @@ from pipeline.plan.cache import Cache
 from pipeline.plan.estimate import CPU_PACE, Estimates
 from pipeline.plan.keys import key_inputs, provenance
 from pipeline.plan.lockfile import cell_name, read_lock
-from pipeline.plan.shards import balance, deal
+from pipeline.plan.shards import shard_of
 from pipeline.util.errors import GalleryError
 from pipeline.manifest.weights import weights_identity
 from pipeline.util.files import file_sha256
@@ -84,12 +84,11 @@ class Plan:
         fp32 default pace): the split then does not depend on what a machine has cached, so
         shards on a shared cache never overlap or miss a cell, whenever each starts.
         """
-        deal([], k, n)  # checks k and n
         if planned is None:
             per_work, overhead = CPU_PACE["fp32"]
             planned = {c.key: overhead + per_work * c.params.work()
                        for c in self.cells if c.state != "excluded"}
-        mine = balance(planned, n)[k - 1]
+        mine = shard_of(planned, k, n)
         return [c for c in self.missing() if c.key in mine]
 
     def refresh(self, keys) -> None:
