@@ -195,3 +195,22 @@ def test_a_manifest_whose_lists_are_not_indented_gets_entries_in_its_own_style(c
     ops = difflib.SequenceMatcher(a=before.splitlines(), b=after.splitlines()).get_opcodes()
     assert [op for op, *_ in ops] == ["equal", "insert"], after
     assert after.splitlines()[8:10] == ["- id: wave", "  title: Wave"]
+
+
+def test_a_manifest_that_is_a_symbolic_link_stays_one(cli, demo, tmp_path):
+    """`add` writes through the link (the file it names gets the entry), as an editor would."""
+    real = demo.with_name("gallery-real.yaml")
+    demo.rename(real)
+    demo.symlink_to(real.name)
+    rc, out, err = cli("add", "style", write_image(tmp_path / "wave.png", seed=3), "--config", demo)
+    assert rc == 0, err
+    assert demo.is_symlink() and "id: wave" in real.read_text(encoding="utf-8")
+    assert load_gallery(demo).styles[-1].file == demo.parent / "my-images" / "style" / "wave.png"
+
+
+def test_an_image_already_beside_the_manifest_stays_and_is_named_relative_to_it(cli, demo):
+    photo = write_image(demo.parent / "photos" / "wave.png", seed=3)
+    rc, out, err = cli("add", "style", photo, "--config", demo)
+    assert rc == 0, err
+    assert "file: photos/wave.png" in demo.read_text(encoding="utf-8") and "in place" in out
+    assert not (demo.parent / "my-images").exists()

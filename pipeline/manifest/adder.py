@@ -36,6 +36,7 @@ from pipeline.manifest.images import ImageLoadError, load_rgb
 from pipeline.manifest.model import Gallery
 from pipeline.manifest.rewrite import Edit, load_for_edit, remove_created, rewrite_manifest
 from pipeline.manifest.yaml_edit import append_entries, entry_lines
+from pipeline.util import safepath
 from pipeline.util.errors import GalleryError, quote
 from pipeline.util.files import atomic_writer, file_sha256
 
@@ -109,7 +110,7 @@ def _add(manifest: Path, role: str, sources: list[str], id: str | None, title: s
         problem = value_problem(ENTRY_FIELDS[key].kind, key, value) if value else None
         if problem:
             raise GalleryError(f"add: --{key}: {problem}")
-    root = manifest.resolve().parent
+    root = Path(os.path.abspath(manifest)).parent  # what the reader resolves the manifest's paths against
     files = [f for source in sources for f in _expand(source)]
     if not files:
         raise GalleryError("add: name at least one image file, folder or https:// url")
@@ -181,7 +182,7 @@ def _stage(source: str, n: int, root: Path, work: Path) -> _Staged:
     else:
         original = Path(source).expanduser().resolve()
         name, stays = original.name, _stays(original, root)
-        path = original
+        path = root / original.relative_to(safepath.real(root)) if stays else original
         if not stays:
             path = work / f"{n}-copy"
             try:
@@ -240,7 +241,7 @@ def _stays(path: Path, root: Path) -> bool:
     """A local file already under the manifest's folder stays where it is, unless it is in the
     git-ignored download folder (then it would never reach the published site)."""
     try:
-        rel = path.relative_to(root)
+        rel = path.relative_to(safepath.real(root))
     except ValueError:
         return False
     return rel.parts[0] != FETCHED_FOLDER

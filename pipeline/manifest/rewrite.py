@@ -17,6 +17,7 @@ from typing import Callable, Generic, TypeVar
 from pipeline.manifest.model import Gallery
 from pipeline.manifest.reader import load_gallery
 from pipeline.manifest.yaml_edit import line_ending, with_line_ending
+from pipeline.util import safepath
 from pipeline.util.errors import GalleryError, ManifestError
 from pipeline.util.files import atomic_writer
 from pipeline.util.mutex import locked_file
@@ -101,7 +102,7 @@ def rewrite_manifest(manifest: Path, command: str, edit: Callable[[str, Gallery]
 def _replace_unless_changed(manifest: Path, expected: bytes, data: bytes) -> None:
     """Write `data` over the manifest atomically, unless it no longer holds `expected` (raises
     _Changed): checked once the new file is on disk, just before the rename."""
-    with atomic_writer(manifest, "wb") as f:
+    with atomic_writer(safepath.real(manifest), "wb") as f:  # through a symlink: the link stays
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
