@@ -13,7 +13,7 @@ PORT ?= 8000
 OVERRIDES = $(if $(SIZE),--size $(SIZE)) $(if $(PRESET),--preset $(PRESET))
 
 .DEFAULT_GOAL := help
-.PHONY: preview help install init add remove repin validate gallery status render prune site serve test bench clean clean-all schema
+.PHONY: preview help install init add remove repin doctor validate gallery status render prune site serve test bench clean clean-all schema
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -81,6 +81,9 @@ site: install ## build site/ from the manifest and the render cache (never rende
 
 serve: install ## build site/ and serve it on http://127.0.0.1:PORT/, rebuilding on changes (pages reload); ARGS=--open
 	$(PY) -m pipeline serve --config "$(CONFIG)" --port "$(PORT)" $(OVERRIDES) $(ARGS)
+
+doctor: install ## what the repository still lacks to publish on GitHub Pages, each with the command that fixes it
+	$(PY) -m pipeline doctor --config "$(CONFIG)" $(ARGS)
 
 bench: install ## benchmarks: the least time a gallery can take here, the renderer presets (512 px, and swept over 5 pairs at 256 px: the worst pair), init: fast and the fast engine, the no-op rebuild
 	$(PY) bench/bench_bound.py

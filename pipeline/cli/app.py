@@ -35,23 +35,23 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def _unpublished(gallery) -> list[str]:
     """Entries without a url whose file git ignores: they exist only on this machine, so the
-    Pages workflow (a fresh checkout) would fail on them. Silent outside a git work tree."""
-    import subprocess
+    Pages workflow (a fresh checkout) would fail on them. Silent outside a git work tree
+    (`doctor` says everything a repository lacks for Pages)."""
+    from pipeline.publish.git import GitMissing, Repo
 
     local = [e for e in gallery.contents + gallery.styles if not e.url]
-    if not local:
-        return []
     try:
-        r = subprocess.run(["git", "-C", str(gallery.root), "check-ignore", "--stdin"],
-                           input="\n".join(str(e.file) for e in local), capture_output=True, text=True,
-                           timeout=30)
-    except (OSError, subprocess.SubprocessError):
+        repo = Repo(gallery.root) if local else None
+    except GitMissing:
         return []
-    ignored = set(r.stdout.splitlines()) if r.returncode in (0, 1) else set()
+    if repo is None or repo.top is None:
+        return []
+    local = [e for e in local if repo.inside(e.file)]
+    ignored = repo.ignored([repo.rel(e.file) for e in local])
     return [f"{gallery.path}:{e.line}: {e.role} '{e.id}': {e.file} has no url and git ignores it, so "
             f"it exists only on this machine and the Pages workflow will not have it: move it into "
             f"my-images/ beside the manifest (`make add {e.role.upper()}=...` does) and commit it, "
-            f"or give the entry a url and sha256" for e in local if str(e.file) in ignored]
+            f"or give the entry a url and sha256" for e in local if repo.rel(e.file) in ignored]
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
@@ -94,9 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", metavar="PATH", help="write it to PATH instead of stdout")
     p.set_defaults(func=cmd_schema)
 
-    from pipeline.cli import add_cmd, entry_cmds, plan_cmds, remote_cmds, site_cmds, stylize_cmd
+    from pipeline.cli import add_cmd, doctor_cmd, entry_cmds, plan_cmds, remote_cmds, site_cmds, stylize_cmd
 
-    for module in (entry_cmds, add_cmd, stylize_cmd, plan_cmds, remote_cmds, site_cmds):
+    for module in (entry_cmds, add_cmd, stylize_cmd, plan_cmds, remote_cmds, site_cmds, doctor_cmd):
         module.register(sub)
     return parser
 

@@ -34,7 +34,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
     manifest = Path(args.config)
     check_removable(manifest, args.role, args.id)
-    before = _cached_renders(manifest, args.role, args.id)
+    before = _cached_renders(args, args.role, args.id)
     removed = remove_entry(manifest, args.role, args.id)
     e = removed.entry
     print(f"removed {e.role} '{e.id}' ({e.title}) from {shown(manifest)}")
@@ -61,14 +61,13 @@ def cmd_remove(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cached_renders(manifest: Path, role: str, entry_id: str) -> tuple[list[str], int] | None:
+def _cached_renders(args: argparse.Namespace, role: str, entry_id: str) -> tuple[list[str], int] | None:
     """The cached renders and previews of the entry's cells, and their bytes (before it goes);
     None when they cannot be known (images not fetched, or a manifest `remove` will refuse)."""
-    from pipeline.manifest.reader import load_gallery
     from pipeline.plan.planner import make_plan
 
     try:
-        gallery = load_gallery(manifest, check_files=False)
+        gallery = args.inputs.gallery(args)
         keys: dict[str, str] = {}
         for kind, g in (("render", gallery), ("preview", gallery.with_overrides(engine="fast"))):
             plan = make_plan(g)

@@ -47,8 +47,8 @@ def load_gallery(path: Path, check_files: bool = True, fetch: Callable[[ImageEnt
     try:
         data = path.read_bytes() if data is None else data
     except FileNotFoundError:
-        raise GalleryError(f"{path}: no such manifest: pass --config PATH "
-                           f"(the demo is config/gallery.yaml)") from None
+        raise GalleryError(f"{path}: no such manifest: pass --config PATH (the demo is "
+                           f"config/gallery.yaml), or start a gallery there with `init`") from None
     except OSError as e:
         raise GalleryError(f"{path}: cannot read the manifest: {e.strerror}") from None
     reader = _Reader(str(path), Path(os.path.abspath(path)), check_files, fetch)
