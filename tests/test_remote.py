@@ -255,7 +255,7 @@ def test_credentials_are_refused_in_options_and_urls():
 
 
 def test_an_unknown_protocol_is_named():
-    with pytest.raises(RemoteError, match="unknown protocol 'nope://'"):
+    with pytest.raises(RemoteError, match="unsupported protocol 'nope://'"):
         Remote("nope://bucket/x")
 
 

@@ -49,7 +49,7 @@ def cmd_push(args: argparse.Namespace) -> int:
     gallery = args.inputs.gallery(args)
     remote = open_remote(gallery, args.remote)
     if remote.read_only:
-        raise GalleryError(f"remote {remote.url}: {remote.protocol}:// is read-only; push to an s3://, "
+        raise GalleryError(f"remote {remote.display}: {remote.protocol}:// is read-only; push to an s3://, "
                            "gs://, az:// or file:// remote (--remote URL)")
     plan = runner.plan(gallery)
     cached = [c for c in plan.cells if c.state == "cached"]

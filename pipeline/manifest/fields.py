@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 from pipeline.manifest.params import PARAMS_BY_NAME
 from pipeline.util.errors import quote
+from pipeline.util.urls import ENDPOINT_PATTERN, REMOTE_PATTERN  # noqa: F401 - the schema publishes them
+from pipeline.util.urls import endpoint_problem, remote_url_problem, shown
 
 ID_PATTERN = r"^[a-z0-9-]+$"  # ids become file names and URLs: nothing else may reach the file system
 ID_MAX = 64
@@ -26,7 +28,7 @@ ALLOWED_CONTROLS = {"text": "\t\n", "nonempty": ""}
 class Field:
     """One manifest key: its kind (how it is checked and published), whether required, a line of help."""
 
-    kind: str  # text | nonempty | id | path | paths | url | https | remote | sha256 | positive | keep | bool | cache | site | render | entries | exclude | ref
+    kind: str  # text | nonempty | id | path | paths | url | https | remote | endpoint | sha256 | positive | keep | bool | cache | site | render | entries | exclude | ref
     help: str
     required: bool = False
 
@@ -81,9 +83,8 @@ CACHE_FIELDS = {
     "remote": Field("remote", "a render cache every machine shares: s3://bucket/prefix, gs://bucket/prefix, "
                               "az://container/prefix, file:///absolute/folder or (read-only) https://...; "
                               "credentials come from the environment, never from the manifest"),
-    "endpoint_url": Field("url", "for an s3:// remote on an S3-compatible service (MinIO, R2): its address"),
+    "endpoint_url": Field("endpoint", "for an s3:// remote on an S3-compatible service (MinIO, R2): its address"),
 }
-REMOTE_PATTERN = r"^(s3|s3a|gs|gcs|az|abfs|abfss|file|https?)://\S+$"
 PARAM_FIELDS = {name: Field("param", p.help) for name, p in PARAMS_BY_NAME.items()}
 
 
@@ -96,14 +97,10 @@ def text_problem(kind: str, key: str, text: str) -> str | None:
         return f"'{key}' {quote(text)} must be an http:// or https:// address"
     if kind == "https" and not re.fullmatch(r"https://[^\s/]+/\S*", text):
         return f"'{key}' {quote(text)} must be an https:// address of the file (plain http is not allowed)"
-    if kind == "remote" and re.match(r"^[a-z0-9+]+://[^/@]*@", text):
-        return (f"'{key}' holds credentials (user@host): remove them; each storage reads its own "
-                f"from the environment (AWS_ACCESS_KEY_ID, GOOGLE_APPLICATION_CREDENTIALS, ...)")
-    if kind == "remote" and not re.fullmatch(REMOTE_PATTERN, text):
-        return (f"'{key}' {text!r} must be a URL: s3://bucket/prefix, gs://bucket/prefix, "
-                f"az://container/prefix, file:///absolute/folder or https://...")
-    if kind == "remote" and text.startswith("file://") and not text.startswith("file:///"):
-        return f"'{key}' {text!r}: a folder remote needs an absolute path, e.g. file:///mnt/renders"
+    if kind == "remote" and (why := remote_url_problem(text)):
+        return f"'{key}' {shown(text)}: {why}"
+    if kind == "endpoint" and (why := endpoint_problem(text)):
+        return f"'{key}' {shown(text)}: {why}"
     if kind == "sha256" and not SHA_RE.fullmatch(text):
         return f"'{key}' must be 64 hexadecimal digits (run `sha256sum FILE`), not {quote(text)}"
     return None

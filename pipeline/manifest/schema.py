@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from pipeline.manifest.fields import (CACHE_FIELDS, ENTRY_FIELDS, EXCLUDE_FIELDS, ID_MAX, ID_PATTERN,
-                                     REMOTE_PATTERN, SHA256_PATTERN, SITE_FIELDS, TOP_FIELDS, Field)
+                                     ENDPOINT_PATTERN, REMOTE_PATTERN, SHA256_PATTERN, SITE_FIELDS, TOP_FIELDS, Field)
 from pipeline.manifest.model import SiteSettings
 from pipeline.manifest.params import PARAMS, Param
 
@@ -27,6 +27,7 @@ _SCALARS: dict[str, dict[str, Any]] = {
     "url": {"type": "string", "pattern": r"^https?://"},
     "https": {"type": "string", "pattern": r"^https://"},
     "remote": {"type": "string", "pattern": REMOTE_PATTERN},
+    "endpoint": {"type": "string", "pattern": ENDPOINT_PATTERN},
     "cache": {"oneOf": [{"type": "string", "minLength": 1}, {"$ref": "#/$defs/cache"}]},
     "sha256": {"type": "string", "pattern": SHA256_PATTERN},
     "positive": {"type": "number", "exclusiveMinimum": 0},

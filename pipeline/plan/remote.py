@@ -33,6 +33,7 @@ from pipeline.plan.remote_errors import (DamagedEntry, RemoteDenied, RemoteError
                                           credential_help, install_hint, translate)
 from pipeline.util import jsonload
 from pipeline.util.files import atomic_writer, write_bytes_atomic
+from pipeline.util.urls import endpoint_problem, redact, remote_url_problem, shown
 
 log = logging.getLogger(__name__)
 
@@ -68,20 +69,21 @@ class Remote:
         from fsspec.core import split_protocol
 
         self.url = url.rstrip("/")
+        self.display = redact(self.url)  # what messages show (the URL holds no secret once checked)
         self.options = dict(options or {})  # as given, to open the same remote in another process
         self.retries = retries
         protocol = split_protocol(self.url)[0] or "file"
         self.protocol = protocol
         self.read_only = protocol in READ_ONLY
         options = dict(options or {})
+        why = remote_url_problem(url)
+        if why:
+            raise RemoteError(f"remote {shown(url)}: {why}")
         secret = sorted(k for k in options if SECRET_OPTION.search(k) and k != "endpoint_url")
         if secret:
-            raise RemoteError(f"remote {url}: option{'s' if len(secret) > 1 else ''} {', '.join(secret)} "
+            raise RemoteError(f"remote {self.display}: option{'s' if len(secret) > 1 else ''} {', '.join(secret)} "
                               f"look like credentials; they never go in the manifest: "
                               f"{self._credential_help()}")
-        if re.match(r"^[a-z0-9+]+://[^/@]*@", self.url):
-            raise RemoteError(f"remote {self._display()}: the URL holds credentials (user@host); "
-                              f"remove them and {self._credential_help()}")
         # Each Remote its own connection and no listing cache: another machine writes meanwhile.
         options.setdefault("skip_instance_cache", True)
         options.setdefault("use_listings_cache", False)
@@ -89,22 +91,19 @@ class Remote:
         if endpoint and protocol in ("s3", "s3a"):
             options.setdefault("client_kwargs", {})["endpoint_url"] = endpoint
         elif endpoint:
-            raise RemoteError(f"remote {url}: endpoint_url applies to s3:// remotes only")
+            raise RemoteError(f"remote {self.display}: endpoint_url applies to s3:// remotes only")
         try:
             fsspec.get_filesystem_class(protocol)
-        except ValueError:
-            raise RemoteError(f"remote {url}: unknown protocol '{protocol}://'; want s3://, gs://, "
-                              f"az://, file:// or https://") from None
         except ImportError as e:
-            raise RemoteError(f"remote {url}: the {protocol}:// filesystem is not installed ({e}); "
+            raise RemoteError(f"remote {self.display}: the {protocol}:// filesystem is not installed ({e}); "
                               f"{install_hint(protocol)}") from None
         try:
             self.fs, self.root = fsspec.core.url_to_fs(self.url, **options)
         except ImportError as e:
-            raise RemoteError(f"remote {url}: a package it needs is missing ({e}); "
+            raise RemoteError(f"remote {self.display}: a package it needs is missing ({e}); "
                               f"{install_hint(protocol)}") from None
         except (TypeError, ValueError) as e:
-            raise RemoteError(f"remote {url}: bad option: {e}") from None
+            raise RemoteError(f"remote {self.display}: bad option: {e}") from None
         if retries is not None and hasattr(self.fs, "retries"):
             self.fs.retries = retries  # s3fs retries a dead connection for ~12 s by default
         self.root = self.root.rstrip("/")
@@ -123,11 +122,8 @@ class Remote:
     def _credential_help(self) -> str:
         return credential_help(self.protocol)
 
-    def _display(self) -> str:
-        return re.sub(r"//[^/@]*@", "//", self.url)
-
     def translate(self, exc: BaseException, doing: str) -> RemoteError:
-        return translate(exc, doing, self._display(), self.protocol)
+        return translate(exc, doing, self.display, self.protocol)
 
     # ---- reading
     def keys(self) -> set[str] | None:
@@ -222,7 +218,7 @@ class Remote:
                 raise self.translate(e, "pulling") from None
             write_bytes_atomic(cache.record_path(key), dumps_record(record).encode("utf-8"))
             cache.forget(key)
-            log.debug("pulled %s from %s", key[:12], self.url)
+            log.debug("pulled %s from %s", key[:12], self.display)
             return "pulled"
         finally:
             lock.release()
@@ -234,7 +230,7 @@ class Remote:
         Returns "pushed" or "present" (the remote already has a complete entry for the key).
         """
         if self.read_only:
-            raise RemoteError(f"remote {self._display()}: {self.protocol}:// is read-only; push to an "
+            raise RemoteError(f"remote {self.display}: {self.protocol}:// is read-only; push to an "
                               f"s3://, gs://, az:// or file:// remote")
         cache.forget(key)
         record = cache.read_record(key)
@@ -255,7 +251,7 @@ class Remote:
             self._put(self.record_path(key), dumps_record(record).encode("utf-8"))
         except Exception as e:  # noqa: BLE001
             raise self.translate(e, "pushing") from None
-        log.debug("pushed %s to %s", key[:12], self.url)
+        log.debug("pushed %s to %s", key[:12], self.display)
         return "pushed"
 
     def _complete(self, key: str) -> bool:
@@ -294,7 +290,7 @@ class Remote:
         """Pull or push `keys`, `jobs` at a time. A damaged entry is reported and skipped; a dead
         connection or refused credentials stop the batch, and the report lists what was not done."""
         one = self.pull if verb == "pull" else self.push
-        report = Transfer(verb, self._display())
+        report = Transfer(verb, self.display)
         keys = list(dict.fromkeys(keys))
         stop = threading.Event()
         guard = threading.Lock()
@@ -309,7 +305,7 @@ class Remote:
             except DamagedEntry as e:
                 with guard:
                     report.damaged[key] = str(e)
-                log.warning("%s %s: %s: %s", verb, key[:12], self._display(), e)
+                log.warning("%s %s: %s: %s", verb, key[:12], self.display, e)
                 outcome = "damaged"
             except RemoteError as e:
                 with guard:
@@ -336,14 +332,29 @@ class Remote:
 
 def remote_for(gallery: Any, url: str | None = None) -> Remote | None:
     """The gallery's remote cache, or None: `url` (--remote), else GALLERY_REMOTE, else the
-    manifest's `cache: remote:`. GALLERY_REMOTE=none turns a manifest's remote off."""
+    manifest's `cache: remote:`. GALLERY_REMOTE=none turns a manifest's remote off. A URL from
+    the command line or the environment gets the check the manifest's got from its reader
+    (pipeline.util.urls), and a refusal names where it came from."""
     settings = getattr(gallery, "remote", None)
-    url = (url or os.environ.get("GALLERY_REMOTE", "").strip()
-           or (settings.url if settings is not None else ""))
+    env = os.environ.get("GALLERY_REMOTE", "").strip()
+    if url:
+        shown_as, fix = f"--remote {shown(url)}", "fix it, or leave --remote out"
+    elif env:
+        url, shown_as = env, f"GALLERY_REMOTE={shown(env)}"
+        fix = ("fix it, or set GALLERY_REMOTE=none for no remote (unset, the manifest's "
+               "`cache: remote:` counts)")
+    else:
+        url, shown_as, fix = (settings.url if settings is not None else ""), "", ""
     if not url or url.lower() == "none":
         return None
-    endpoint = (os.environ.get("GALLERY_REMOTE_ENDPOINT", "").strip()
-                or (settings.endpoint_url if settings is not None else ""))
+    why = remote_url_problem(url) if shown_as else None  # the manifest's was checked as it was read
+    if why:
+        raise RemoteError(f"{shown_as}: {why}; {fix}")
+    endpoint = os.environ.get("GALLERY_REMOTE_ENDPOINT", "").strip()
+    why = endpoint_problem(endpoint) if endpoint else None
+    if why:
+        raise RemoteError(f"GALLERY_REMOTE_ENDPOINT={shown(endpoint)}: {why}; fix it or unset it")
+    endpoint = endpoint or (settings.endpoint_url if settings is not None else "")
     s3 = url.split("://", 1)[0] in ("s3", "s3a")
     return Remote(url, {"endpoint_url": endpoint} if endpoint and s3 else None)
 

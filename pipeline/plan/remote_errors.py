@@ -4,6 +4,7 @@ credentials or the optional extra to install named for that backend."""
 from __future__ import annotations
 
 from pipeline.util.errors import GalleryError
+from pipeline.util.urls import redact
 
 # Which `pip install '.[extra]'` brings the filesystem for a protocol.
 EXTRAS = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs", "az": "azure", "abfs": "azure",
@@ -22,7 +23,12 @@ NETWORK_ERRORS = ("EndpointConnectionError", "ConnectTimeoutError", "ReadTimeout
 
 
 class RemoteError(GalleryError):
-    """A remote problem the user can fix (credentials, missing extra, bucket, network)."""
+    """A remote problem the user can fix (credentials, missing extra, bucket, network). Its
+    message is redacted (pipeline.util.urls): a URL in it, or in a backend's error text quoted
+    by it, never shows a secret."""
+
+    def __init__(self, message: str):
+        super().__init__(redact(message))
 
 
 class RemoteUnreachable(RemoteError):
