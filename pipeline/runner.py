@@ -399,7 +399,7 @@ def check_pushed(plan, remote, keys: list[str]) -> None:
     missing = [k for k in new if k not in have]
     if missing:
         log.warning("%d new render%s not on the remote %s: run `python -m pipeline push` to send them",
-                    len(missing), "s are" if len(missing) != 1 else " is", remote.url)
+                    len(missing), "s are" if len(missing) != 1 else " is", remote.display)
 
 
 # ---- words shared by the commands

@@ -49,7 +49,7 @@ def _status_json(plan, remote=None, on_remote: set[str] = frozenset(),
     missing = plan.missing()
     here = [round(plan.estimate_seconds(c), 1) for c in missing if c.key not in on_remote]
     return {"manifest": str(g.path), "cache": str(plan.cache.root), "lock_file": str(g.lock_path),
-            "remote": remote.url if remote is not None else None,
+            "remote": remote.display if remote is not None else None,
             "counts": plan.counts(), "to_render": len(missing),
             "on_remote": len(missing) - len(here),
             "estimated_seconds": round(sum(plan.estimate_seconds(c) for c in missing), 1),
@@ -108,11 +108,11 @@ def cmd_status(args: argparse.Namespace) -> int:
                                      and c.state == "render" else ()))
         print(f"  {state:<9} {c.name:<{width}}  {why}".rstrip())
     if on_remote:
-        print(f"on the remote: {len(on_remote)} of the {len(missing)} missing cells ({remote.url}); "
+        print(f"on the remote: {len(on_remote)} of the {len(missing)} missing cells ({remote.display}); "
               f"`render` and `gallery` pull them, `pull` fetches them now")
         missing = [c for c in missing if c.key not in on_remote]
     elif remote is not None and missing:
-        print(f"on the remote: none of the {len(missing)} missing cells ({remote.url})")
+        print(f"on the remote: none of the {len(missing)} missing cells ({remote.display})")
     if missing:
         known = len(plan.timed_renders())
         cpu = {"bf16": "a measured CPU with native bf16", "fp32": "a measured CPU in fp32"}[
