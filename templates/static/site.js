@@ -58,6 +58,7 @@ document.querySelectorAll(".compare").forEach(function (figure) {
     next.addEventListener("click", function () { go(1); });
     zoomBtn.addEventListener("click", function () { zoomTo(scale > 1 ? 1 : fullScale()); });
     document.addEventListener("keydown", function (e) { if (!box.hidden) onKey(e); });
+    window.addEventListener("resize", function () { if (!box.hidden && img) { fit(); apply(); } });
     stage.addEventListener("wheel", onWheel, {passive: false});
     stage.addEventListener("dblclick", function (e) { zoomTo(scale > 1 ? 1 : fullScale(), e.clientX, e.clientY); });
     stage.addEventListener("pointerdown", onDown);
@@ -71,8 +72,8 @@ document.querySelectorAll(".compare").forEach(function (figure) {
     var it = items[index];
     stage.textContent = "";
     var pic = el("picture");
-    it.sources.forEach(function (s) { pic.appendChild(el("source", {type: s.type, srcset: srcset(s.srcset), sizes: "100vw"})); });
-    img = el("img", {src: url(it.src), srcset: srcset(it.fallback), sizes: "100vw", width: it.width, height: it.height,
+    it.sources.forEach(function (s) { pic.appendChild(el("source", {type: s.type, srcset: srcset(s.srcset)})); });
+    img = el("img", {src: url(it.src), srcset: srcset(it.fallback), width: it.width, height: it.height,
                      alt: it.alt, draggable: "false"});
     pic.appendChild(img);
     stage.appendChild(pic);
@@ -81,14 +82,31 @@ document.querySelectorAll(".compare").forEach(function (figure) {
     pageLink.href = url(it.href);
     if (it.download) { downloadLink.href = url(it.download); downloadLink.hidden = false; } else { downloadLink.hidden = true; }
     box.setAttribute("data-index", String(index));
-    scale = 1; tx = 0; ty = 0; apply();
+    scale = 1; tx = 0; ty = 0;
+    if (!box.hidden) fit();
+    apply();
+  }
+
+  /* The whole picture, as large as the stage allows but never beyond its own pixels (the zoom
+     shows those): an explicit size, so that neither the srcset's width hint nor the grid can
+     enlarge or crop it. The sizes hint then asks for the pixels it is drawn with. */
+  function fit() {
+    var it = items[index];
+    var f = Math.min(1, stage.clientWidth / it.width, stage.clientHeight / it.height);
+    img.style.width = Math.floor(it.width * f) + "px";
+    img.style.height = Math.floor(it.height * f) + "px";
+    hint(Math.floor(it.width * f));
+  }
+
+  function hint(px) {
+    [].forEach.call(stage.querySelectorAll("source, img"), function (n) { n.setAttribute("sizes", px + "px"); });
   }
 
   function open(i, from) {
     if (!box) build();
     opener = from || document.activeElement;
-    show(i);
     box.hidden = false;
+    show(i);
     document.documentElement.classList.add("lb-open");
     box.querySelector(".lb-close").focus();
   }
@@ -102,7 +120,7 @@ document.querySelectorAll(".compare").forEach(function (figure) {
   function go(step) { show(index + step); }
 
   /* Zoom: scale 1 fits the screen; "full" shows the render's own pixels (at least 2x). */
-  function fullScale() { return img ? Math.min(MAX, Math.max(2, img.naturalWidth / (img.offsetWidth || 1))) : 2; }
+  function fullScale() { return img ? Math.min(MAX, Math.max(2, items[index].width / (img.offsetWidth || 1))) : 2; }
 
   function zoomTo(s, cx, cy) {
     if (!img) return;
@@ -130,6 +148,7 @@ document.querySelectorAll(".compare").forEach(function (figure) {
     zoomBtn.textContent = scale > 1 ? "\u2212" : "+";
     zoomBtn.setAttribute("aria-label", scale > 1 ? "Zoom out (-)" : "Zoom in (+)");
     box.setAttribute("data-scale", scale.toFixed(2));
+    if (scale > 1) hint(Math.min(items[index].width, Math.ceil(img.offsetWidth * scale)));
   }
 
   function onKey(e) {
