@@ -6,8 +6,15 @@ PY := $(VENV)/bin/python
 CONFIG ?= config/gallery.yaml
 ARGS ?=
 EXTRAS ?=# optional extras to install too, e.g. EXTRAS=s3 for an s3:// remote render cache
-STAMP := $(VENV)/.installed
-TEST_STAMP := $(VENV)/.installed-test
+# TORCH=cpu: PyTorch's CPU-only wheels from TORCH_INDEX instead of PyPI's, which bring 4 GB of CUDA
+# libraries (see tools/install_cpu.py). The venv remembers it (.venv/.torch).
+TORCH ?= $(shell cat $(VENV)/.torch 2>/dev/null)
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+ifneq ($(filter-out cpu,$(TORCH)),)
+$(error TORCH=$(TORCH): say TORCH=cpu for PyTorch's CPU-only wheels, or leave it out for the default)
+endif
+STAMP := $(VENV)/.installed$(if $(TORCH),-$(TORCH))
+TEST_STAMP := $(VENV)/.installed-test$(if $(TORCH),-$(TORCH))
 PORT ?= 8000
 # A quick look without editing the manifest: make gallery SIZE=256 PRESET=draft (cached apart).
 OVERRIDES = $(if $(SIZE),--size $(SIZE)) $(if $(PRESET),--preset $(PRESET))
@@ -19,17 +26,21 @@ help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 	@echo "  variables: CONFIG=$(CONFIG)  GALLERY_MIRROR=folder[:folder]  ARGS='extra CLI options'"
 	@echo "             SIZE=256 PRESET=draft: a quick look at another size or schedule (status, render, gallery, site, serve)"
+	@echo "             TORCH=cpu: install PyTorch's CPU-only wheels, without its 4 GB of CUDA libraries (make install TORCH=cpu)"
 
-install: $(STAMP) ## create .venv and install the project with its pinned dependencies
+install: $(STAMP) ## create .venv and install the project with its pinned dependencies (TORCH=cpu: without the CUDA libraries)
 ifneq ($(EXTRAS),)
-	$(PY) -m pip install --quiet -e '.[$(EXTRAS)]'
+	$(PY) -m pip install --progress-bar on -e '.[$(EXTRAS)]'
 endif
 
-# pip shows its progress (PyTorch is a large download: a silent minute looks like a hang).
+# pip shows its progress (PyTorch is a large download: a silent minute looks like a hang). With
+# TORCH=cpu the CPU builds come first; pip then keeps them (2.14.1+cpu satisfies torch==2.14.1).
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	$(if $(TORCH),$(PY) tools/install_cpu.py --index-url $(TORCH_INDEX))
 	$(PY) -m pip install --progress-bar on -e .
+	$(if $(TORCH),@echo $(TORCH) > $(VENV)/.torch)
 	@touch $@
 
 # The test extras (pytest, Playwright) only for `make test`.
