@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 from bench_render import find_in_mirror, pass_seconds  # noqa: E402
 from pipeline.manifest.images import load_rgb  # noqa: E402
 from pipeline.manifest.params import PRESETS, RenderParams  # noqa: E402
-from pipeline.util.progress import duration  # noqa: E402
+from pipeline.cli.words import duration  # noqa: E402
 
 
 def convolution_macs(net, height: int, width: int) -> int:

@@ -48,9 +48,9 @@ def fill(manifest: Path) -> int:
     """Store a fake render for every cell (records as large as real ones) and sync the lock file."""
     from PIL import Image
 
-    from pipeline import runner
     from pipeline.manifest.reader import load_gallery
     from pipeline.plan.planner import make_plan
+    from pipeline.workers import make_record
 
     gallery = load_gallery(manifest)
     plan = make_plan(gallery)
@@ -63,8 +63,8 @@ def fill(manifest: Path) -> int:
                   "levels": [{"size": [s, s * 3 // 4], "iterations": it, "seconds": 12.0, "trace": trace}
                              for s, it in cell.params.levels()],
                   "final": {"content": 1.0, "style": 1.0, "tv": 0.0, "total": 2.0}}
-        plan.cache.store(cell.key, im, runner.make_record(cell, record))
-    runner.sync_lock_file(runner.plan(gallery))
+        plan.cache.store(cell.key, im, make_record(cell, record))
+    make_plan(gallery).sync_lock()
     return len(plan.cells)
 
 

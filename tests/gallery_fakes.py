@@ -33,10 +33,12 @@ if str(REPO) not in sys.path:
 
 from PIL import Image  # noqa: E402
 
-from pipeline import runner  # noqa: E402
 from pipeline.cli.app import main as cli_main  # noqa: E402
 from pipeline.manifest.model import Gallery, ImageEntry, SiteSettings  # noqa: E402
 from pipeline.plan.planner import make_plan  # noqa: E402
+from pipeline.render.progress import RenderStep  # noqa: E402
+from pipeline.render.result import RenderResult  # noqa: E402
+from pipeline.workers import make_record  # noqa: E402
 
 
 def tiny_png(path: Path, seed: int, size: tuple[int, int] = (24, 16)) -> Path:
@@ -74,22 +76,17 @@ def with_style(gallery: Gallery, id: str, **changes: Any) -> Gallery:
     return dataclasses.replace(gallery, styles=styles)
 
 
-@dataclasses.dataclass
-class FakeResult:
-    image: Image.Image
-    record: dict
-
-
 def cli_on(gallery: Gallery, renderer=None):
     """The CLI's main(argv) run on `gallery` instead of the manifest --config names (in this
     process), rendering with `renderer` (a FakeRenderer; None: the engines)."""
     return functools.partial(cli_main, load=lambda path, **kw: gallery, renderer=renderer)
 
 
-def fake_stylize(content: Image.Image, style: Image.Image, params, progress: bool = True,
-                 threads=None, seen: list | None = None) -> FakeResult:
-    """A tinted, resized copy of the content, with a record shaped like the renderer's.
-    `threads` (see stylize) is asked every 50 ms through the sleep; the answers go to `seen`."""
+def fake_stylize(content: Image.Image, style: Image.Image, params, progress=None,
+                 threads=None, seen: list | None = None) -> RenderResult:
+    """A tinted, resized copy of the content, with a record shaped like the renderer's, made in
+    one iteration that goes to `progress` as the engines report theirs. `threads` (see stylize)
+    is asked every 50 ms through the sleep; the answers go to `seen`."""
     end = time.monotonic() + float(os.environ.get("FAKE_SLEEP", "0"))
     while True:
         if threads is not None and seen is not None:
@@ -109,7 +106,9 @@ def fake_stylize(content: Image.Image, style: Image.Image, params, progress: boo
               "final": {"content": 1.0, "style": 1.0, "tv": 0.0, "total": 2.0}}
     if os.environ.get("FAKE_CREATED"):  # the render's time, fixed: two runs then give equal records
         record["created"] = os.environ["FAKE_CREATED"]
-    return FakeResult(out, record)
+    if progress:
+        progress(RenderStep(1, 1, out.size, 1.0, 1.0, 2.0))
+    return RenderResult(out, record)
 
 
 class FakeRenderer(list):
@@ -117,7 +116,7 @@ class FakeRenderer(list):
     the params of each call (it is the list of them). With FAKE_LOG set, each render appends
     "<pair hash> <pid> <GALLERY_THREADS> <min threads> <max threads>" to that file."""
 
-    def __call__(self, content, style, params, progress=True, label="stylize", threads=None):
+    def __call__(self, content, style, params, progress=None, label="stylize", threads=None):
         seen: list[int] = []
         result = fake_stylize(content, style, params, progress, threads, seen)
         self.append(params)
@@ -136,8 +135,8 @@ def fill_cache(gallery: Gallery) -> None:
     for cell in plan.missing():
         im = Image.new("RGB", (8, 8), (10, 20, 30))
         rec = fake_stylize(im, im, cell.params).record
-        plan.cache.store(cell.key, im, runner.make_record(cell, rec))
-    runner.sync_lock_file(runner.plan(gallery))
+        plan.cache.store(cell.key, im, make_record(cell, rec))
+    make_plan(gallery).sync_lock()
 
 
 def run_driver(gallery: Gallery, *args: str, env: dict | None = None, wait: bool = True, **popen):

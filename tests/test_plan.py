@@ -14,7 +14,7 @@ from PIL import Image
 from gallery_fakes import build_gallery, cli_on, fake_stylize, fill_cache, run_driver, tiny_png, with_style
 from pipeline.manifest import params as params_mod
 from pipeline.plan import estimate as plan_mod
-from pipeline import runner
+from pipeline.workers import make_record
 from pipeline.cli import plan_cmds as plan_cli
 from pipeline.manifest.params import DEFAULTS, PRESETS, RenderParams
 from pipeline.plan.keys import render_key
@@ -304,8 +304,8 @@ def _store_timed(g, timings):
         im = Image.new("RGB", (8, 8), (10, 20, 30))
         rec = {**fake_stylize(im, im, cell.params).record, "seconds": seconds, "threads": threads,
                "device": device, **({"thread_changes": changes} if changes else {})}
-        plan.cache.store(cell.key, im, runner.make_record(cell, rec))
-    runner.sync_lock_file(runner.plan(g))
+        plan.cache.store(cell.key, im, make_record(cell, rec))
+    make_plan(g).sync_lock()
 
 
 def test_estimates_count_renders_made_on_fewer_threads_at_the_full_count(tmp_path):

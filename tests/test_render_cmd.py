@@ -15,7 +15,7 @@ import pytest
 
 from gallery_fakes import REPO, FakeRenderer, build_gallery, cli_on, fill_cache, run_driver, with_style
 from pipeline.render import threads as render_threads
-from pipeline.cli import plan_cmds as plan_cli
+from pipeline.cli import report
 from pipeline.util.mutex import Mutex
 from pipeline.cli.app import main
 from pipeline.plan.lockfile import read_lock
@@ -49,18 +49,18 @@ def test_render_only_what_is_missing_then_nothing(tmp_path, monkeypatch, fake_re
     (["render", "--cell", "pearl:gogh"], "", True),         # plain make
     (["render", "--cell", "pearl:gogh", "--quiet"], "", False),
 ])
-def test_each_render_shows_progress_unless_quiet(tmp_path, monkeypatch, argv, makeflags, want):
-    seen = []
-    fake = FakeRenderer()
-    main = cli_on(build_gallery(tmp_path), lambda c, s, p, progress=True, label="", threads=None: (
-        seen.append((progress, label)), fake(c, s, p))[1])
+def test_each_render_shows_progress_unless_quiet(tmp_path, monkeypatch, capsys, argv, makeflags, want):
+    monkeypatch.setattr(report, "LINE_INTERVAL_S", 0.0)  # a line for each iteration (not a terminal)
+    renderer = FakeRenderer()
+    main = cli_on(build_gallery(tmp_path), renderer)
     if makeflags is None:
         monkeypatch.delenv("MAKEFLAGS", raising=False)
     else:
         monkeypatch.setenv("MAKEFLAGS", makeflags)
-    assert main(argv) == 0
-    assert seen and all(p == want for p, _ in seen)
-    assert seen[0][1] == "pearl:gogh"  # the line names the cell
+    assert main(argv) == 0 and renderer
+    err = capsys.readouterr().err
+    # the line names the cell, its iterations and the level's size
+    assert ("pearl:gogh: 1/1 iterations (32x21), " in err) == want and ("iterations" in err) == want, err
 
 
 def test_add_a_style_renders_its_column_and_a_param_change_only_its_column(tmp_path, monkeypatch, fake_renderer):

@@ -5,6 +5,7 @@ import argparse
 from pathlib import Path
 
 from pipeline.cli.options import add_config, config_words
+from pipeline.cli.words import duration
 from pipeline.util.files import shown
 
 
@@ -41,7 +42,6 @@ def _next_words(manifest: Path, new: list, config: str) -> str:
     """What will render next, and about how long it takes (or why that is not known yet)."""
     from pipeline.manifest.reader import load_gallery
     from pipeline.plan.planner import MissingImageError, make_plan
-    from pipeline.util.progress import duration
 
     make = "make gallery" + config_words(config, make=True)
     gallery = load_gallery(manifest, check_files=False)

@@ -14,8 +14,7 @@ from pathlib import Path
 from pipeline.cli.inputs import Inputs, Loader
 from pipeline.cli.options import add_config, add_quiet
 from pipeline.manifest.reader import load_gallery
-from pipeline.render.engine import stylize
-from pipeline.runner import Renderer
+from pipeline.render.engine import Renderer, stylize
 from pipeline.util.errors import DISK_ERRNOS, GalleryError
 
 

@@ -14,8 +14,7 @@ from typing import Callable
 from pipeline.manifest.model import Gallery
 from pipeline.manifest.reader import load_gallery
 from pipeline.manifest.sources import Fetcher
-from pipeline.render.engine import stylize
-from pipeline.runner import Renderer
+from pipeline.render.engine import Renderer, stylize
 
 # load(path, check_files=..., fetch=...) -> Gallery, as pipeline.manifest.reader.load_gallery
 Loader = Callable[..., Gallery]

@@ -13,20 +13,13 @@ from typing import Any
 
 from pipeline import runner
 from pipeline.cli import options
+from pipeline.cli.report import RunView
+from pipeline.cli.words import display as _display, estimate_words as _estimate_words, human_bytes as _human_bytes
 from pipeline.render import threads
-from pipeline.runner import display as _display, estimate_words as _estimate_words
 from pipeline.util.errors import GalleryError
 
 
 # ---- commands
-
-def _human_bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} GB"
-
 
 def _status_json(plan, remote=None, on_remote: set[str] = frozenset(),
                  shard_seconds: float = 10800, max_shards: int = 16) -> dict[str, Any]:
@@ -255,94 +248,51 @@ def _unused_variants(plan, siblings: dict[Path, set[str]], keep: set[str], corru
 
 def cmd_render(args: argparse.Namespace) -> int:
     from pipeline.cli import overrides
-    from pipeline.plan.shards import parse_shard
+    from pipeline.plan.shards import parse_shard, read_plan_file
 
     gallery = _gallery(args)
     preview = bool(gallery.overrides)  # a quick look: the lock file keeps the manifest's cells
     if preview and not args.cell:
         print(overrides.note(gallery))
-    from pipeline.plan.remote import Pusher, remote_for
-
-    plan = runner.plan(gallery)
-    jobs = args.jobs or threads.jobs_from_make()
-    remote = remote_for(gallery, args.remote)
     if args.plan and not args.shard:
         raise GalleryError("--plan FILE goes with --shard K/N: it says which cells the shards split")
+    select = runner.MISSING
     if args.cell:
-        content_id, _, style_id = args.cell.partition(":")
-        cell = plan.cell(content_id, style_id)
-        if cell is None:
-            raise GalleryError(f"--cell {args.cell}: no such cell in {gallery.path}; want CONTENT:STYLE "
-                               f"with contents {', '.join(e.id for e in gallery.contents)} and styles "
-                               f"{', '.join(e.id for e in gallery.styles)}")
-        if cell.state == "excluded":
-            raise GalleryError(f"--cell {args.cell}: excluded in {gallery.path} (`exclude:`); remove it "
-                               f"from there to render it")
-        if cell.state == "cached":
-            if not preview:
-                runner.record_in_lock_file(plan, cell.key)
-            print(f"{cell.name}: cached ({cell.image})")
-            return 0
-        if remote is not None and runner.pull_missing(plan, remote, [cell], quiet=True):
-            if not preview:
-                runner.record_in_lock_file(plan, cell.key)
-            print(f"{cell.name}: pulled from the remote ({cell.image})")
-            return 0
-        runner.render_cells(plan, [cell], quiet=args.quiet, write_lock=not preview,
-                            push=Pusher.of(remote, plan.cache), renderer=args.inputs.renderer)
-        counts = plan.counts()
-        to_go = plan.missing()
-        left = f"; {_estimate_words(plan, to_go)} of rendering left" if to_go else ""
-        print(f"{cell.name}: {counts['cached']} of {counts['cached'] + counts['render']} cells now "
-              f"cached{left}")
-        return 0
-    cells = plan.missing()
-    label = "render"
-    if args.shard:
-        from pipeline.plan.shards import read_plan_file
-
+        select = _one_cell(gallery, args.cell)
+    elif args.shard:
         k, n = parse_shard(args.shard)
-        planned = read_plan_file(Path(args.plan)) if args.plan else None
-        cells = plan.shard(k, n, planned)
-        label = f"shard {k}/{n}"
-        print(f"shard {k}/{n}: {len(cells)} of {len(plan.missing())} missing cells"
-              + (f", about {runner.duration(sum(planned[c.key] for c in cells))} by {args.plan}"
-                 if planned is not None else ""))
-        if planned is not None:
-            unplanned = [c.name for c in plan.missing() if c.key not in planned]
-            if unplanned and k == 1:
-                print(f"note: {len(unplanned)} missing cell{'s are' if len(unplanned) != 1 else ' is'} not "
-                      f"in {args.plan} (on the remote then, or the manifest changed since): the run "
-                      f"after the shards pulls or renders {'them' if len(unplanned) != 1 else 'it'}")
-    if remote is not None and cells:
-        runner.pull_missing(plan, remote, cells, quiet=args.quiet)
-        still = {c.key for c in plan.missing()}
-        cells = [c for c in cells if c.key in still]
-    if not cells:
-        print(f"nothing to render: {plan.counts()['cached']} cells cached" if not args.shard
-              else f"shard {k}/{n}: nothing to render")
-    else:
-        done = runner.render_cells(plan, cells, jobs=jobs, quiet=args.quiet, label=label,
-                                   write_lock=not (args.shard or preview),
-                                   push=Pusher.of(remote, plan.cache), renderer=args.inputs.renderer)
-        print(f"rendered {done['rendered']} cell{'s' if done['rendered'] != 1 else ''}"
-              + (f" ({done['by_others']} by another process)" if done["by_others"] else ""))
-        if remote is not None:
-            runner.check_pushed(plan, remote, [c.key for c in cells])
-    if not args.shard and not preview:  # shards leave the lock file alone: the run after the merge writes it
-        runner.sync_lock_file(plan)
+        select = runner.Shard(k, n, read_plan_file(Path(args.plan)) if args.plan else None, args.plan)
+    with RunView("cell" if args.cell else "render", quiet=args.quiet) as view:
+        # shards leave the lock file alone: the run after the merge writes it
+        runner.run(gallery, select=select, write_lock=not (args.shard or preview),
+                   renderer=args.inputs.renderer, remote=args.remote,
+                   jobs=args.jobs or threads.jobs_from_make(), on_event=view)
     return 0
+
+
+def _one_cell(gallery, name: str) -> runner.OneCell:
+    """--cell CONTENT:STYLE, checked against the gallery."""
+    content_id, _, style_id = name.partition(":")
+    if not any(e.id == content_id for e in gallery.contents) or not any(e.id == style_id for e in gallery.styles):
+        raise GalleryError(f"--cell {name}: no such cell in {gallery.path}; want CONTENT:STYLE "
+                           f"with contents {', '.join(e.id for e in gallery.contents)} and styles "
+                           f"{', '.join(e.id for e in gallery.styles)}")
+    if (content_id, style_id) in gallery.exclude:
+        raise GalleryError(f"--cell {name}: excluded in {gallery.path} (`exclude:`); remove it "
+                           f"from there to render it")
+    return runner.OneCell(content_id, style_id)
 
 
 def cmd_gallery(args: argparse.Namespace) -> int:
     from pipeline.cli import overrides
 
-    gallery = args.inputs.gallery(args, check_files=True, fetch=not args.no_fetch)
-    gallery = overrides.apply(gallery, args)
+    gallery = overrides.apply(args.inputs.gallery(args, check_files=True, fetch=not args.no_fetch), args)
     if gallery.overrides:
         print(overrides.note(gallery))
-    runner.run_gallery(gallery, jobs=args.jobs or threads.jobs_from_make(), quiet=args.quiet,
-                       remote=args.remote, renderer=args.inputs.renderer)
+    with RunView("gallery", quiet=args.quiet) as view:
+        runner.run(gallery, build_site=True, write_lock=not gallery.overrides,  # a preview leaves it alone
+                   renderer=args.inputs.renderer, remote=args.remote,
+                   jobs=args.jobs or threads.jobs_from_make(), on_event=view, site_quiet=args.quiet)
     return 0
 
 

@@ -10,16 +10,17 @@ import argparse
 
 from pipeline import runner
 from pipeline.cli.options import add_config, add_quiet
+from pipeline.cli.report import RunView
+from pipeline.cli.words import display
+from pipeline.plan.remote import describe, remote_for
 from pipeline.util.errors import GalleryError
 
 
 def open_remote(gallery, url: str | None = None):
     """The gallery's remote (--remote, GALLERY_REMOTE, or `cache: remote:`), or a clear error."""
-    from pipeline.plan.remote import remote_for
-
     remote = remote_for(gallery, url)
     if remote is None:
-        raise GalleryError(f"{runner.display(gallery.path)}: no remote render cache: add "
+        raise GalleryError(f"{display(gallery.path)}: no remote render cache: add "
                            "`cache: {path: ..., remote: s3://bucket/prefix}` to the manifest, set "
                            "GALLERY_REMOTE, or pass --remote URL")
     return remote
@@ -33,14 +34,15 @@ def cmd_pull(args: argparse.Namespace) -> int:
     names = {c.key: c.name for c in missing}
     have = remote.which(names)
     keys = [c.key for c in missing if c.key in have]
-    report, lines = runner.transfer(remote, "pull", keys, plan.cache, names, jobs=args.jobs, quiet=args.quiet)
-    for line in lines:
-        print(line)
-    plan.refresh(report.done)
-    if report.done:
-        runner.sync_lock_file(plan)
+    with RunView("pull", quiet=args.quiet) as view:
+        report = runner.transfer(remote, "pull", keys, plan.cache, jobs=args.jobs, on_event=view)
+        for line in describe(report, lambda k: names.get(k, k[:12])):
+            print(line)
+        plan.refresh(report.done)
+        if report.done:
+            runner.sync_lock_file(plan, view)
     left = len(plan.missing())
-    print(f"{runner.display(gallery.path)}: {plan.counts()['cached']} cells cached, "
+    print(f"{display(gallery.path)}: {plan.counts()['cached']} cells cached, "
           f"{left} still to render" + (f" ({len(missing) - len(keys)} not on the remote)" if left else ""))
     return 0 if report.ok else 1
 
@@ -57,8 +59,9 @@ def cmd_push(args: argparse.Namespace) -> int:
     keys = list(dict.fromkeys(c.key for c in cached))
     if args.all:  # every complete entry of the cache, this manifest's or not
         keys += sorted(k for k in plan.cache.entries() if k not in names and plan.cache.has(k))
-    report, lines = runner.transfer(remote, "push", keys, plan.cache, names, jobs=args.jobs, quiet=args.quiet)
-    for line in lines:
+    with RunView("push", quiet=args.quiet) as view:
+        report = runner.transfer(remote, "push", keys, plan.cache, jobs=args.jobs, on_event=view)
+    for line in describe(report, lambda k: names.get(k, k[:12])):
         print(line)
     return 0 if report.ok else 1
 

@@ -14,7 +14,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     from pipeline.cli import overrides
 
     gallery = overrides.apply(args.inputs.gallery(args, check_files=True), args)
-    runner.build_site(gallery, runner.plan(gallery), quiet=args.quiet)  # logs its summary line
+    runner.run(gallery, select=runner.NOTHING, build_site=True, write_lock=False,
+               site_quiet=args.quiet)  # the builder logs its summary line
     return 0
 
 
@@ -88,7 +89,7 @@ def _load_for_serve(args: argparse.Namespace):
 def _build(gallery):
     from pipeline import runner
 
-    return runner.build_site(gallery, runner.plan(gallery), quiet=True)
+    return runner.run(gallery, select=runner.NOTHING, build_site=True, write_lock=False, site_quiet=True).site
 
 
 def port_number(text: str) -> int:

@@ -10,8 +10,9 @@ import argparse
 import json
 from pathlib import Path
 
-from pipeline.util.errors import GalleryError
+from pipeline.cli.report import RenderProgress, mode_for
 from pipeline.manifest.params import PARAMS, ParamError, RenderParams, unused, unused_reason
+from pipeline.util.errors import GalleryError
 
 
 def _int_list(text: str) -> list[int]:
@@ -70,7 +71,11 @@ def cmd_stylize(args: argparse.Namespace) -> int:
     from pipeline.render.heap import keep_freed_memory
 
     keep_freed_memory()  # this process only renders: reuse its tensors' memory (see heap.py)
-    result = args.inputs.renderer(images[0], images[1], params, progress=not args.quiet)
+    progress = RenderProgress("stylize", mode_for(not args.quiet))
+    try:
+        result = args.inputs.renderer(images[0], images[1], params, progress=progress)
+    finally:
+        progress.close()
     out = Path(args.out)
     fmt = out.suffix.lower()
     extra = {"quality": 95} if fmt in (".jpg", ".jpeg", ".webp") else {}

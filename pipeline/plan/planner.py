@@ -17,7 +17,7 @@ from pipeline.manifest.params import PARAMS, RenderParams
 from pipeline.plan.cache import Cache
 from pipeline.plan.estimate import CPU_PACE, Estimates
 from pipeline.plan.keys import key_inputs, provenance
-from pipeline.plan.lockfile import cell_name, read_lock
+from pipeline.plan.lockfile import cell_name, read_lock, update_lock
 from pipeline.plan.shards import shard_of
 from pipeline.util.errors import GalleryError
 from pipeline.manifest.weights import weights_identity
@@ -133,8 +133,18 @@ class Plan:
                 cells[c.name] = current[c.name]
         return cells
 
-    def lock_in_sync(self) -> bool:
-        return self.synced_lock() == self.lock
+    def record_in_lock(self, key: str) -> None:
+        """Record the cells with this key that are in the cache now in the lock file, leaving the
+        others' entries alone (read-modify-write under its mutex: renders end at any time)."""
+        mine = [c for c in self.cells if c.key == key and c.state != "excluded"]
+        self.refresh(c.key for c in mine)
+        mine = [c for c in self.cells if c.key == key and c.state == "cached"]
+        update_lock(self.gallery.lock_path, self.lock_file_mutex(),
+                    lambda cells: {**cells, **{c.name: self.lock_entry(c) for c in mine}})
+
+    def sync_lock(self) -> bool:
+        """Rewrite the lock file to match the cache (written only when it changes); True if it changed."""
+        return bool(update_lock(self.gallery.lock_path, self.lock_file_mutex(), self.synced_lock))
 
     def lock_file_mutex(self) -> Mutex:
         """The flock that serialises lock-file updates (it lives in the cache, not beside the manifest)."""

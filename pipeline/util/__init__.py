@@ -1,1 +1,1 @@
-"""Small helpers every stage uses: errors, atomic files, hashing, progress."""
+"""Small helpers every stage uses: errors, atomic files, hashing, mutexes, safe paths."""

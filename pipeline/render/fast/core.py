@@ -16,6 +16,7 @@ from typing import Callable
 from PIL import Image
 
 from pipeline.manifest.params import FAST_VERSION, RenderParams
+from pipeline.render.progress import Progress
 from pipeline.render.result import RenderResult
 from pipeline.render.fast import models
 from pipeline.render.imageops import fit_long_edge, recombine_colors
@@ -34,12 +35,12 @@ def blended_vector(content: Image.Image, style: Image.Image, strength: float, th
 
 
 def stylize(content: Image.Image, style: Image.Image, params: RenderParams,
-            progress: bool | str = False, label: str = "stylize",
+            progress: Progress | None = None, label: str = "stylize",
             threads: Callable[[], int] | None = None) -> RenderResult:
     """Render `content` in the manner of `style` at `params.size` (long edge), in one pass.
 
-    `progress` and `label` are accepted for the common interface; a render this short shows
-    no bar (it logs one line). `threads`, when given, says how many threads to use."""
+    `progress` is accepted for the common interface: a render this short reports no steps (it
+    logs one line, named by `label`). `threads`, when given, says how many threads to use."""
     t_start = time.perf_counter()
     n = threads() if threads else models.choose_threads()
     content = content.convert("RGB")

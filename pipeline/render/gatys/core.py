@@ -23,8 +23,8 @@ from PIL import Image
 from pipeline.util.errors import GalleryError
 from pipeline.render.gatys.lbfgs import LBFGS
 from pipeline.manifest.params import RENDERER_VERSION, RenderParams
-from pipeline.util.progress import Progress, mode_for
 from pipeline.render.gatys.vgg import load_vgg
+from pipeline.render.progress import Progress, Steps
 from pipeline.render.result import RenderResult
 from pipeline.render.imageops import fit_long_edge, recombine_colors  # noqa: F401 - shared with fast
 from pipeline.render.threads import requested_threads
@@ -200,7 +200,7 @@ def as_floats(terms: dict[str, torch.Tensor]) -> dict[str, float]:
 # ---------------------------------------------------------------- the optimiser
 
 def optimise(objective: Objective, x: torch.Tensor, iterations: int, optimizer: str,
-             progress: Progress, before_step: Callable[[int], None] | None = None,
+             steps: Steps, before_step: Callable[[int], None] | None = None,
              curvature: float | None = None,
              first_step_rms: float | None = None) -> tuple[torch.Tensor, list[dict], float | None]:
     """Run `iterations` steps from x; return the result, the trace (terms before each step)
@@ -237,7 +237,7 @@ def optimise(objective: Objective, x: torch.Tensor, iterations: int, optimizer: 
             raise RenderError(f"the objective became {terms['total']} at iteration {i}: try "
                               "--precision fp32 or lower weights")
         trace.append({"iteration": i, **terms})
-        progress.update(1, loss=f"{terms['total']:.4g}")
+        steps.step(terms["total"])
         with torch.no_grad():
             if lbfgs is not None:
                 lbfgs.step(x, x.grad)
@@ -291,14 +291,14 @@ def next_level_start(x: torch.Tensor, c_prev: torch.Tensor, c: torch.Tensor, ini
 
 
 def stylize(content: Image.Image, style: Image.Image, params: RenderParams,
-            progress: bool | str = True, label: str = "stylize",
+            progress: Progress | None = None, label: str = "stylize",
             threads: Callable[[], int] | None = None) -> RenderResult:
     """Render `content` in the manner of `style`: coarse to fine, one L-BFGS run per level.
 
-    `progress`: True shows a bar on a terminal and a line a minute otherwise (logs), "lines"
-    always the lines (parallel workers), False nothing; `label` names the render in them.
-    `threads`, when given, says before each iteration how many threads to use now (a `make -jN`
-    worker takes the cores its finished siblings left idle); the record lists the changes.
+    `progress`, when given, receives a RenderStep after each iteration (render/progress.py);
+    `label` is the common interface's (the fast engine logs it). `threads`, when given, says
+    before each iteration how many threads to use now (a `make -jN` worker takes the cores its
+    finished siblings left idle); the record lists the changes.
     """
     t_start = time.perf_counter()
     device = resolve_device(params.device)
@@ -333,31 +333,31 @@ def stylize(content: Image.Image, style: Image.Image, params: RenderParams,
     levels: list[dict] = []
     x = None
     curvature = None  # L-BFGS's curvature scale, handed from level to level
-    with Progress(sum(it for _, it in plan), mode=mode_for(progress), label=label, work=work) as bar:
-        for i, ((long_edge, iters), wh) in enumerate(zip(plan, sizes)):
-            t0 = time.perf_counter()
-            c = to_tensor(content.resize(wh, Image.LANCZOS), device)
-            # The image each level starts from and keeps the detail of: the content, or the
-            # fast render at this level's size (init: fast); noise has none.
-            base = c if head_start is None else to_tensor(head_start.image.resize(wh, Image.LANCZOS), device)
-            if x is None:
-                x = base if params.start() != "noise" else _noise(c, params.seed)
-            else:
-                x = next_level_start(x, base_prev, base, params.start())
-            base_prev = base
-            bar.set_description(f"{wh[0]}x{wh[1]}", step_cost=wh[0] * wh[1] / top)
-            trace = []
-            if iters > 0 or i == len(plan) - 1:  # the top's targets also score the result
-                s_wh = fit_long_edge(style.size, max(1, round(long_edge * params.style_scale)))
-                s = to_tensor(style.resize(s_wh, Image.LANCZOS), device)
-                obj = Objective(net, c, s, *level_weights(params, i, len(plan)), precision)
-            if iters > 0:
-                x, trace, curvature = optimise(
-                    obj, x, iters, params.optimizer, bar,
-                    functools.partial(adjust_threads, i) if threads else None, curvature,
-                    INIT_FAST_FIRST_STEP if head_start is not None else None)
-            levels.append({"size": list(wh), "iterations": iters,
-                           "seconds": round(time.perf_counter() - t0, 3), "trace": trace})
+    steps = Steps(sum(it for _, it in plan), work, progress)
+    for i, ((long_edge, iters), wh) in enumerate(zip(plan, sizes)):
+        t0 = time.perf_counter()
+        c = to_tensor(content.resize(wh, Image.LANCZOS), device)
+        # The image each level starts from and keeps the detail of: the content, or the
+        # fast render at this level's size (init: fast); noise has none.
+        base = c if head_start is None else to_tensor(head_start.image.resize(wh, Image.LANCZOS), device)
+        if x is None:
+            x = base if params.start() != "noise" else _noise(c, params.seed)
+        else:
+            x = next_level_start(x, base_prev, base, params.start())
+        base_prev = base
+        steps.level(wh, wh[0] * wh[1] / top)
+        trace = []
+        if iters > 0 or i == len(plan) - 1:  # the top's targets also score the result
+            s_wh = fit_long_edge(style.size, max(1, round(long_edge * params.style_scale)))
+            s = to_tensor(style.resize(s_wh, Image.LANCZOS), device)
+            obj = Objective(net, c, s, *level_weights(params, i, len(plan)), precision)
+        if iters > 0:
+            x, trace, curvature = optimise(
+                obj, x, iters, params.optimizer, steps,
+                functools.partial(adjust_threads, i) if threads else None, curvature,
+                INIT_FAST_FIRST_STEP if head_start is not None else None)
+        levels.append({"size": list(wh), "iterations": iters,
+                       "seconds": round(time.perf_counter() - t0, 3), "trace": trace})
 
     image = to_image(x)
     with torch.no_grad():  # the objective of the image as saved (rounded to 8 bits)
@@ -391,7 +391,7 @@ def fast_start(content: Image.Image, style: Image.Image, params: RenderParams,
     the image the optimiser starts from: most of the style is there after one pass."""
     from pipeline.render.fast.core import stylize as fast_stylize
 
-    return fast_stylize(content, style, params.with_(engine="fast"), progress=False, threads=threads)
+    return fast_stylize(content, style, params.with_(engine="fast"), threads=threads)
 
 
 def _noise(like: torch.Tensor, seed: int) -> torch.Tensor:

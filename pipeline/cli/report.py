@@ -1,0 +1,256 @@
+"""The one place a run's events (pipeline/events.py) become words and bars.
+
+RunView takes every event of a run (or of a pull or push) and prints what the command says;
+RenderProgress shows one render's iterations: a bar with the time left on a terminal, or a
+plain line every LINE_INTERVAL_S seconds in a log (`make gallery > log`, CI, `make -j2`, where
+bars would overwrite each other), or nothing with --quiet. Info goes to stdout, warnings to
+stderr, bars to stderr.
+"""
+from __future__ import annotations
+
+import functools
+import sys
+import time
+
+from pipeline.cli.words import display, duration, estimate_words, settings
+from pipeline.events import (CellDone, CellStarted, CellStep, LockUpdated, NotPushed, Planned, Pulled,
+                             RemoteUnavailable, RenderDone, RenderStarted, Settled, TransferDone,
+                             TransferStarted, TransferStep)
+from pipeline.plan.remote import describe
+from pipeline.render.progress import RenderStep
+from pipeline.runner import Shard
+
+LINE_INTERVAL_S = 60.0
+
+
+def mode_for(progress: bool | str) -> str:
+    """True (show progress) -> "bar" on a terminal, else "lines"; False -> "off"."""
+    if progress in ("bar", "lines", "off"):
+        return progress
+    if not progress:
+        return "off"
+    return "bar" if sys.stderr.isatty() else "lines"
+
+
+def _bar(**kw):
+    from tqdm import tqdm  # 40 ms: paid only on a terminal that shows a bar
+
+    return tqdm(file=sys.stderr, dynamic_ncols=True, **kw)
+
+
+class RenderProgress:
+    """One render's progress from its engine's RenderSteps. The time left weighs each iteration
+    by its pixels: the last level's iterations cost about twice the level before's."""
+
+    def __init__(self, label: str = "stylize", mode: str = "bar", clock=time.monotonic):
+        self.label, self.mode, self.clock = label, mode, clock
+        self.start = self.last_line = clock()
+        self.bar = None
+        self.shown = 0  # iterations the bar shows
+        self.size: tuple[int, int] | None = None
+
+    def __call__(self, step: RenderStep) -> None:
+        if self.mode == "bar":
+            if self.bar is None:
+                self.bar = _bar(total=step.total, unit="it", leave=False, desc=self.label)
+            if step.size != self.size:
+                self.size = step.size
+                self.bar.set_description(f"{self.label} {step.size[0]}x{step.size[1]}", refresh=False)
+            self.bar.set_postfix({"loss": f"{step.loss:.4g}"}, refresh=False)
+            self.bar.update(step.done - self.shown)
+            self.shown = step.done
+        elif self.mode == "lines" and self.clock() - self.last_line >= LINE_INTERVAL_S:
+            self.last_line = self.clock()
+            print(self.line(step), file=sys.stderr, flush=True)
+
+    def line(self, step: RenderStep) -> str:
+        """'pearl:gogh: 40/125 iterations (512x512), 3 min 10 s so far, about 9 min 20 s left'"""
+        elapsed = self.clock() - self.start
+        left = elapsed * (step.work_total - step.work_done) / step.work_done if step.work_done else 0
+        return (f"{self.label}: {step.done}/{step.total} iterations ({step.size[0]}x{step.size[1]}), "
+                f"{duration(elapsed)} so far, about {duration(left)} left")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+class RunView:
+    """What `command` ("gallery", "render", "cell", "site", "pull" or "push") says as its run goes,
+    built from the run's events; `quiet` leaves out bars and minute-by-minute lines."""
+
+    def __init__(self, command: str, quiet: bool = False):
+        self.command, self.quiet = command, quiet
+        self.selection = None
+        self.cells_bar = None
+        self.transfer_bar = None
+        self.render: RenderProgress | None = None
+        self.pulled = self.finished = 0  # renders pulled, cells rendered (here or by another process)
+
+    def __enter__(self) -> "RunView":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for bar in (self.render, self.cells_bar, self.transfer_bar):
+            if bar is not None:
+                bar.close()
+        self.render = self.cells_bar = self.transfer_bar = None
+
+    def say(self, message: str) -> None:
+        if self.cells_bar is not None:
+            self.cells_bar.write(message, file=sys.stderr)
+        else:
+            print(message, flush=True)
+
+    def warn(self, message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    @functools.singledispatchmethod
+    def __call__(self, event) -> None:
+        """An event this view has nothing to say about."""
+
+    # ---- the plan and the remote
+
+    @__call__.register
+    def _planned(self, e: Planned) -> None:
+        self.selection = e.selection
+        if isinstance(e.selection, Shard):
+            self._shard_lines(e)
+
+    def _shard_lines(self, e: Planned) -> None:
+        s, missing = e.selection, e.plan.missing()
+        print(f"shard {s.k}/{s.n}: {len(e.cells)} of {len(missing)} missing cells"
+              + (f", about {duration(sum(s.planned[c.key] for c in e.cells))} by {s.plan_file}"
+                 if s.planned is not None else ""))
+        if s.planned is not None and s.k == 1:
+            unplanned = [c.name for c in missing if c.key not in s.planned]
+            if unplanned:
+                print(f"note: {len(unplanned)} missing cell{'s are' if len(unplanned) != 1 else ' is'} not "
+                      f"in {s.plan_file} (on the remote then, or the manifest changed since): the run "
+                      f"after the shards pulls or renders {'them' if len(unplanned) != 1 else 'it'}")
+
+    @__call__.register
+    def _remote_unavailable(self, e: RemoteUnavailable) -> None:
+        self.warn(f"{e.error}; rendering without it")
+
+    @__call__.register
+    def _transfer_started(self, e: TransferStarted) -> None:
+        if not self.quiet and e.total > 1 and sys.stderr.isatty():
+            self.transfer_bar = _bar(total=e.total, unit="render", desc=e.verb)
+
+    @__call__.register
+    def _transfer_step(self, e: TransferStep) -> None:
+        if self.transfer_bar is not None:
+            self.transfer_bar.update(1)
+
+    @__call__.register
+    def _transfer_done(self, e: TransferDone) -> None:
+        if self.transfer_bar is not None:
+            self.transfer_bar.close()
+            self.transfer_bar = None
+
+    @__call__.register
+    def _pulled(self, e: Pulled) -> None:
+        self.pulled += len(e.report.done)
+        for line in describe(e.report, lambda k: e.names.get(k, k[:12])):
+            (self.warn if line.startswith(("stopped", "  refused")) else self.say)(line)
+
+    @__call__.register
+    def _not_pushed(self, e: NotPushed) -> None:
+        n = len(e.keys)
+        self.warn(f"{n} new render{'s are' if n != 1 else ' is'} not on the remote {e.remote}: run "
+                  "`python -m pipeline push` to send them")
+
+    # ---- rendering
+
+    @__call__.register
+    def _render_started(self, e: RenderStarted) -> None:
+        if self.command == "gallery":
+            counts = e.plan.counts()
+            self.say(f"{display(e.plan.gallery.path)}: {len(e.plan.cells)} cells: {counts['cached']} cached, "
+                     f"{counts['render']} to render ({estimate_words(e.plan, e.cells)} of rendering), "
+                     f"{counts['excluded']} excluded")
+        if not self.quiet and len(e.cells) > 1 and e.jobs == 1 and sys.stderr.isatty():
+            label = f"shard {self.selection.k}/{self.selection.n}" if isinstance(self.selection, Shard) else "render"
+            self.cells_bar = _bar(total=len(e.cells), unit="cell", desc=label)
+
+    @__call__.register
+    def _cell_started(self, e: CellStarted) -> None:
+        if self.cells_bar is not None:
+            self.cells_bar.set_postfix_str(e.cell.name)
+        else:
+            how = ""
+            if e.threads:
+                how = f"; {e.threads} thread{'s' if e.threads != 1 else ''} per worker, {e.jobs} workers"
+                how += ", more once fewer cells are left" if e.grows else ""
+            self.say(f"{self._at(e)}{e.cell.name}: rendering ({settings(e.cell)}{how})...")
+        # Each render's own progress: with several workers always lines (bars on one terminal
+        # overwrite each other).
+        mode = "off" if self.quiet else ("lines" if e.jobs > 1 else mode_for(True))
+        self.render = RenderProgress(e.cell.name, mode)
+
+    @__call__.register
+    def _cell_step(self, e: CellStep) -> None:
+        if self.render is not None:
+            self.render(e.step)
+
+    @__call__.register
+    def _cell_done(self, e: CellDone) -> None:
+        if self.render is not None:
+            self.render.close()
+            self.render = None
+        self.finished += 1
+        if e.seconds is None:
+            self.say(f"{self._at(e)}{e.cell.name}: rendered meanwhile by another process")
+        else:
+            self.say(f"{self._at(e)}{e.cell.name}: done in {e.seconds:.1f} s")
+        if self.cells_bar is not None:
+            self.cells_bar.update(1)
+
+    @staticmethod
+    def _at(e) -> str:
+        return f"[{e.index}/{e.total}] " if e.total > 1 and e.jobs == 1 else ""
+
+    @__call__.register
+    def _render_done(self, e: RenderDone) -> None:
+        if self.cells_bar is not None:
+            self.cells_bar.close()
+            self.cells_bar = None
+        if self.command != "render":
+            return
+        if not e.cells:
+            s = self.selection
+            print(f"shard {s.k}/{s.n}: nothing to render" if isinstance(s, Shard)
+                  else f"nothing to render: {e.plan.counts()['cached']} cells cached")
+        else:
+            print(f"rendered {e.rendered} cell{'s' if e.rendered != 1 else ''}"
+                  + (f" ({e.by_others} by another process)" if e.by_others else ""))
+
+    # ---- the end
+
+    @__call__.register
+    def _lock_updated(self, e: LockUpdated) -> None:
+        self.say(f"{display(e.path)}: updated ({e.cells} cells)")
+
+    @__call__.register
+    def _settled(self, e: Settled) -> None:
+        plan = e.plan
+        counts = plan.counts()
+        if self.command == "gallery":
+            self.say(f"{display(plan.gallery.path)}: {counts['cached']} cells rendered, "
+                     f"{counts['render']} missing, {counts['excluded']} excluded")
+        elif self.command == "cell":
+            cell = plan.cell(self.selection.content, self.selection.style)
+            if self.pulled:
+                print(f"{cell.name}: pulled from the remote ({cell.image})")
+            elif self.finished:
+                to_go = plan.missing()
+                left = f"; {estimate_words(plan, to_go)} of rendering left" if to_go else ""
+                print(f"{cell.name}: {counts['cached']} of {counts['cached'] + counts['render']} cells now "
+                      f"cached{left}")
+            else:
+                print(f"{cell.name}: cached ({cell.image})")
