@@ -20,20 +20,26 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """Build, serve, and (unless --no-watch) rebuild on changes with live reload in the browser."""
+    """Build, serve, and (unless --no-watch) rebuild on changes with live reload in the browser.
+    While it runs, serve owns the site folder: other builds of it are refused (site/owner.py)."""
+    if args.dir:
+        return _serve(args, Path(args.dir), None)
+    from pipeline.site import owner
+
+    gallery = _load_for_serve(args)
+    out = Path(gallery.site.output)
+    with owner.owning(out, gallery.cache, serve=True):
+        _build(gallery)
+        return _serve(args, out, gallery, lambda url: owner.describe(out, gallery.cache, url))
+
+
+def _serve(args: argparse.Namespace, folder: Path, gallery, listening=lambda url: None) -> int:
     import threading
     import webbrowser
 
     from pipeline.site.server import Reloader, make_server
 
-    watch = not args.no_watch and not args.dir
-    gallery = None
-    if args.dir:
-        folder = Path(args.dir)
-    else:
-        gallery = _load_for_serve(args)
-        _build(gallery)
-        folder = Path(gallery.site.output)
+    watch = not args.no_watch and gallery is not None
     if not (folder / "index.html").is_file():
         raise GalleryError(f"{folder}/index.html does not exist: build the site first (`make site`)")
     reloader = Reloader() if watch else None
@@ -42,6 +48,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except OSError as e:
         raise GalleryError(f"cannot listen on 127.0.0.1:{args.port} ({e.strerror}): try --port") from None
     url = f"http://127.0.0.1:{server.server_address[1]}/"
+    listening(url)
     how = ("; rebuilds when the manifest, an image or a template changes, and open pages reload"
            if watch else "")
     print(f"serving {folder} at {url} (Ctrl+C stops){how}", flush=True)

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pipeline.site import extras
+from pipeline.site import extras, owner
 from pipeline.site import state as sitestate
 from pipeline.util.errors import DISK_ERRNOS, GalleryError
 from pipeline.util.files import file_sha256
@@ -48,21 +48,22 @@ def build_site(gallery: Gallery, plan, quiet: bool = False,
     say = (lambda msg: log.debug("site: %s", msg)) if quiet else (lambda msg: log.info("site: %s", msg))
     cells = list(plan.cells)
 
-    # Fingerprint the inputs before reading them: an edit during the build shows up next time.
-    state_file = sitestate.state_path(gallery.cache, out)
-    fp = sitestate.fingerprint(gallery, cells, settings, template_dirs(gallery), _base_url(gallery))
-    if not _up_to_date(out, state_file, fp, gallery, report):
-        taken = sitestate.now_ns()
-        builder = _Builder(gallery, cells, settings, say, report)
-        files = builder.files()
-        check_sizes(files, gallery, report)
-        hashes = write_files(out, files, report)
-        previous = sitestate.load(state_file, out)
-        remove_stale(out, set(files), report, gallery.site.keep)
-        warn_unknown_removed(report, previous, gallery)
-        sitestate.save(state_file, out, fp, taken, sitestate.record_files(out, hashes),
-                       {"pages": report.pages, "images": report.images, "files": report.files,
-                        "bytes": report.bytes, "placeholders": report.placeholders})
+    with owner.owning(out, gallery.cache):  # one build of a site at a time; none while `serve` owns it
+        # Fingerprint the inputs before reading them: an edit during the build shows up next time.
+        state_file = sitestate.state_path(gallery.cache, out)
+        fp = sitestate.fingerprint(gallery, cells, settings, template_dirs(gallery), _base_url(gallery))
+        if not _up_to_date(out, state_file, fp, gallery, report):
+            taken = sitestate.now_ns()
+            builder = _Builder(gallery, cells, settings, say, report)
+            files = builder.files()
+            check_sizes(files, gallery, report)
+            hashes = write_files(out, files, report)
+            previous = sitestate.load(state_file, out)
+            remove_stale(out, set(files), report, gallery.site.keep)
+            warn_unknown_removed(report, previous, gallery)
+            sitestate.save(state_file, out, fp, taken, sitestate.record_files(out, hashes),
+                           {"pages": report.pages, "images": report.images, "files": report.files,
+                            "bytes": report.bytes, "placeholders": report.placeholders}, gallery.overrides)
     report.seconds = time.monotonic() - t0
     for w in report.warnings:
         log.warning("warning: %s", w)
@@ -86,7 +87,7 @@ def _up_to_date(out: Path, state_file: Path, fp: str, gallery: Gallery, report: 
     except (KeyError, TypeError, ValueError):
         return False
     if refreshed is not None:  # some files were hashed (too young to trust, or touched): remember them
-        sitestate.save(state_file, out, fp, taken, refreshed, counts)
+        sitestate.save(state_file, out, fp, taken, refreshed, counts, gallery.overrides)
     report.unchanged = report.files
     report.up_to_date = True
     report.warnings.extend(budget_warnings(report.bytes, gallery))

@@ -161,10 +161,13 @@ def load(path: Path, out: Path) -> dict[str, Any] | None:
     return state
 
 
-def save(path: Path, out: Path, fp: str, taken_ns: int, files: dict[str, list], counts: dict[str, int]) -> None:
-    """Write the state (best effort: a read-only cache only means the next build is a full one)."""
+def save(path: Path, out: Path, fp: str, taken_ns: int, files: dict[str, list], counts: dict[str, int],
+         overrides: dict[str, Any] | None = None) -> None:
+    """Write the state (best effort: a read-only cache only means the next build is a full one).
+    `overrides`: the command line's --size/--preset/--preview the site was built with (also in
+    the fingerprint), said plainly for whoever looks."""
     state = {"version": STATE_VERSION, "output": str(Path(out).resolve()), "fingerprint": fp,
-             "taken_ns": taken_ns, "counts": counts, "files": files}
+             "taken_ns": taken_ns, "counts": counts, "files": files, "overrides": dict(overrides or {})}
     with contextlib.suppress(OSError):
         write_text_atomic(path, json.dumps(state, sort_keys=True, separators=(",", ":")))
 
