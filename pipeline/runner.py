@@ -19,6 +19,8 @@ from typing import Any
 from pipeline.events import (LockUpdated, NotPushed, OnEvent, Planned, Pulled, RemoteUnavailable, RenderDone,
                              RenderStarted, Settled, TransferDone, TransferStarted, TransferStep, ignore)
 from pipeline.plan import planner
+from pipeline.plan.cache import Collection
+from pipeline.plan.lockfile import sibling_locks
 from pipeline.plan.planner import Cell, Plan
 from pipeline.plan.remote import Pusher, RemoteError, remote_for
 from pipeline.render.engine import Renderer, stylize
@@ -164,6 +166,42 @@ def with_previews(the_plan: Plan) -> Plan:
         return the_plan
     cells = [previews.get(c.name, c) if c.state == "render" else c for c in the_plan.cells]
     return dataclasses.replace(the_plan, cells=cells, _estimates=None)
+
+
+# ---- prune: what no cell uses
+
+@dataclass
+class PruneReport:
+    """What `prune` found in the cache (and deleted, when asked to)."""
+
+    plan: Plan
+    entries: Collection  # renders no cell uses, stale temp files, corrupt renders
+    web_images: dict  # web image sets (and temp files) no page shows -> bytes
+    kept_for: dict = field(default_factory=dict)  # another manifest's lock file beside -> entries kept for it
+
+
+def prune(the_plan: Plan, *, delete: bool = False) -> PruneReport:
+    """Collect what no cell of this gallery, nor of a manifest whose lock file lies beside it,
+    uses: the cache's entries (Cache.collect) and the site's web images (its prune hook);
+    deleted with `delete`."""
+    from pipeline.site import web_images  # Pillow: prune alone pays for the site's image module
+
+    cells, cache = the_plan.cells, the_plan.cache
+    keep = {c.key for c in cells if c.state != "excluded"}
+    images = {sha for c in cells for sha in (c.inputs.get("content"), c.inputs.get("style"))}
+    siblings = sibling_locks(the_plan.gallery.lock_path, cache.root)
+    present = set(cache.entries()) if siblings else set()
+    kept_for = {}
+    for lock in siblings:
+        shared = len((lock.keys - keep) & present)
+        if shared:
+            kept_for[lock.path] = shared
+        keep |= lock.keys
+        images |= lock.images
+    corrupt = {c.key: c.corrupt for c in cells if c.corrupt}
+    entries = cache.collect(keep, corrupt, delete=delete)
+    sets = web_images.collect(cache.root, keep - set(corrupt), images, delete=delete)
+    return PruneReport(the_plan, entries, sets, kept_for)
 
 
 # ---- the remote render cache

@@ -108,6 +108,26 @@ def test_prune_lists_then_deletes_only_unused_entries(tmp_path, monkeypatch, cap
     assert "was pearl:munch" in capsys.readouterr().out
 
 
+def test_collect_keeps_an_entry_being_rendered_and_takes_a_corrupt_one(tmp_path):
+    g = build_gallery(tmp_path)
+    fill_cache(g)
+    cells = make_plan(g).cells
+    cache = Cache(g.cache)
+    keep = {c.key for c in cells[1:]}  # the first cell's render is garbage; the second is corrupt
+    found = cache.collect(keep, {cells[1].key: "sha256 differs"})
+    assert sorted((x.key, x.cell, x.corrupt) for x in found.garbage) == sorted(
+        [(cells[0].key, cells[0].name, ""), (cells[1].key, cells[1].name, "sha256 differs")])
+    assert all(x.bytes == sum(p.stat().st_size for p in x.files) > 0 for x in found.garbage)
+    assert set(Cache(g.cache).entries()) == {c.key for c in cells}  # listing deletes nothing
+
+    with Mutex(g.cache / ".mutexes" / f"{cells[0].key}.mutex"):  # being rendered right now
+        deleted = cache.collect(keep, {cells[1].key: "sha256 differs"}, delete=True)
+    assert deleted.busy == [cells[0].key] and deleted.deleted == 1
+    assert set(Cache(g.cache).entries()) == {c.key for c in cells} - {cells[1].key}
+    assert cache.collect(keep, delete=True).deleted == 1
+    assert set(Cache(g.cache).entries()) == {c.key for c in cells[1:]} - {cells[1].key}
+
+
 def test_prune_keeps_the_renders_a_manifest_beside_it_still_uses(tmp_path, monkeypatch, capsys):
     # Met as a new user: a copy of the demo manifest shares its cache; removing a content from
     # the copy made `prune --yes` offer, and delete, renders the original gallery still showed.

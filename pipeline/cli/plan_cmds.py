@@ -6,7 +6,6 @@ gallery stays fast.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 from pathlib import Path
 from typing import Any
@@ -124,74 +123,27 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
-def sibling_lock_keys(lock_path: Path, cache_root: Path) -> dict[Path, set[str]]:
-    """The cache keys that the other lock files beside this manifest name in the same cache.
-
-    Why: a copy of the manifest, or a second gallery in the same folder, often shares the cache;
-    pruning for one manifest must not delete the renders the other still shows.
-    """
-    from pipeline.plan.lockfile import read_lock
-
-    root = Path(cache_root).resolve()
-    own = Path(lock_path).resolve()
-    found: dict[Path, set[str]] = {}
-    for lock in sorted(own.parent.glob("*.lock.json")):
-        if lock.resolve() == own:
-            continue
-        try:
-            cells = read_lock(lock, report=False)  # its own commands report its damaged entries
-        except GalleryError:
-            continue  # not ours to judge here; its own manifest's commands say what is wrong
-        keys = {e["key"] for e in cells.values()
-                if isinstance(e.get("key"), str) and isinstance(e.get("image"), str)
-                and (lock.parent / e["image"]).resolve().is_relative_to(root)}
-        if keys:
-            found[lock] = keys
-    return found
-
-
 def cmd_prune(args: argparse.Namespace) -> int:
-    import json
-
-    plan = runner.plan(args.inputs.gallery(args))
-    keep = {c.key for c in plan.cells if c.state != "excluded"}
-    siblings = sibling_lock_keys(plan.gallery.lock_path, plan.cache.root)
-    present = set(plan.cache.entries()) if siblings else set()
-    for lock, keys in siblings.items():
-        shared = len((keys - keep) & present)
-        if shared:
-            print(f"kept: {shared} entr{'ies' if shared != 1 else 'y'} that {_display(lock)} "
-                  "(another manifest's lock file) names")
-        keep |= keys
-    unused = plan.cache.unused(keep)
-    corrupt = {c.key: c.corrupt for c in plan.cells if c.corrupt}
-    if corrupt:  # a cell uses the key, but the render cannot be used: it goes, and renders again
-        entries = plan.cache.entries()
-        for key in corrupt:
-            unused[key] = sorted(set(unused.get(key, [])) | set(entries.get(key, [])))
-    variants = _unused_variants(plan, siblings, keep, set(corrupt))
-    if not unused and not variants:
+    report = runner.prune(runner.plan(args.inputs.gallery(args)), delete=args.yes)
+    plan, entries, variants = report.plan, report.entries.garbage, report.web_images
+    for lock, shared in report.kept_for.items():
+        print(f"kept: {shared} entr{'ies' if shared != 1 else 'y'} that {_display(lock)} "
+              "(another manifest's lock file) names")
+    if not entries and not variants:
         print(f"{_display(plan.cache.root)}: nothing to prune (every entry is used by a cell of "
               f"{_display(plan.gallery.path)})")
         return 0
-    total = 0
-    for key, files in unused.items():
-        size = sum(p.stat().st_size for p in files if p.exists())
-        total += size
-        what = "interrupted write" if all(p.name.endswith(".tmp") for p in files) else "unused"
-        if key in corrupt:
-            what = f"corrupt: {corrupt[key]}"
-        try:
-            inputs = (plan.cache.read_record(key) or {}).get("inputs", {})
-            what += f", was {inputs['content']['id']}:{inputs['style']['id']}"
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            if what == "unused":
-                what += ", no record"
-        print(f"  {key[:12]}  {_human_bytes(size):>9}  ({what})")
-    n = len(unused)
-    if unused:
+    for g in entries:
+        what = f"corrupt: {g.corrupt}" if g.corrupt else "interrupted write" if g.interrupted else "unused"
+        if g.cell:
+            what += f", was {g.cell}"
+        elif what == "unused":
+            what += ", no record"
+        print(f"  {g.key[:12]}  {_human_bytes(g.bytes):>9}  ({what})")
+    if entries:
+        n, corrupt = len(entries), any(g.corrupt for g in entries)
         print(f"{n} cache entr{'ies' if n != 1 else 'y'} no cell uses{' or corrupt' if corrupt else ''}, "
-              f"{_human_bytes(total)} in {_display(plan.cache.root)}")
+              f"{_human_bytes(sum(g.bytes for g in entries))} in {_display(plan.cache.root)}")
     if variants:
         sets = sum(1 for p in variants if not p.name.endswith(".tmp"))
         tmps = len(variants) - sets
@@ -205,45 +157,12 @@ def cmd_prune(args: argparse.Namespace) -> int:
         print(f"nothing deleted: run `{again}` to delete them (renders of another manifest that "
               "uses this cache are kept only if its lock file lies beside this one)")
         return 0
-    deleted = 0
-    for key, files in unused.items():
-        if plan.cache.delete(key, files, drop_mutex=key not in keep):
-            deleted += 1
-        else:
-            print(f"  {key[:12]}: being rendered right now; kept")
-    if variants:
-        from pipeline.site.web_images import delete_sets
-
-        delete_sets(variants)
-    plan.cache.memo.path.unlink(missing_ok=True)  # drop what it remembered of deleted entries
+    for key in report.entries.busy:
+        print(f"  {key[:12]}: being rendered right now; kept")
+    deleted = report.entries.deleted
     print(f"deleted {deleted} entr{'ies' if deleted != 1 else 'y'}"
           + (f" and {len(variants)} web image file{'s' if len(variants) != 1 else ''} or sets" if variants else ""))
     return 0
-
-
-def _unused_variants(plan, siblings: dict[Path, set[str]], keep: set[str], corrupt: set[str]) -> dict[Path, int]:
-    """Web image sets in renders.../variants that no page shows any more: those of renders that
-    are pruned or corrupt, and of images no entry here (or in a manifest whose lock file lies
-    beside this one) has. A set of a kind this does not know is kept."""
-    from pipeline.plan.lockfile import read_lock
-    from pipeline.site.web_images import unused_sets
-
-    renders = keep - corrupt
-    images = {sha for c in plan.cells for sha in (c.inputs.get("content"), c.inputs.get("style"))}
-    for lock in siblings:
-        with contextlib.suppress(GalleryError):
-            for e in read_lock(lock, report=False).values():
-                images |= {e["content"]["sha256"], e["style"]["sha256"]}
-
-    def used(source_key: str) -> bool:
-        kind, _, rest = source_key.partition(":")
-        if kind == "render":
-            return rest in renders
-        if kind in ("content", "style", "before"):  # before:<content sha>:<size>: the slider's original
-            return rest.partition(":")[0] in images
-        return True
-
-    return unused_sets(plan.cache.root / "variants", used)
 
 
 def cmd_render(args: argparse.Namespace) -> int:

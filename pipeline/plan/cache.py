@@ -29,6 +29,7 @@ import re
 import stat
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -237,6 +238,38 @@ class Cache:
                     result.setdefault(key, []).append(p)
         return result
 
+    def collect(self, keep: set[str], corrupt: dict[str, str] | None = None,
+                delete: bool = False) -> Collection:
+        """The garbage of the cache: entries whose key is not in `keep`, stale temp files, and the
+        `corrupt` entries (key -> why: a cell uses the key, but its render cannot be used, so it
+        goes and renders again). With `delete`, each is deleted unless it is being rendered
+        right now (kept, and listed in `busy`), and the memo forgets what it knew of them."""
+        corrupt = corrupt or {}
+        found = self.unused(keep)
+        if corrupt:
+            entries = self.entries()
+            for key in corrupt:
+                found[key] = sorted(set(found.get(key, [])) | set(entries.get(key, [])))
+        garbage = [Garbage(key, files, sum(p.stat().st_size for p in files if p.exists()),
+                           self._cell_of(key), corrupt.get(key, "")) for key, files in found.items()]
+        result = Collection(garbage)
+        if delete:
+            for g in garbage:
+                if self.delete(g.key, g.files, drop_mutex=g.key not in keep):
+                    result.deleted += 1
+                else:
+                    result.busy.append(g.key)
+            self.memo.path.unlink(missing_ok=True)  # drop what it remembered of deleted entries
+        return result
+
+    def _cell_of(self, key: str) -> str | None:
+        """content:style, as the entry's record names its inputs; None when it cannot say."""
+        try:
+            inputs = (self.read_record(key) or {}).get("inputs", {})
+            return f"{inputs['content']['id']}:{inputs['style']['id']}"
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return None
+
     def delete(self, key: str, files: list[Path], drop_mutex: bool = True) -> bool:
         """Delete an entry's files, record first (so it stops counting as cached), unless it is being rendered."""
         lock = self.cell_mutex(key)
@@ -253,6 +286,32 @@ class Cache:
         finally:
             lock.release()
         return True
+
+
+@dataclass(frozen=True)
+class Garbage:
+    """One cache entry a collection removes: its files, their size, the cell its record names
+    (None: no readable record), and why its render cannot be used ("" when it is just unused)."""
+
+    key: str
+    files: list[Path]
+    bytes: int
+    cell: str | None
+    corrupt: str = ""
+
+    @property
+    def interrupted(self) -> bool:
+        """Only temp files of a write that never finished."""
+        return all(p.name.endswith(".tmp") for p in self.files)
+
+
+@dataclass
+class Collection:
+    """What Cache.collect found and, when asked to, deleted."""
+
+    garbage: list[Garbage]
+    deleted: int = 0
+    busy: list[str] = field(default_factory=list)  # being rendered right now: kept
 
 
 def read_record(path: Path, key: str | None = None) -> dict[str, Any] | None:

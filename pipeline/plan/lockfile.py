@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -120,3 +121,38 @@ def update_lock(path: Path, guard: Mutex,
             return False
         write_text_atomic(path, new_text)
         return True
+
+
+@dataclass(frozen=True)
+class SiblingLock:
+    """Another manifest's lock file beside this one: the renders it names in the same cache and
+    the images (sha256) it shows."""
+
+    path: Path
+    keys: frozenset[str]
+    images: frozenset[str]
+
+
+def sibling_locks(lock_path: Path, cache_root: Path) -> list[SiblingLock]:
+    """The other lock files beside this manifest that name renders in the same cache.
+
+    Why: a copy of the manifest, or a second gallery in the same folder, often shares the cache;
+    pruning for one manifest must not delete the renders (or web images) the other still shows.
+    """
+    root = Path(cache_root).resolve()
+    own = Path(lock_path).resolve()
+    found = []
+    for lock in sorted(own.parent.glob("*.lock.json")):
+        if lock.resolve() == own:
+            continue
+        try:
+            cells = read_lock(lock, report=False)  # its own commands report its damaged entries
+        except GalleryError:
+            continue  # not ours to judge here; its own manifest's commands say what is wrong
+        keys = {e["key"] for e in cells.values()
+                if isinstance(e.get("key"), str) and isinstance(e.get("image"), str)
+                and (lock.parent / e["image"]).resolve().is_relative_to(root)}
+        if keys:
+            images = {sha for e in cells.values() for sha in (e["content"]["sha256"], e["style"]["sha256"])}
+            found.append(SiblingLock(lock, frozenset(keys), frozenset(images)))
+    return found

@@ -28,7 +28,8 @@ from pipeline.manifest.params import PARAMS_BY_NAME, RenderParams
 from pipeline.site.output import (MARKER, MARKER_TEXT, SiteReport, budget_warnings, check_output, check_sizes, kept,
                                   remove_stale, warn_unknown_removed, write_files)
 from pipeline.site.templating import environment, render_template, template_dirs
-from pipeline.site.web_images import DEFAULT_SETTINGS, MIME, EncoderSettings, VariantSet, make_variants
+from pipeline.site.web_images import (DEFAULT_SETTINGS, MIME, EncoderSettings, VariantSet, make_variants,
+                                       variants_dir)
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +118,7 @@ class _Builder:
         self.say = say
         self.report = report
         self.out: dict[str, bytes | Path] = {}
-        self.variant_cache = Path(gallery.cache) / "variants"
+        self.variant_cache = variants_dir(gallery.cache)
         self.env = environment(gallery)
         self.base_url = _base_url(gallery)
 

@@ -23,6 +23,7 @@ from pipeline.util.hashing import json_sha256
 # Bump when this module changes how it encodes: every variant key changes with it.
 VARIANTS_VERSION = 1
 
+VARIANTS_FOLDER = "variants"  # inside the render cache folder
 FORMATS = ("avif", "webp", "jpg")
 MIME = {"avif": "image/avif", "webp": "image/webp", "jpg": "image/jpeg"}
 
@@ -231,6 +232,29 @@ def unused_sets(cache_dir: Path, used: Callable[[str], bool], stale_seconds: flo
                 if now - st.st_mtime >= stale_seconds:
                     found[p] = st.st_size
     return found
+
+
+def collect(cache_root: Path, renders: set[str], images: set[str], delete: bool = False) -> dict[Path, int]:
+    """`prune`'s hook into the site: the web image sets in the cache that no page shows any more
+    (unused_sets) -- those of renders whose key is not in `renders` (pruned or corrupt) and of
+    images whose sha256 is not in `images` -- deleted with `delete`; returns {path: bytes}. A
+    set of a kind this does not know is kept."""
+    def used(source_key: str) -> bool:
+        kind, _, rest = source_key.partition(":")
+        if kind == "render":
+            return rest in renders
+        if kind in ("content", "style", "before"):  # before:<content sha>:<size>: the slider's original
+            return rest.partition(":")[0] in images
+        return True
+
+    found = unused_sets(variants_dir(cache_root), used)
+    if delete:
+        delete_sets(found)
+    return found
+
+
+def variants_dir(cache_root: Path) -> Path:
+    return Path(cache_root) / VARIANTS_FOLDER
 
 
 def delete_sets(paths: Iterable[Path]) -> None:
