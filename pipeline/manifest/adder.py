@@ -34,7 +34,7 @@ from typing import Any
 from pipeline.manifest.fields import ENTRY_FIELDS, ID_MAX, slug, value_problem
 from pipeline.manifest.images import ImageLoadError, load_rgb
 from pipeline.manifest.model import Gallery
-from pipeline.manifest.rewrite import Edit, load_for_edit, remove_created, rewrite_manifest
+from pipeline.manifest.rewrite import Edit, load_for_edit, refused, remove_created, rewrite_manifest
 from pipeline.manifest.yaml_edit import append_entries, entry_lines
 from pipeline.util import safepath
 from pipeline.util.errors import GalleryError, quote
@@ -95,9 +95,7 @@ def add_images(manifest: Path, role: str, sources: list[str], *, id: str | None 
     try:
         return _add(Path(manifest), role, sources, id, title, credit, link)
     except GalleryError as e:
-        if "nothing was written" in str(e):
-            raise
-        raise GalleryError(f"{e}\nadd: nothing was written") from None
+        raise refused(e) from None
 
 
 def _add(manifest: Path, role: str, sources: list[str], id: str | None, title: str | None,
