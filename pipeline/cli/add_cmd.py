@@ -6,11 +6,13 @@ from pathlib import Path
 
 from pipeline.cli.options import add_config, config_words
 from pipeline.cli.words import duration
+from pipeline.manifest.reader import load_gallery
+from pipeline.plan.planner import MissingImageError, make_plan
 from pipeline.util.files import shown
 
 
 def cmd_add(args: argparse.Namespace) -> int:
-    from pipeline.manifest.adder import add_images
+    from pipeline.manifest.adder import add_images  # Pillow and the YAML editor: add alone pays for them
 
     manifest = Path(args.config)
     added = add_images(manifest, args.role, args.sources, id=args.id, title=args.title,
@@ -40,9 +42,6 @@ def cmd_add(args: argparse.Namespace) -> int:
 
 def _next_words(manifest: Path, new: list, config: str) -> str:
     """What will render next, and about how long it takes (or why that is not known yet)."""
-    from pipeline.manifest.reader import load_gallery
-    from pipeline.plan.planner import MissingImageError, make_plan
-
     make = "make gallery" + config_words(config, make=True)
     gallery = load_gallery(manifest, check_files=False)
     ids = {a.id for a in new}

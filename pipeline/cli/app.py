@@ -11,11 +11,16 @@ import os
 import sys
 from pathlib import Path
 
+from pipeline import __version__
+from pipeline.cli import add_cmd, doctor_cmd, entry_cmds, plan_cmds, remote_cmds, site_cmds, stylize_cmd
 from pipeline.cli.inputs import Inputs, Loader
 from pipeline.cli.options import add_config, add_quiet
+from pipeline.manifest import roots
 from pipeline.manifest.reader import load_gallery
+from pipeline.manifest.schema import schema_json
 from pipeline.render.engine import Renderer, stylize
 from pipeline.util.errors import DISK_ERRNOS, GalleryError
+from pipeline.util.files import write_text_atomic
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -36,7 +41,7 @@ def _unpublished(gallery) -> list[str]:
     """Entries without a url whose file git ignores: they exist only on this machine, so the
     Pages workflow (a fresh checkout) would fail on them. Silent outside a git work tree
     (`doctor` says everything a repository lacks for Pages)."""
-    from pipeline.publish.git import GitMissing, Repo
+    from pipeline.publish.git import GitMissing, Repo  # subprocess: validate alone pays for it
 
     local = [e for e in gallery.contents + gallery.styles if not e.url]
     try:
@@ -54,11 +59,8 @@ def _unpublished(gallery) -> list[str]:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    from pipeline.manifest.schema import schema_json
-
     text = schema_json()
     if args.output:
-        from pipeline.util.files import write_text_atomic
         write_text_atomic(args.output, text)
     else:
         sys.stdout.write(text)
@@ -74,8 +76,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=_prog(),
         description="Build a static neural-style-transfer gallery from a YAML manifest.")
-    from pipeline import __version__
-
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
@@ -92,8 +92,6 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Print the JSON Schema of the manifest (for editor completion).")
     p.add_argument("--output", "-o", metavar="PATH", help="write it to PATH instead of stdout")
     p.set_defaults(func=cmd_schema)
-
-    from pipeline.cli import add_cmd, doctor_cmd, entry_cmds, plan_cmds, remote_cmds, site_cmds, stylize_cmd
 
     for module in (entry_cmds, add_cmd, stylize_cmd, plan_cmds, remote_cmds, site_cmds, doctor_cmd):
         module.register(sub)
@@ -130,8 +128,6 @@ def main(argv: list[str] | None = None, *, load: Loader | None = None,
     args = parser.parse_args(argv)
     args.inputs = Inputs(load_gallery if load is None else load, stylize if renderer is None else renderer)
     setup_logging()
-    from pipeline.manifest import roots
-
     try:
         with roots.given(getattr(args, "image_root", ())):
             code = int(args.func(args) or 0)

@@ -6,13 +6,13 @@ import argparse
 from pathlib import Path
 
 from pipeline.cli.options import add_config, config_words
+from pipeline.manifest.starter import DEFAULT_TITLE, write_starter
+from pipeline.plan.planner import make_plan
 from pipeline.util.errors import GalleryError
 from pipeline.util.files import shown
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from pipeline.manifest.starter import DEFAULT_TITLE, write_starter
-
     cw = config_words(args.config, make=True)
     started = write_starter(Path(args.config), title=args.title or DEFAULT_TITLE, force=args.force,
                             make_config=cw)
@@ -30,7 +30,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
-    from pipeline.manifest.remover import check_removable, remove_entry
+    from pipeline.manifest.remover import check_removable, remove_entry  # the YAML editor: only to edit
 
     manifest = Path(args.config)
     check_removable(manifest, args.role, args.id)
@@ -64,8 +64,6 @@ def cmd_remove(args: argparse.Namespace) -> int:
 def _cached_renders(args: argparse.Namespace, role: str, entry_id: str) -> tuple[list[str], int] | None:
     """The cached renders and previews of the entry's cells, and their bytes (before it goes);
     None when they cannot be known (images not fetched, or a manifest `remove` will refuse)."""
-    from pipeline.plan.planner import make_plan
-
     try:
         gallery = args.inputs.gallery(args)
         keys: dict[str, str] = {}
@@ -89,7 +87,7 @@ def _count(kinds: list[str], size: int) -> str:
 
 
 def cmd_repin(args: argparse.Namespace) -> int:
-    from pipeline.manifest.repin import repin_entry
+    from pipeline.manifest.repin import repin_entry  # Pillow and the YAML editor: only to edit
 
     done = repin_entry(Path(args.config), args.role, args.id)
     e = done.entry

@@ -6,14 +6,19 @@ gallery stays fast.
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
 from pipeline import runner
-from pipeline.cli import options
+from pipeline.cli import options, overrides
 from pipeline.cli.report import RunView
 from pipeline.cli.words import display as _display, estimate_words as _estimate_words, human_bytes as _human_bytes
+from pipeline.plan.estimate import default_pace
+from pipeline.plan.remote import RemoteError, remote_for
+from pipeline.plan.shards import parse_shard, read_plan_file, shard_count
 from pipeline.render import threads
 from pipeline.util.errors import GalleryError
 
@@ -24,8 +29,6 @@ def _status_json(plan, remote=None, on_remote: set[str] = frozenset(),
                  shard_seconds: float = 10800, max_shards: int = 16) -> dict[str, Any]:
     """What a scheduler needs: per missing cell its key, estimated seconds and whether the
     remote has it, plus how many shards of about `shard_seconds` the rest needs."""
-    from pipeline.plan.shards import shard_count
-
     g = plan.gallery
     cells = []
     for c in plan.cells:
@@ -52,8 +55,6 @@ def _status_json(plan, remote=None, on_remote: set[str] = frozenset(),
 def _on_remote(plan, url: str | None) -> tuple[Any, set[str]]:
     """(the remote or None, the missing cells' keys it has); a remote that does not answer is
     reported and counted as having nothing."""
-    from pipeline.plan.remote import RemoteError, remote_for
-
     missing = plan.missing()
     remote = remote_for(plan.gallery, url)
     if remote is None or not missing:
@@ -61,25 +62,16 @@ def _on_remote(plan, url: str | None) -> tuple[Any, set[str]]:
     try:
         return remote, remote.which(c.key for c in missing)
     except RemoteError as e:
-        import sys
         print(f"note: {e}; showing every missing cell as to render", file=sys.stderr)
         return remote, set()
 
 
 def _gallery(args: argparse.Namespace):
     """The manifest with --cache and --size/--preset applied (image files not checked)."""
-    from pipeline.cli import overrides
-
     return overrides.apply(args.inputs.gallery(args), args)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    import json
-
-    from pipeline.plan.estimate import default_pace
-
-    from pipeline.cli import overrides
-
     plan = runner.plan(_gallery(args))
     counts = plan.counts()
     missing = plan.missing()
@@ -166,9 +158,6 @@ def cmd_prune(args: argparse.Namespace) -> int:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from pipeline.cli import overrides
-    from pipeline.plan.shards import parse_shard, read_plan_file
-
     gallery = _gallery(args)
     preview = bool(gallery.overrides)  # a quick look: the lock file keeps the manifest's cells
     if preview and not args.cell:
@@ -203,8 +192,6 @@ def _one_cell(gallery, name: str) -> runner.OneCell:
 
 
 def cmd_gallery(args: argparse.Namespace) -> int:
-    from pipeline.cli import overrides
-
     gallery = overrides.apply(args.inputs.gallery(args, check_files=True, fetch=not args.no_fetch), args)
     if gallery.overrides:
         print(overrides.note(gallery))
@@ -216,8 +203,6 @@ def cmd_gallery(args: argparse.Namespace) -> int:
 
 
 def register(sub) -> None:
-    from pipeline.cli import overrides
-
     p = sub.add_parser("status", help="what is cached, what must render and why",
                        description="List every cell as cached, to render (with the reason: new content "
                                    "or style, image changed, parameters changed, weights or renderer "

@@ -3,16 +3,18 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
 from pathlib import Path
 
+from pipeline import runner
+from pipeline.cli import overrides
 from pipeline.cli.options import add_config
+from pipeline.site import owner
+from pipeline.site.templating import template_dirs
 from pipeline.util.errors import GalleryError
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from pipeline import runner
-    from pipeline.cli import overrides
-
     gallery = overrides.apply(args.inputs.gallery(args, check_files=True), args)
     runner.run(gallery, select=runner.NOTHING, build_site=True, write_lock=False,
                site_quiet=args.quiet)  # the builder logs its summary line
@@ -24,8 +26,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     While it runs, serve owns the site folder: other builds of it are refused (site/owner.py)."""
     if args.dir:
         return _serve(args, Path(args.dir), None)
-    from pipeline.site import owner
-
     gallery = _load_for_serve(args)
     out = Path(gallery.site.output)
     with owner.owning(out, gallery.cache, serve=True):
@@ -34,8 +34,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace, folder: Path, gallery, listening=lambda url: None) -> int:
-    import threading
-    import webbrowser
+    import webbrowser  # these three: serve alone pays for them (http.server is 60 ms)
 
     from pipeline.site.server import Reloader, make_server
 
@@ -58,7 +57,6 @@ def _serve(args: argparse.Namespace, folder: Path, gallery, listening=lambda url
     stop = threading.Event()
     try:
         if watch:
-            from pipeline.site.templating import template_dirs
             from pipeline.site.watch import watch_and_rebuild
 
             def rebuilt(report) -> None:
@@ -87,15 +85,10 @@ def _serve(args: argparse.Namespace, folder: Path, gallery, listening=lambda url
 
 
 def _load_for_serve(args: argparse.Namespace):
-    from pipeline import runner
-    from pipeline.cli import overrides
-
     return overrides.apply(args.inputs.gallery(args, check_files=True), args)
 
 
 def _build(gallery):
-    from pipeline import runner
-
     return runner.run(gallery, select=runner.NOTHING, build_site=True, write_lock=False, site_quiet=True).site
 
 
@@ -111,8 +104,6 @@ def port_number(text: str) -> int:
 
 
 def register(sub) -> None:
-    from pipeline.cli import overrides
-
     description = ("Write the static site (pages, web images, static assets) into site.output from the "
                    "manifest and the render cache. Cells that are not rendered yet appear as "
                    "placeholders; nothing is rendered. Social-card links need an absolute address: "

@@ -13,6 +13,7 @@ from pathlib import Path
 from pipeline.cli.report import RenderProgress, mode_for
 from pipeline.manifest.params import PARAMS, ParamError, RenderParams, unused, unused_reason
 from pipeline.util.errors import GalleryError
+from pipeline.util.files import write_text_atomic
 
 
 def _int_list(text: str) -> list[int]:
@@ -57,8 +58,7 @@ def params_from_args(args: argparse.Namespace) -> RenderParams:
 
 
 def cmd_stylize(args: argparse.Namespace) -> int:
-    from pipeline.util.files import write_text_atomic
-    from pipeline.manifest.images import ImageLoadError, load_rgb, save_atomic
+    from pipeline.manifest.images import ImageLoadError, load_rgb, save_atomic  # Pillow: only to render
 
     params = params_from_args(args)
     images = []
@@ -68,7 +68,7 @@ def cmd_stylize(args: argparse.Namespace) -> int:
         except ImageLoadError as e:
             raise GalleryError(f"{role} image {path}: {e}") from None
 
-    from pipeline.render.heap import keep_freed_memory
+    from pipeline.render.heap import keep_freed_memory  # ctypes: only to render
 
     keep_freed_memory()  # this process only renders: reuse its tensors' memory (see heap.py)
     progress = RenderProgress("stylize", mode_for(not args.quiet))
