@@ -11,6 +11,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from pipeline.manifest.params import PARAMS_BY_NAME
+from pipeline.util import site_url
 from pipeline.util.errors import quote
 from pipeline.util.urls import ENDPOINT_PATTERN, REMOTE_PATTERN  # noqa: F401 - the schema publishes them
 from pipeline.util.urls import endpoint_problem, remote_url_problem, shown
@@ -93,6 +94,8 @@ def text_problem(kind: str, key: str, text: str) -> str | None:
     if kind == "id" and not (ID_RE.fullmatch(text) and len(text) <= ID_MAX):
         return (f"'id' {quote(text)} must be 1 to {ID_MAX} lowercase letters, digits or hyphens "
                 f"(it becomes file names and URLs), e.g. {slug(text)!r}")
+    if kind == "url" and key == "base_url" and (why := site_url.problem(text)):
+        return f"'base_url' {quote(text)} {why}; write the address the site is published at, e.g. {site_url.EXAMPLE}"
     if kind == "url" and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", text):
         return f"'{key}' {quote(text)} must be an http:// or https:// address"
     if kind == "https" and not re.fullmatch(r"https://[^\s/]+/\S*", text):

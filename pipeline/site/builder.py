@@ -18,7 +18,8 @@ from typing import Any
 
 from pipeline.site import extras, owner
 from pipeline.site import state as sitestate
-from pipeline.util.errors import DISK_ERRNOS, GalleryError
+from pipeline.util import site_url
+from pipeline.util.errors import DISK_ERRNOS, GalleryError, quote
 from pipeline.util.files import file_sha256
 from pipeline.plan.cache import read_record
 from pipeline.site.loss_chart import loss_chart
@@ -96,10 +97,19 @@ def _up_to_date(out: Path, state_file: Path, fp: str, gallery: Gallery, report: 
 
 
 def _base_url(gallery: Gallery) -> str:
-    """site.base_url with one trailing slash, or "" for relative links only."""
-    # The manifest wins; GALLERY_BASE_URL lets CI pass the Pages address it only learns at run time.
-    base = gallery.site.base_url.strip() or os.environ.get("GALLERY_BASE_URL", "").strip()
-    return (base.rstrip("/") + "/") if base else ""
+    """The site's address as every file writes it (pipeline.util.site_url), or "" for relative
+    links only. The manifest wins; GALLERY_BASE_URL lets CI pass the Pages address it only
+    learns at run time, and is checked the same way."""
+    base, source = gallery.site.base_url.strip(), f"site.base_url in {gallery.path}"
+    if not base:
+        base, source = os.environ.get("GALLERY_BASE_URL", "").strip(), "the environment variable GALLERY_BASE_URL"
+    if not base:
+        return ""
+    try:
+        return site_url.normalise(base)
+    except site_url.SiteUrlError as e:
+        raise GalleryError(f"{source} {quote(base)} {e}; set it to the address the site is published at, "
+                           f"e.g. {site_url.EXAMPLE}, or leave it empty for relative links only") from None
 
 
 # ---------------------------------------------------------------- what the site holds

@@ -15,6 +15,7 @@ from typing import Any
 
 EPOCH = "2000-01-01T00:00:00Z"  # a render recorded before records carried "created"
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # the earliest a zip can say: the same bytes every build
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 def download_path(name: str) -> str:
@@ -74,17 +75,24 @@ def feeds_and_archive(env, gallery, base_url: str, rendered: list[dict], site: d
         })
     entries.sort(key=lambda e: (e["updated"], e["id"]), reverse=True)  # newest first, then stable
     feed_id = base_url or f"urn:style-gallery:{slug(gallery.site.title)}"
-    out["feed.xml"] = render_template(env, "feed.xml", {
+    out["feed.xml"] = xml_safe(render_template(env, "feed.xml", {
         "site": site, "base": base_url, "feed_id": feed_id, "entries": entries,
-        "updated": entries[0]["updated"] if entries else EPOCH}).encode("utf-8")
+        "updated": entries[0]["updated"] if entries else EPOCH})).encode("utf-8")
     if base_url:
         urls = ["" if p == "index.html" else p for p in sorted(pages) if p != "404.html"]
         urls.sort(key=lambda u: (u != "", u))
-        out["sitemap.xml"] = render_template(env, "sitemap.xml", {"base": base_url, "urls": urls}).encode("utf-8")
+        out["sitemap.xml"] = xml_safe(render_template(env, "sitemap.xml", {"base": base_url, "urls": urls})).encode("utf-8")
         out["robots.txt"] = f"User-agent: *\nAllow: /\nSitemap: {base_url}sitemap.xml\n".encode("ascii")
     if rendered:
         out[archive_info(gallery, rendered)["href"]] = _zip(gallery, rendered)
     return out
+
+
+def xml_safe(text: str) -> str:
+    """`text` with every character XML 1.0 cannot carry (control characters but tab and line
+    breaks, lone surrogates, U+FFFE and U+FFFF) replaced by U+FFFD: a feed reader drops a feed
+    that is not well-formed, whatever a title holds."""
+    return _NOT_XML.sub("\ufffd", text)
 
 
 def _zip(gallery, rendered: list[dict]) -> bytes:
@@ -100,7 +108,8 @@ def _zip(gallery, rendered: list[dict]) -> bytes:
                       f"  style: {c['style']['title']}" + (f", {c['style']['credit']}" if c['style']['credit'] else ""),
                       ""]
         lines.append("The source pictures and paintings belong to their credited owners.")
-        _add(z, f"{folder}/CREDITS.txt", ("\n".join(lines) + "\n").encode("utf-8"))
+        # (a lone surrogate, which validation refuses, becomes "?" rather than a crash)
+        _add(z, f"{folder}/CREDITS.txt", ("\n".join(lines) + "\n").encode("utf-8", "replace"))
     return buf.getvalue()
 
 
