@@ -189,6 +189,36 @@ def test_vectors_are_cached_by_style_and_model_hash(built, monkeypatch, tmp_path
     assert calls == [entry.id, entry.id]
 
 
+def test_the_pinned_transform_network_is_what_the_pinned_model_and_onnx_make():
+    import tomllib
+
+    deps = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]["dependencies"]
+    assert f"onnx=={tryit.ONNX_PIN}" in deps
+    made = models.dynamic_size(models.model_bytes("transform"))
+    assert hashlib.sha256(made).hexdigest() == tryit.TRANSFORM_SHA256
+
+
+def test_a_planted_transform_network_in_the_cache_is_never_published(built, tmp_path):
+    """A cached network (a committed renders/, a restored CI cache) is published only when its
+    bytes are the pinned ones; another is made again from the pinned model, and the cache repaired."""
+    gallery, plan, _, _ = built
+    cache = tmp_path / "renders"
+    shutil.copytree(Path(gallery.cache), cache)
+    planted = b"\x08\x07planted network" * 1000
+    for old in (cache / "try-it").glob("transform-*.onnx"):  # whatever name a cache holds, with its own hash
+        old.write_bytes(planted)
+        old.with_suffix(".sha256").write_text(hashlib.sha256(planted).hexdigest() + "\n")
+    pinned = getattr(tryit, "TRANSFORM_SHA256", "0" * 64)
+    for name in (f"transform-{models.MODEL_SHA256['transform'][:16]}-onnx1.23.2.onnx", f"transform-{pinned[:16]}.onnx"):
+        (cache / "try-it" / name).write_bytes(planted)
+        (cache / "try-it" / name).with_suffix(".sha256").write_text(hashlib.sha256(planted).hexdigest() + "\n")
+    g = replace(gallery, cache=cache, site=replace(gallery.site, output=tmp_path / "site"))
+    build_site(g, plan, quiet=True)
+    shipped = (tmp_path / "site" / "try-it" / "transform.onnx").read_bytes()
+    assert shipped != planted and hashlib.sha256(shipped).hexdigest() == tryit.TRANSFORM_SHA256
+    assert (cache / "try-it" / f"transform-{pinned[:16]}.onnx").read_bytes() == shipped  # repaired
+
+
 def test_a_build_with_cached_vectors_imports_neither_torch_nor_onnxruntime(built, tmp_path):
     gallery, _, _, _ = built
     code = f"""

@@ -6,8 +6,10 @@ here, in Python, with the same prediction network, and shipped as 400-byte files
 downloads only the transform network unless they bring a style image of their own.
 
 A vector depends only on the style image's bytes and the prediction network's, so it is
-cached under both hashes (<cache>/try-it/); a build whose vectors are cached imports
-neither onnx nor onnxruntime. Nothing here imports torch.
+cached under both hashes (<cache>/try-it/) and used only when its record names both, the
+network's being the pinned one; the transform network is cached only as the pinned bytes it
+must have (TRANSFORM_SHA256), since every visitor's browser runs it. A build whose vectors are
+cached imports neither onnx nor onnxruntime. Nothing here imports torch.
 """
 from __future__ import annotations
 
@@ -32,6 +34,10 @@ ASSETS = ("tryit.js", "tryit.css")  # from templates/try-it/ (a user's own templ
 TRANSFORM, PREDICT, VECTORS = "transform.onnx", "predict.onnx", "styles/"
 RUNTIME_LICENSE, MODELS_LICENSE = "LICENSE-onnxruntime-web.txt", "LICENSE-models.txt"
 CACHE_VERSION = 1
+# The transform network as the page ships it: models.dynamic_size of the pinned model, made by
+# the pinned onnx (pyproject.toml). A cached copy is published only when it has these bytes.
+TRANSFORM_SHA256 = "b31ad3a5f1675185a90dca478c153fb5054d5641265a143584c39a67c6538630"
+ONNX_PIN = "1.23.2"
 
 _vectors: dict[tuple[str, str], list[float]] = {}  # (style sha256, model sha256) -> vector, per process
 
@@ -125,27 +131,29 @@ def _compute(entry: ImageEntry) -> list[float]:
 
 
 def _transform_model(cache: Path, models) -> bytes:
-    """The transform network with a symbolic height and width (the shipped one is fixed at 384),
-    cached by the model's hash and the onnx version that rewrote it."""
-    from importlib.metadata import PackageNotFoundError, version
+    """The transform network with a symbolic height and width (the shipped one is fixed at 384).
 
-    try:
-        onnx_version = version("onnx")
-    except PackageNotFoundError:
-        onnx_version = "none"
-    sha = models.MODEL_SHA256["transform"]
-    path = cache / f"transform-{sha[:16]}-onnx{onnx_version}.onnx"
-    check = path.with_suffix(".sha256")  # the bytes' own hash: a damaged copy is made again
+    What every visitor's browser runs must be what the pinned model makes, so a cached copy is
+    used only when its bytes hash to TRANSFORM_SHA256; any other (damaged, or planted in a
+    committed renders/ or a restored CI cache) is made again from the pinned model, and the
+    cache repaired. With another onnx than the pinned one the bytes may differ: then the network
+    is made at each build (from the pinned model, so still trusted) and never cached."""
+    path = cache / f"transform-{TRANSFORM_SHA256[:16]}.onnx"
     try:
         data = path.read_bytes()
-        if hashlib.sha256(data).hexdigest() == check.read_text(encoding="ascii").strip():
-            return data
     except OSError:
-        pass
+        data = None
+    if data is not None:
+        if hashlib.sha256(data).hexdigest() == TRANSFORM_SHA256:
+            return data
+        log.warning("try-it: %s is not the network the pinned model makes; making it again", path)
     data = models.dynamic_size(models.model_bytes("transform"))
+    if hashlib.sha256(data).hexdigest() != TRANSFORM_SHA256:
+        log.info("try-it: the transform network made with this onnx differs from the pinned bytes "
+                 "(onnx %s makes them); it is made at each build instead of cached", ONNX_PIN)
+        return data
     try:
         write_bytes_atomic(path, data)
-        write_text_atomic(check, hashlib.sha256(data).hexdigest() + "\n")
     except OSError as e:
         log.warning("cannot cache the try-it transform network in %s: %s", path, e)
     return data
