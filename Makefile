@@ -84,7 +84,7 @@ status: install ## every cell: cached, to render (and why) or excluded; ARGS=--j
 render: install ## render the missing cells and update the lock file (make -jN: N at once)
 	$(PY) -m pipeline render --config "$(CONFIG)" $(OVERRIDES) $(ARGS)
 
-prune: install ## list cached renders no cell uses; ARGS=--yes deletes them
+prune: install ## list cached renders no cell uses and the site does not show; ARGS=--yes deletes them
 	$(PY) -m pipeline prune --config "$(CONFIG)" $(ARGS)
 
 site: install ## build site/ from the manifest and the render cache (never renders; a missing cell shows its cached preview, else a placeholder)

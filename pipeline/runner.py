@@ -182,12 +182,15 @@ class PruneReport:
 
 def prune(the_plan: Plan, *, delete: bool = False) -> PruneReport:
     """Collect what no cell of this gallery, nor of a manifest whose lock file lies beside it,
-    uses: the cache's entries (Cache.collect) and the site's web images (its prune hook);
-    deleted with `delete`."""
+    uses, and the site does not show (the preview of a cell not rendered yet is kept): the
+    cache's entries (Cache.collect) and the site's web images (its prune hook); deleted with
+    `delete`."""
     from pipeline.site import web_images  # Pillow: prune alone pays for the site's image module
 
     cells, cache = the_plan.cells, the_plan.cache
     keep = {c.key for c in cells if c.state != "excluded"}
+    # what the site shows: a cell not rendered yet shows its cached preview (with_previews)
+    keep |= {c.key for c in with_previews(the_plan).cells if c.state == "cached"}
     images = {sha for c in cells for sha in (c.inputs.get("content"), c.inputs.get("style"))}
     siblings = sibling_locks(the_plan.gallery.lock_path, cache.root)
     present = set(cache.entries()) if siblings else set()

@@ -50,3 +50,22 @@ def test_preview_renders_every_cell_in_one_process_and_the_site_says_so(make_gal
     loads.clear()
     assert main(["gallery", "--preview", "--no-fetch", "--quiet", "--config", str(manifest)]) == 0
     assert loads == [] and "6 cells rendered, 0 missing" in capsys.readouterr().out
+
+
+def test_prune_keeps_the_previews_the_site_shows(make_gallery, cli, fake_renderer):
+    manifest = make_gallery(contents=("pearl", "vinci"), styles=("gogh",), render={"size": 64},
+                            size=(48, 36), site={"try_it": False})
+    root = Path(manifest).parent
+    assert cli("gallery", "--preview", "--no-fetch", "--quiet", "--config", manifest)[0] == 0
+    # nothing is fully rendered: the site shows both previews, so nothing is unused
+    rc, out, err = cli("prune", "--config", manifest)
+    assert rc == 0 and "nothing to prune" in out, out
+    # pearl:gogh gets its full render: its preview is no longer shown, and prune says so
+    assert cli("render", "--cell", "pearl:gogh", "--quiet", "--config", manifest)[0] == 0
+    rc, out, err = cli("prune", "--config", manifest)
+    assert "(preview of pearl:gogh: the site shows its full render instead)" in out
+    assert "vinci:gogh" not in out and "1 cache entry no cell uses" in out
+    assert cli("prune", "--yes", "--config", manifest)[0] == 0
+    assert cli("site", "--config", manifest)[0] == 0
+    index = (root / "site" / "index.html").read_text(encoding="utf-8")
+    assert index.count('class="preview-badge"') == 1 and "Not rendered yet" not in index

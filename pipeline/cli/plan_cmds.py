@@ -125,9 +125,14 @@ def cmd_prune(args: argparse.Namespace) -> int:
         print(f"{_display(plan.cache.root)}: nothing to prune (every entry is used by a cell of "
               f"{_display(plan.gallery.path)})")
         return 0
+    rendered = {c.name for c in plan.cells if c.state == "cached"}
     for g in entries:
         what = f"corrupt: {g.corrupt}" if g.corrupt else "interrupted write" if g.interrupted else "unused"
-        if g.cell:
+        if what == "unused" and g.preview and g.cell in rendered:
+            what = f"preview of {g.cell}: the site shows its full render instead"
+        elif what == "unused" and g.preview:
+            what = f"unused preview, was {g.cell}" if g.cell else "unused preview"
+        elif g.cell:
             what += f", was {g.cell}"
         elif what == "unused":
             what += ", no record"

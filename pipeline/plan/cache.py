@@ -251,7 +251,7 @@ class Cache:
             for key in corrupt:
                 found[key] = sorted(set(found.get(key, [])) | set(entries.get(key, [])))
         garbage = [Garbage(key, files, sum(p.stat().st_size for p in files if p.exists()),
-                           self._cell_of(key), corrupt.get(key, "")) for key, files in found.items()]
+                           *self._cell_of(key), corrupt.get(key, "")) for key, files in found.items()]
         result = Collection(garbage)
         if delete:
             for g in garbage:
@@ -262,13 +262,16 @@ class Cache:
             self.memo.path.unlink(missing_ok=True)  # drop what it remembered of deleted entries
         return result
 
-    def _cell_of(self, key: str) -> str | None:
-        """content:style, as the entry's record names its inputs; None when it cannot say."""
+    def _cell_of(self, key: str) -> tuple[str | None, bool]:
+        """content:style, as the entry's record names its inputs (None when it cannot say), and
+        whether the record says it is a preview (engine: fast)."""
         try:
-            inputs = (self.read_record(key) or {}).get("inputs", {})
-            return f"{inputs['content']['id']}:{inputs['style']['id']}"
+            record = self.read_record(key) or {}
+            preview = (record.get("engine") or (record.get("params") or {}).get("engine")) == "fast"
+            inputs = record.get("inputs", {})
+            return f"{inputs['content']['id']}:{inputs['style']['id']}", preview
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            return None
+            return None, False
 
     def delete(self, key: str, files: list[Path], drop_mutex: bool = True) -> bool:
         """Delete an entry's files, record first (so it stops counting as cached), unless it is being rendered."""
@@ -297,6 +300,7 @@ class Garbage:
     files: list[Path]
     bytes: int
     cell: str | None
+    preview: bool = False  # a render by the fast engine
     corrupt: str = ""
 
     @property
