@@ -134,8 +134,8 @@ def fill_cache(gallery: Gallery) -> None:
     plan = make_plan(gallery)
     for cell in plan.missing():
         im = Image.new("RGB", (8, 8), (10, 20, 30))
-        rec = fake_stylize(im, im, cell.params).record
-        plan.cache.store(cell.key, im, make_record(cell, rec))
+        result = fake_stylize(im, im, cell.params)  # at the render's size, as its record says
+        plan.cache.store(cell.key, result.image, make_record(cell, result.record))
     make_plan(gallery).sync_lock()
 
 

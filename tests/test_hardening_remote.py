@@ -125,3 +125,271 @@ def test_remote_for_names_the_source_it_checked(tmp_path, monkeypatch):
     assert remote_for(gallery) is None
     monkeypatch.setenv("GALLERY_REMOTE", (tmp_path / "r").as_uri())
     assert remote_for(gallery).url == (tmp_path / "r").as_uri()
+
+
+# ---------------------------------------------------------------- a hostile remote's entries
+
+import hashlib  # noqa: E402
+import io  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import random  # noqa: E402
+import socket  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from PIL import Image  # noqa: E402
+
+from conftest import png_bytes  # noqa: E402
+from pipeline.plan.cache import Cache, dumps_record  # noqa: E402
+from pipeline.plan.remote import RemoteUnreachable, describe  # noqa: E402
+from s3server import BUCKET, s3, s3_server  # noqa: E402,F401 - fixtures
+from test_remote import fill, make, remote_url  # noqa: E402,F401 - remote_url is a fixture
+
+KEY = hashlib.sha256(b"hostile").hexdigest()
+
+
+def png(size=(64, 48), seed=3) -> bytes:
+    """A PNG of noise (it does not compress: a cut in its pixel data is a cut in the middle)."""
+    buf = io.BytesIO()
+    Image.frombytes("RGB", size, random.Random(seed).randbytes(size[0] * size[1] * 3)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def plant(remote, image: bytes, key: str = KEY, **record) -> dict:
+    """Put an entry on the remote as a hostile or broken machine would: the image under its
+    hash, a record that matches it (unless `record` says otherwise) written last."""
+    sha = hashlib.sha256(image).hexdigest()
+    rec = {"key": key, "image_sha256": sha, "image_bytes": len(image), **record}
+    remote.fs.makedirs(remote.record_path(key).rsplit("/", 1)[0], exist_ok=True)
+    remote.fs.pipe_file(remote.image_path(key, rec["image_sha256"]), image)
+    remote.fs.pipe_file(remote.record_path(key), dumps_record(rec).encode())
+    return rec
+
+
+def nothing_entered(cache: Cache, key: str = KEY) -> None:
+    assert not cache.has(key) and not cache.image_path(key).exists() and not cache.record_path(key).exists()
+    assert not [p for p in cache.root.rglob("*") if p.name.endswith(".tmp")]
+
+
+@pytest.mark.parametrize("image, record, words", [
+    (b"this is text, not a render\n" * 20, {}, "image is not a PNG image"),
+    (png_bytes(30000, 30000), {}, "image is 30000x30000 pixels, over the limit of 4096 pixels"),
+    (png((16, 12)), {"levels": [{"size": [64, 48], "iterations": 1}]}, "image is 16x12 pixels, its record says 64x48"),
+    (png((64, 48)), {"params": {"size": 512}}, "image is 64x48 pixels, its record says a long edge of 512"),
+    (png((64, 48))[:-400], {}, "image does not decode"),
+    (png((64, 48)).replace(b"IDAT", b"IDAx"), {}, "image does not decode"),
+], ids=["text", "bomb", "other-size", "other-edge", "truncated", "no-pixels"])
+def test_a_pulled_image_must_be_a_render_before_it_enters_the_cache(tmp_path, remote_url, image, record, words):
+    remote = make(*remote_url)
+    plant(remote, image, **record)
+    b = Cache(tmp_path / "b")
+    report = remote.transfer("pull", [KEY], b)
+    assert report.done == [] and words in report.damaged[KEY], report.damaged
+    nothing_entered(b)
+    assert any(line.startswith("  refused") and words in line for line in describe(report))
+
+
+def test_a_bad_image_already_in_the_cache_is_corrupt_and_repaired_by_a_pull(tmp_path, cli, fake_renderer, monkeypatch):
+    """What a pull before these checks left: a text file whose record matches it, trusted by the
+    memo. The normal paths repair it: status says corrupt, render pulls the good copy again."""
+    cli.gallery = gallery = build_gallery(tmp_path / "a", contents=("pearl",), styles=("gogh",))
+    monkeypatch.setenv("GALLERY_REMOTE", (tmp_path / "remote").as_uri())
+    assert cli("render")[0] == 0  # rendered here, pushed
+    cache = Cache(gallery.cache)
+    [key] = [p.stem for p in gallery.cache.glob("[0-9a-f][0-9a-f]/*.json")]
+    good = cache.image_path(key).read_bytes()
+    bad = b"not a render at all\n" * 40
+    cache.image_path(key).write_bytes(bad)
+    record = json.loads(cache.record_path(key).read_text())
+    record.update(image_sha256=hashlib.sha256(bad).hexdigest(), image_bytes=len(bad))
+    cache.record_path(key).write_text(dumps_record(record))
+    cache.memo.put("checked", key, os.lstat(cache.image_path(key)), record["image_sha256"])  # the old memo's mark
+    cache.memo.save()
+
+    rc, out, err = cli("status")
+    assert rc == 0 and f"{key}.png is not a PNG image" in out and "0 cached, 1 to render" in out, out
+    fake_renderer.clear()
+    rc, out, err = cli("render")
+    assert rc == 0 and "pulled 1 render" in out + err and fake_renderer == [], out + err
+    assert cache.image_path(key).read_bytes() == good and Cache(gallery.cache).has(key)
+
+
+def test_a_render_of_another_size_than_its_record_says_is_not_stored(tmp_path):
+    from pipeline.util.errors import GalleryError
+
+    cache = Cache(tmp_path / "c")
+    with pytest.raises(GalleryError, match="is 16x12 pixels, its record says a long edge of 64: not stored"):
+        cache.store(KEY, Image.new("RGB", (16, 12)), {"params": {"size": 64}})
+    nothing_entered(cache)
+
+
+# ---------------------------------------------------------------- one record check on both sides
+
+def test_a_remote_record_with_a_mistyped_field_is_refused_on_pull_and_replaced_by_push(tmp_path, remote_url):
+    a, b = Cache(tmp_path / "a"), Cache(tmp_path / "b")
+    keys = fill(a, 2)
+    remote = make(*remote_url)
+    remote.transfer("push", keys, a)
+    record = json.loads(remote.fs.cat_file(remote.record_path(keys[0])))
+    remote.fs.pipe_file(remote.record_path(keys[0]), json.dumps({**record, "weights": "w"}).encode())
+
+    pulled = remote.transfer("pull", keys, b)
+    assert pulled.done == [keys[1]] and "'weights' must be a mapping" in pulled.damaged[keys[0]]
+    nothing_entered(b, keys[0])
+    pushed = remote.transfer("push", keys, a)
+    assert pushed.done == [keys[0]] and pushed.replaced == [keys[0]] and pushed.already == [keys[1]]
+    assert "  replaced 1 damaged entry on the remote: " in "\n".join(describe(pushed))
+    assert remote.transfer("pull", [keys[0]], b).done == [keys[0]] and b.has(keys[0])
+
+
+# ---------------------------------------------------------------- every read capped
+
+def test_a_folder_remote_cannot_feed_an_endless_or_huge_object(tmp_path):
+    remote = make((tmp_path / "remote").as_uri(), {})
+    b = Cache(tmp_path / "b")
+    image = png()
+    sha = hashlib.sha256(image).hexdigest()
+    record_path = Path(remote.record_path(KEY))
+    image_path = Path(remote.image_path(KEY, sha))
+    image_path.parent.mkdir(parents=True)
+
+    def record(**kw) -> None:
+        record_path.write_text(dumps_record({"key": KEY, "image_sha256": sha, "image_bytes": len(image), **kw}))
+
+    image_path.symlink_to("/dev/zero")
+    record()
+    assert "image is not a regular file on the remote" in remote.transfer("pull", [KEY], b).damaged[KEY]
+    image_path.unlink()
+    with open(image_path, "wb") as f:
+        f.truncate(10 << 30)  # 10 GB, sparse: no disk used
+    report = remote.transfer("pull", [KEY], b)
+    assert f"image is longer than its record says ({len(image) + 1}+ of {len(image)} bytes)" in report.damaged[KEY]
+    record(image_bytes=10 << 30)
+    report = remote.transfer("pull", [KEY], b)
+    assert f"record says the image is {10 << 30} bytes, more than a render may be (64 MiB)" in report.damaged[KEY]
+    nothing_entered(b)
+
+    record_path.unlink()
+    record_path.symlink_to("/dev/zero")
+    assert "record is not a regular file on the remote" in remote.transfer("pull", [KEY], b).damaged[KEY]
+    record_path.unlink()
+    with open(record_path, "wb") as f:
+        f.truncate(10 << 30)
+    assert "record is over 32 MiB" in remote.transfer("pull", [KEY], b).damaged[KEY]
+    nothing_entered(b)
+    assert sum(p.stat().st_size for p in b.root.rglob("*") if p.is_file()) < 1 << 20
+
+
+def test_an_s3_object_is_read_no_further_than_its_record_allows(tmp_path, s3):
+    remote = make(f"s3://{BUCKET}/gallery", {"endpoint_url": s3.endpoint})
+    b = Cache(tmp_path / "b")
+    image = png()
+    plant(remote, image + os.urandom(3 << 20), image_sha256=hashlib.sha256(image).hexdigest(),
+          image_bytes=len(image))
+    report = remote.transfer("pull", [KEY], b)
+    assert f"image is longer than its record says ({len(image) + 1}+ of {len(image)} bytes)" in report.damaged[KEY]
+    plant(remote, image, image_bytes=10**12)
+    assert "record says the image is 1000000000000 bytes" in remote.transfer("pull", [KEY], b).damaged[KEY]
+    nothing_entered(b)
+
+
+# ---------------------------------------------------------------- every wait bounded
+
+class Mute:
+    """A TCP server on 127.0.0.1 that accepts every connection and never answers; with `drip`, it
+    sends an endless HTTP header a byte every 0.1 s, so no read ever waits long enough to time out."""
+
+    def __init__(self, drip: bool = False):
+        self.drip, self.stop, self.conns = drip, threading.Event(), []
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock.settimeout(0.1)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except (socket.timeout, OSError):
+                continue
+            self.conns.append(conn)
+            if self.drip:
+                threading.Thread(target=self._drip, args=(conn,), daemon=True).start()
+
+    def _drip(self, conn) -> None:
+        data = b"HTTP/1.1 200 OK\r\nX-Pad: " + b"a" * 100_000
+        for i in range(len(data)):
+            if self.stop.wait(0.1):
+                return
+            try:
+                conn.send(data[i:i + 1])
+            except OSError:
+                return
+
+    def close(self) -> None:
+        self.stop.set()
+        for c in [*self.conns, self.sock]:
+            c.close()
+
+
+@pytest.fixture(params=["mute", "drip"])
+def dead_server(request):
+    server = Mute(drip=request.param == "drip")
+    yield server
+    server.close()
+
+
+SMALL = dict(connect_s=0.5, read_s=0.5, op_s=2.0, attempts=1)
+
+
+@pytest.mark.parametrize("protocol", ["s3", "http"])
+def test_a_remote_that_never_answers_ends_in_a_message_within_the_bounds(tmp_path, dead_server, protocol, monkeypatch):
+    from pipeline.plan.remote_io import Bounds
+    from s3server import s3_env
+
+    s3_env(monkeypatch)
+    if protocol == "s3":
+        remote = Remote(f"s3://{BUCKET}/gallery", {"endpoint_url": f"http://127.0.0.1:{dead_server.port}"},
+                        bounds=Bounds(**SMALL))
+    else:
+        remote = Remote(f"http://127.0.0.1:{dead_server.port}/renders", bounds=Bounds(**SMALL))
+    a, b = Cache(tmp_path / "a"), Cache(tmp_path / "b")
+    [key] = fill(a, 1)
+    for what, call in (("which", lambda: remote.which([key, KEY])), ("pull", lambda: remote.pull(key, b)),
+                       ("push", lambda: remote.push(key, a) if protocol == "s3" else remote.has(key))):
+        t0 = time.monotonic()
+        with pytest.raises(RemoteUnreachable) as e:
+            call()
+        took = time.monotonic() - t0
+        assert took < 8, (what, took)
+        assert "no answer" in str(e.value) and "127.0.0.1" not in str(e.value).split(":")[0], str(e.value)
+    nothing_entered(b, key)
+
+
+def test_status_and_render_go_on_without_a_remote_that_never_answers(tmp_path, cli, fake_renderer, monkeypatch):
+    from pipeline.util import netlimits
+    from s3server import s3_env
+
+    server = Mute()
+    try:
+        s3_env(monkeypatch)
+        for name, value in (("CONNECT_S", 0.5), ("READ_S", 0.5), ("REMOTE_OP_S", 2.0)):
+            monkeypatch.setattr(netlimits, name, value)
+        monkeypatch.setenv("GALLERY_REMOTE", f"s3://{BUCKET}/gallery")
+        monkeypatch.setenv("GALLERY_REMOTE_ENDPOINT", f"http://127.0.0.1:{server.port}")
+        cli.gallery = build_gallery(tmp_path / "g", contents=("pearl",), styles=("gogh",))
+        for command, words in ((["status"], "note: remote s3://renders/gallery: no answer while listing"),
+                               (["render", "--quiet"], "rendered 1 cell")):
+            done: dict = {}
+            t = threading.Thread(target=lambda: done.update(result=cli(*command)), daemon=True)
+            t0 = time.monotonic()
+            t.start()
+            t.join(60)
+            assert not t.is_alive(), f"{command} still waits on a remote that never answers"
+            rc, out, err = done["result"]
+            assert rc == 0 and words in out + err, (command, out, err)
+            assert time.monotonic() - t0 < 30
+    finally:
+        server.close()

@@ -302,9 +302,10 @@ def _store_timed(g, timings):
     plan = make_plan(g)
     for cell, (seconds, threads, changes, device) in zip(plan.missing(), timings):
         im = Image.new("RGB", (8, 8), (10, 20, 30))
-        rec = {**fake_stylize(im, im, cell.params).record, "seconds": seconds, "threads": threads,
+        result = fake_stylize(im, im, cell.params)
+        rec = {**result.record, "seconds": seconds, "threads": threads,
                "device": device, **({"thread_changes": changes} if changes else {})}
-        plan.cache.store(cell.key, im, make_record(cell, rec))
+        plan.cache.store(cell.key, result.image, make_record(cell, rec))
     make_plan(g).sync_lock()
 
 

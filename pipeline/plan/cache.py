@@ -16,7 +16,8 @@ Torch-free: the plan reads it for every cell of a fully cached gallery.
 Every path is derived from a key, never read from a file in the cache, and an entry counts only
 when its files are regular files inside the cache folder (a committed `renders/` is input too).
 An entry is `cached`, `missing`, or `corrupt` (a record that fails its checks, or a PNG that is
-not the one its record describes): a corrupt entry renders again, and `prune` removes it.
+not the one its record describes, or no sane render): a corrupt entry renders again, a pull
+replaces it, and `prune` removes it.
 """
 from __future__ import annotations
 
@@ -34,8 +35,10 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.plan.records import record_problem
+from pipeline.plan.render_image import image_problem, size_problem
 from pipeline.util import jsonload, safepath
-from pipeline.util.files import sha256_now, write_text_atomic
+from pipeline.util.errors import GalleryError
+from pipeline.util.files import sha256_now, write_bytes_atomic, write_text_atomic
 from pipeline.util.memo import MEMO_FILE, Memo
 from pipeline.util.mutex import Mutex
 
@@ -105,9 +108,10 @@ class Cache:
         """("cached", ""), ("missing", "") or ("corrupt", why) for the entry of `key`.
 
         Cached means: the PNG and the record (written last) are regular files inside the cache,
-        the record passes its checks (pipeline.plan.records), and the PNG has the size and
-        sha256 the record gives (a record from before checksums: the PNG decodes). Each check is
-        done once per file version; later runs trust the memo while the files' stamps hold.
+        the record passes its checks (pipeline.plan.records), the PNG has the size and sha256
+        the record gives, and it decodes whole at the dimensions the record says, within the
+        limits (pipeline.plan.render_image). Each check is done once per file version; later
+        runs trust the memo while the files' stamps hold.
         """
         if key not in self._states:
             self._states[key] = self._state(key)
@@ -132,9 +136,7 @@ class Cache:
                    "image": [rec.get("image_sha256"), rec.get("image_bytes")]}
             self.memo.put("record-summaries", key, rst, hit)
         want_sha, want_bytes = (hit.get("image") or [None, None])[:2]
-        if want_sha is not None and self.memo.get("checked", key, ist) == want_sha:
-            return "cached", ""
-        if want_sha is None and self.memo.get("checked", key, ist) == "decodes":
+        if self.memo.get("checked", key, ist) == checked_mark(want_sha):
             return "cached", ""
         if isinstance(want_bytes, int) and ist.st_size != want_bytes:
             return "corrupt", (f"{image.name} is {ist.st_size} bytes, its record says {want_bytes} "
@@ -146,12 +148,13 @@ class Cache:
                 return "corrupt", f"{image.name} cannot be read ({e.strerror})"
             if actual != want_sha:
                 return "corrupt", f"{image.name} is not the image its record describes (sha256 differs)"
-            self.memo.put("checked", key, ist, want_sha)
-            return "cached", ""
-        why = _decode_problem(image)  # a record written before records carried a checksum
+        rec = self.read_record(key)
+        if rec is None:
+            return "corrupt", self._problems.get(key) or f"record {record.name} is unreadable"
+        why = image_problem(image, rec)  # a record is as easy to forge as its image
         if why:
             return "corrupt", f"{image.name} {why}"
-        self.memo.put("checked", key, ist, "decodes")
+        self.memo.put("checked", key, ist, checked_mark(want_sha))
         return "cached", ""
 
     def summary(self, key: str) -> dict[str, Any] | None:
@@ -178,10 +181,11 @@ class Cache:
         """Write the image, then the record: a crash in between leaves an entry that is not cached."""
         from pipeline.manifest.images import save_atomic  # PIL: only a process that renders needs it
 
-        for path in (self.image_path(key), self.record_path(key)):
-            if not safepath.inside(path.parent, self.root):
-                raise safepath.UnsafePathError(f"{path.parent} leads out of {self.root} through a "
-                                               "symbolic link: remove it")
+        self._check_inside(key)
+        why = size_problem(image.size, record)
+        if why:
+            raise GalleryError(f"the render of {key[:12]} {why}: not stored (an engine's bug; please "
+                               "report it)")
         record = dict(record, key=key)
         # when it was made, for the site's feed of new renders (not part of the key)
         record.setdefault("created", datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
@@ -192,7 +196,23 @@ class Cache:
         write_text_atomic(self.record_path(key), dumps_record(record))
         self._records[key] = json.loads(dumps_record(record))
         self._states.pop(key, None)
-        self.memo.put("checked", key, ist, sha)  # just hashed: the next plan need not read it again
+        self.memo.put("checked", key, ist, checked_mark(sha))  # just made: the next plan need not read it
+
+    def put(self, key: str, png: bytes, record: dict[str, Any]) -> None:
+        """Write an entry whose image is encoded and checked already (a pulled one, checked against
+        `record` with render_image.image_problem): the image, then the record, as store does."""
+        self._check_inside(key)
+        write_bytes_atomic(self.image_path(key), png)
+        ist = os.lstat(self.image_path(key))
+        write_text_atomic(self.record_path(key), dumps_record(record))
+        self.forget(key)
+        self.memo.put("checked", key, ist, checked_mark(record.get("image_sha256")))
+
+    def _check_inside(self, key: str) -> None:
+        for path in (self.image_path(key), self.record_path(key)):
+            if not safepath.inside(path.parent, self.root):
+                raise safepath.UnsafePathError(f"{path.parent} leads out of {self.root} through a "
+                                               "symbolic link: remove it")
 
     def clean_partial(self, key: str) -> None:
         """Remove what a killed render of `key` left behind (call while holding its cell lock)."""
@@ -340,15 +360,10 @@ def check_record(path: Path, key: str | None = None) -> tuple[dict[str, Any] | N
     return (None, f"record {path.name}: {why}") if why else (record, "")
 
 
-def _decode_problem(path: Path) -> str | None:
-    """Why a PNG does not decode, or None (Pillow: only for records without a checksum)."""
-    from pipeline.manifest.images import ImageLoadError, load_rgb
-
-    try:
-        load_rgb(path)
-    except ImageLoadError as e:
-        return f"does not decode: {e}"
-    return None
+def checked_mark(sha: str | None) -> str:
+    """What the memo keeps for an image that passed every check (its record's sha256, and
+    render_image.image_problem), so a later run skips them while the file's stamp holds."""
+    return f"image ok: {sha or 'no checksum'}"
 
 
 def dumps_record(record: dict[str, Any]) -> str:

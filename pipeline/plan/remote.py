@@ -8,11 +8,14 @@ Layout on the remote, content addressed like the local cache:
 Why the image is also named by its hash: two machines may render one key to different bytes
 (another thread count sums in another order). If both push at once, whichever record lands last
 names its own image, which exists and matches; no remote locking is needed (Bazel's action cache
-and content store work the same way). A pulled image is hashed before it enters the local cache;
-a record whose image is missing, short or different is reported and ignored.
+and content store work the same way).
 
-Credentials come from each backend's own environment (AWS_*, GOOGLE_APPLICATION_CREDENTIALS,
-AZURE_STORAGE_*), never from the manifest: options that look like secrets are refused. What a
+A remote is trusted no more than a file from a stranger: a record must pass the checks a local
+record passes (pipeline.plan.records) and an image those of a local render (its size and sha256
+as the record says, and pipeline.plan.render_image) before either enters the local cache; a push
+replaces a remote entry that fails them. Every read is capped and every wait bounded
+(remote_io.py). Credentials come from each backend's own environment (AWS_*,
+GOOGLE_APPLICATION_CREDENTIALS, AZURE_STORAGE_*), never from the manifest or the URL. What a
 backend's failure means for the user is in remote_errors.py.
 """
 from __future__ import annotations
@@ -25,14 +28,17 @@ import re
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
+from pipeline.plan import remote_batch
 from pipeline.plan.cache import KEY_RE, Cache, dumps_record
+from pipeline.plan.records import record_problem
+from pipeline.plan.remote_batch import Transfer, describe  # noqa: F401 (callers import them here)
 from pipeline.plan.remote_errors import (DamagedEntry, RemoteDenied, RemoteError, RemoteUnreachable,  # noqa: F401 (callers catch them here)
                                           credential_help, install_hint, translate)
+from pipeline.plan.remote_io import BoundedFS, Bounds, backend_options
+from pipeline.plan.render_image import MAX_RENDER_BYTES, image_problem
 from pipeline.util import jsonload
-from pipeline.util.files import atomic_writer, write_bytes_atomic
 from pipeline.util.urls import endpoint_problem, redact, remote_url_problem, shown
 
 log = logging.getLogger(__name__)
@@ -40,31 +46,14 @@ log = logging.getLogger(__name__)
 SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 READ_ONLY = {"http", "https"}
 SECRET_OPTION = re.compile(r"key|secret|token|passw|credential|connection_string|sas|auth", re.I)
-
-
-@dataclass
-class Transfer:
-    """What one pull or push of many keys did, key by key, so the message can say what was not done."""
-
-    verb: str  # "pull" | "push"
-    url: str
-    done: list[str] = field(default_factory=list)  # copied
-    already: list[str] = field(default_factory=list)  # the other side had it: nothing to copy
-    absent: list[str] = field(default_factory=list)  # pull: the remote does not have it
-    busy: list[str] = field(default_factory=list)  # pull: being rendered here right now
-    damaged: dict[str, str] = field(default_factory=dict)  # key -> why it was refused
-    not_done: list[str] = field(default_factory=list)  # never tried: the batch stopped
-    error: RemoteError | None = None  # why the batch stopped
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None and not self.damaged
+MAX_RECORD_BYTES = 32 << 20  # a record traces every iteration: 250,000 of them fit
 
 
 class Remote:
     """One remote cache: `has`, `keys`, `pull` and `push` of content-addressed entries."""
 
-    def __init__(self, url: str, options: dict[str, Any] | None = None, *, retries: int | None = None):
+    def __init__(self, url: str, options: dict[str, Any] | None = None, *, retries: int | None = None,
+                 bounds: Bounds | None = None):
         import fsspec
         from fsspec.core import split_protocol
 
@@ -72,6 +61,7 @@ class Remote:
         self.display = redact(self.url)  # what messages show (the URL holds no secret once checked)
         self.options = dict(options or {})  # as given, to open the same remote in another process
         self.retries = retries
+        self.bounds = bounds or Bounds.default()
         protocol = split_protocol(self.url)[0] or "file"
         self.protocol = protocol
         self.read_only = protocol in READ_ONLY
@@ -83,13 +73,13 @@ class Remote:
         if secret:
             raise RemoteError(f"remote {self.display}: option{'s' if len(secret) > 1 else ''} {', '.join(secret)} "
                               f"look like credentials; they never go in the manifest: "
-                              f"{self._credential_help()}")
+                              f"{credential_help(protocol)}")
         # Each Remote its own connection and no listing cache: another machine writes meanwhile.
         options.setdefault("skip_instance_cache", True)
         options.setdefault("use_listings_cache", False)
         endpoint = options.pop("endpoint_url", None)
         if endpoint and protocol in ("s3", "s3a"):
-            options.setdefault("client_kwargs", {})["endpoint_url"] = endpoint
+            options["client_kwargs"] = {**(options.get("client_kwargs") or {}), "endpoint_url": endpoint}
         elif endpoint:
             raise RemoteError(f"remote {self.display}: endpoint_url applies to s3:// remotes only")
         try:
@@ -98,7 +88,7 @@ class Remote:
             raise RemoteError(f"remote {self.display}: the {protocol}:// filesystem is not installed ({e}); "
                               f"{install_hint(protocol)}") from None
         try:
-            self.fs, self.root = fsspec.core.url_to_fs(self.url, **options)
+            self.fs, self.root = fsspec.core.url_to_fs(self.url, **backend_options(protocol, options, self.bounds))
         except ImportError as e:
             raise RemoteError(f"remote {self.display}: a package it needs is missing ({e}); "
                               f"{install_hint(protocol)}") from None
@@ -108,6 +98,7 @@ class Remote:
             self.fs.retries = retries  # s3fs retries a dead connection for ~12 s by default
         self.root = self.root.rstrip("/")
         self.local = protocol in ("file", "local")
+        self.io = BoundedFS(self.fs, self.bounds, protocol)
 
     # ---- layout
     def record_path(self, key: str) -> str:
@@ -118,11 +109,9 @@ class Remote:
             raise ValueError(f"not a key and image hash: {key!r} {sha!r}")
         return f"{self.root}/{key[:2]}/{key}.{sha}.png"
 
-    # ---- errors
-    def _credential_help(self) -> str:
-        return credential_help(self.protocol)
-
     def translate(self, exc: BaseException, doing: str) -> RemoteError:
+        if isinstance(exc, TimeoutError) and not str(exc):  # fsspec's whole-operation bound
+            exc = TimeoutError(f"no whole answer within {self.bounds.op_s:g} s")
         return translate(exc, doing, self.display, self.protocol)
 
     # ---- reading
@@ -131,7 +120,7 @@ class Remote:
         if self.read_only:
             return None
         try:
-            found = self.fs.find(self.root)  # an empty prefix lists as []; a missing bucket raises
+            found = self.io.call("find", self.root)  # an empty prefix lists as []; a missing bucket raises
         except Exception as e:  # noqa: BLE001 - backends raise their own types
             raise self.translate(e, "listing") from None
         out = set()
@@ -144,41 +133,60 @@ class Remote:
         return out
 
     def which(self, keys: Iterable[str], jobs: int = 8) -> set[str]:
-        """The subset of `keys` that the remote has a record for (one listing where it can list)."""
+        """The subset of `keys` that the remote has a record for (one listing where it can list;
+        else one look-up a key, which stop at the first failure)."""
         keys = list(dict.fromkeys(keys))
         listed = self.keys()
         if listed is not None:
             return listed & set(keys)
+        failed = threading.Event()
+
+        def has(key: str) -> bool:
+            if failed.is_set():
+                return False
+            try:
+                return self.has(key)
+            except RemoteError:
+                failed.set()
+                raise
+
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            return {k for k, yes in zip(keys, pool.map(self.has, keys)) if yes}
+            return {k for k, yes in zip(keys, pool.map(has, keys)) if yes}
 
     def has(self, key: str) -> bool:
         try:
-            return bool(self.fs.exists(self.record_path(key)))
+            # strict: a web server that does not answer is an error, not an absent record
+            strict = {"strict": True} if self.protocol in READ_ONLY else {}
+            return bool(self.io.call("exists", self.record_path(key), **strict))
         except Exception as e:  # noqa: BLE001
             raise self.translate(e, "looking up a render") from None
 
     def read_record(self, key: str, doing: str = "pulling") -> dict[str, Any] | None:
-        """The remote record, checked (None when absent; DamagedEntry when it cannot be trusted)."""
+        """The remote record, checked as a local record is (None when absent; DamagedEntry when
+        it cannot be trusted). At most MAX_RECORD_BYTES + 1 bytes are read."""
         try:
-            data = self.fs.cat_file(self.record_path(key))
+            data = self.io.read_capped(self.record_path(key), MAX_RECORD_BYTES, "record")
         except FileNotFoundError:
             return None
+        except DamagedEntry:
+            raise
         except Exception as e:  # noqa: BLE001
             raise self.translate(e, doing) from None
+        if len(data) > MAX_RECORD_BYTES:
+            raise DamagedEntry(f"record is over {MAX_RECORD_BYTES >> 20} MiB, more than a render's record")
         try:
             record = jsonload.loads(data)
-        except ValueError:
-            raise DamagedEntry(f"record is not valid JSON ({len(data)} bytes)") from None
-        if not isinstance(record, dict) or record.get("key") != key:
-            raise DamagedEntry("record names another key")
-        sha, size = record.get("image_sha256"), record.get("image_bytes")
-        if not (isinstance(sha, str) and SHA_RE.match(sha)) or not isinstance(size, int):
+        except ValueError as e:
+            raise DamagedEntry(f"record is not valid JSON ({e})") from None
+        why = record_problem(record, key)
+        if why:
+            raise DamagedEntry(f"record: {why}")
+        if "image_sha256" not in record or "image_bytes" not in record:
             raise DamagedEntry("record carries no image checksum")
         return record
 
     def pull(self, key: str, cache: Cache) -> str:
-        """Copy one entry into `cache`, image first and record last, after checking the image.
+        """Copy one entry into `cache` once its image passed every check, image first and record last.
 
         Returns "pulled", "local" (the cache has it), "absent" (the remote has not) or "busy" (a
         render of this key runs here now). Raises DamagedEntry or RemoteError.
@@ -193,41 +201,44 @@ class Remote:
             record = self.read_record(key)
             if record is None:
                 return "absent"
-            sha, size = record["image_sha256"], record["image_bytes"]
-            try:
-                with atomic_writer(cache.image_path(key), "wb") as out:
-                    h, got = hashlib.sha256(), 0
-                    with self.fs.open(self.image_path(key, sha), "rb") as f:
-                        while chunk := f.read(1 << 20):
-                            h.update(chunk)
-                            got += len(chunk)
-                            if got > size:
-                                break
-                            out.write(chunk)
-                    if got != size:
-                        raise DamagedEntry(f"image is {'longer' if got > size else 'shorter'} than its "
-                                           f"record says ({got}{'+' if got > size else ''} of {size} bytes)")
-                    if h.hexdigest() != sha:
-                        raise DamagedEntry(f"image checksum differs from its record's ({h.hexdigest()[:12]} "
-                                           f"!= {sha[:12]})")
-            except DamagedEntry:
-                raise
-            except FileNotFoundError:
-                raise DamagedEntry("record names an image that is not there") from None
-            except Exception as e:  # noqa: BLE001
-                raise self.translate(e, "pulling") from None
-            write_bytes_atomic(cache.record_path(key), dumps_record(record).encode("utf-8"))
-            cache.forget(key)
+            cache.put(key, self._checked_image(key, record), record)
             log.debug("pulled %s from %s", key[:12], self.display)
             return "pulled"
         finally:
             lock.release()
 
+    def _checked_image(self, key: str, record: dict[str, Any]) -> bytes:
+        """The image `record` names, read no further than its size, checked as a local render is."""
+        sha, size = record["image_sha256"], record["image_bytes"]
+        if size > MAX_RENDER_BYTES:
+            raise DamagedEntry(f"record says the image is {size} bytes, more than a render may be "
+                               f"({MAX_RENDER_BYTES >> 20} MiB)")
+        try:
+            data = self.io.read_capped(self.image_path(key, sha), size, "image")
+        except DamagedEntry:
+            raise
+        except FileNotFoundError:
+            raise DamagedEntry("record names an image that is not there") from None
+        except Exception as e:  # noqa: BLE001
+            raise self.translate(e, "pulling") from None
+        if len(data) != size:
+            longer = len(data) > size
+            raise DamagedEntry(f"image is {'longer' if longer else 'shorter'} than its record says "
+                               f"({len(data)}{'+' if longer else ''} of {size} bytes)")
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != sha:
+            raise DamagedEntry(f"image checksum differs from its record's ({actual[:12]} != {sha[:12]})")
+        why = image_problem(data, record)
+        if why:
+            raise DamagedEntry(f"image {why}")
+        return data
+
     # ---- writing
     def push(self, key: str, cache: Cache) -> str:
         """Copy one complete local entry to the remote: image, then record. Idempotent.
 
-        Returns "pushed" or "present" (the remote already has a complete entry for the key).
+        Returns "pushed", "replaced" (over a remote entry that fails the checks a pull makes) or
+        "present" (the remote already has a sound entry for the key).
         """
         if self.read_only:
             raise RemoteError(f"remote {self.display}: {self.protocol}:// is read-only; push to an "
@@ -242,37 +253,46 @@ class Remote:
             raise DamagedEntry(f"the local image differs from its record's checksum ({cache.image_path(key)}); "
                                f"delete the entry and render it again")
         record = dict(record, image_sha256=sha, image_bytes=len(image))
+        text = dumps_record(record).encode("utf-8")
+        if len(image) > MAX_RENDER_BYTES or len(text) > MAX_RECORD_BYTES:
+            raise DamagedEntry(f"larger than a remote entry may be (image {len(image)} bytes, record "
+                               f"{len(text)} bytes); not pushed")
         try:
-            if self._complete(key):
+            there = self._remote_state(key)
+            if there == "sound":
                 return "present"
             path = self.image_path(key, sha)
             if not self._size_is(path, len(image)):
                 self._put(path, image)
-            self._put(self.record_path(key), dumps_record(record).encode("utf-8"))
+            self._put(self.record_path(key), text)
         except Exception as e:  # noqa: BLE001
             raise self.translate(e, "pushing") from None
         log.debug("pushed %s to %s", key[:12], self.display)
-        return "pushed"
+        return "replaced" if there == "damaged" else "pushed"
 
-    def _complete(self, key: str) -> bool:
-        """A valid record whose image is there at the size it says (a cheap check: no download)."""
+    def _remote_state(self, key: str) -> str:
+        """"sound" (a record that passes a pull's checks, its image there at the size it says: a
+        cheap check, no download), "absent" or "damaged"."""
         try:
             record = self.read_record(key, "pushing")
         except DamagedEntry:
-            return False
-        return record is not None and self._size_is(self.image_path(key, record["image_sha256"]),
-                                                    record["image_bytes"])
+            return "damaged"
+        if record is None:
+            return "absent"
+        ok = (record["image_bytes"] <= MAX_RENDER_BYTES
+              and self._size_is(self.image_path(key, record["image_sha256"]), record["image_bytes"]))
+        return "sound" if ok else "damaged"
 
     def _size_is(self, path: str, size: int) -> bool:
         try:
-            return self.fs.info(path).get("size") == size
+            return self.io.call("info", path).get("size") == size
         except FileNotFoundError:
             return False
 
     def _put(self, path: str, data: bytes) -> None:
         """One object, whole or not at all: object stores put atomically; a folder renames."""
         if not self.local:
-            self.fs.pipe_file(path, data)
+            self.io.call("pipe_file", path, data)
             return
         parent = path.rsplit("/", 1)[0]
         self.fs.makedirs(parent, exist_ok=True)
@@ -287,47 +307,9 @@ class Remote:
     # ---- many keys
     def transfer(self, verb: str, keys: Iterable[str], cache: Cache, jobs: int = 4,
                  on_each: Callable[[str, str], None] | None = None) -> Transfer:
-        """Pull or push `keys`, `jobs` at a time. A damaged entry is reported and skipped; a dead
-        connection or refused credentials stop the batch, and the report lists what was not done."""
+        """Pull or push `keys`, `jobs` at a time (remote_batch.run)."""
         one = self.pull if verb == "pull" else self.push
-        report = Transfer(verb, self.display)
-        keys = list(dict.fromkeys(keys))
-        stop = threading.Event()
-        guard = threading.Lock()
-
-        def work(key: str) -> None:
-            if stop.is_set():
-                with guard:
-                    report.not_done.append(key)
-                return
-            try:
-                outcome = one(key, cache)
-            except DamagedEntry as e:
-                with guard:
-                    report.damaged[key] = str(e)
-                log.warning("%s %s: %s: %s", verb, key[:12], self.display, e)
-                outcome = "damaged"
-            except RemoteError as e:
-                with guard:
-                    report.not_done.append(key)
-                    if report.error is None:
-                        report.error = e
-                stop.set()
-                return
-            else:
-                with guard:
-                    {"pulled": report.done, "pushed": report.done, "local": report.already,
-                     "present": report.already, "absent": report.absent, "busy": report.busy}[outcome].append(key)
-            if on_each:
-                on_each(key, outcome)
-
-        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            list(pool.map(work, keys))
-        order = {k: i for i, k in enumerate(keys)}
-        for part in (report.done, report.already, report.absent, report.busy, report.not_done):
-            part.sort(key=order.__getitem__)
-        return report
-
+        return remote_batch.run(lambda key: one(key, cache), verb, self.display, keys, jobs, on_each)
 
 
 def remote_for(gallery: Any, url: str | None = None) -> Remote | None:
@@ -367,8 +349,9 @@ class Pusher:
     process opens its own connection (render workers are forked, and a connection's event loop
     does not survive a fork)."""
 
-    def __init__(self, url: str, options: dict[str, Any] | None, cache: Cache, retries: int | None = None):
-        self.url, self.options, self.cache, self.retries = url, options, cache, retries
+    def __init__(self, url: str, options: dict[str, Any] | None, cache: Cache, retries: int | None = None,
+                 bounds: Bounds | None = None):
+        self.url, self.options, self.cache, self.retries, self.bounds = url, options, cache, retries, bounds
         self._remote: Remote | None = None
         self._pid: int | None = None
         self.off = False
@@ -378,7 +361,7 @@ class Pusher:
         """A pusher to `remote`, or None when there is none or it is read-only."""
         if remote is None or remote.read_only:
             return None
-        return cls(remote.url, remote.options, cache, remote.retries)
+        return cls(remote.url, remote.options, cache, remote.retries, remote.bounds)
 
     def push(self, key: str) -> bool:
         """Send one entry (image, then record); False when it was not sent."""
@@ -386,7 +369,7 @@ class Pusher:
             return False
         try:
             if self._pid != os.getpid():
-                self._remote = Remote(self.url, self.options, retries=self.retries)
+                self._remote = Remote(self.url, self.options, retries=self.retries, bounds=self.bounds)
                 self._pid = os.getpid()
             self._remote.push(key, self.cache)
             return True
@@ -399,30 +382,3 @@ class Pusher:
             return False
 
 
-def describe(report: Transfer, name: Callable[[str], str] = lambda k: k[:12]) -> list[str]:
-    """What a pull or push did, in lines for the CLI: counts, refused entries, and after a
-    failure exactly which renders were and were not transferred."""
-    def names(keys: list[str]) -> str:
-        shown = ", ".join(name(k) for k in keys[:8])
-        return shown + (f" and {len(keys) - 8} more" if len(keys) > 8 else "")
-
-    to_from = "to" if report.verb == "push" else "from"
-    done = len(report.done)
-    lines = [f"{report.verb}ed {done} render{'s' if done != 1 else ''} {to_from} {report.url}"
-             + (f"; {len(report.already)} {'there' if report.verb == 'push' else 'here'} already"
-                if report.already else "")
-             + (f"; {len(report.absent)} not on the remote" if report.absent else "")]
-    if report.busy:
-        lines.append(f"  skipped {len(report.busy)} being rendered here now: {names(report.busy)}")
-    for key, why in report.damaged.items():
-        lines.append(f"  refused {name(key)} ({key[:12]}): {why}; "
-                     + ("not trusted, left out of the local cache" if report.verb == "pull"
-                        else "not pushed"))
-    if report.error is not None:
-        lines.append(f"stopped: {report.error}")
-        if report.done:
-            lines.append(f"  transferred: {names(report.done)}")
-        lines.append(f"  not transferred: {names(report.not_done)}")
-        lines.append("  both caches hold whole entries only (an entry's record goes last); "
-                     f"run {report.verb} again to transfer the rest")
-    return lines
