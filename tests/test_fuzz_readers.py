@@ -282,3 +282,123 @@ def test_what_validation_accepts_builds(cli, title, credit):
         if feed.exists():
             from xml.etree import ElementTree
             ElementTree.parse(feed)
+
+
+# ---------------------------------------------------------------- a hostile remote
+
+def _png(size: tuple[int, int], seed: int) -> bytes:
+    import io
+    import random
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.frombytes("RGB", size, random.Random(seed).randbytes(size[0] * size[1] * 3)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def _mutated(data: bytes, where: int, how: int, value: int) -> bytes:
+    """One damage to a real PNG: a byte changed, a cut, bytes inserted, or the header's size."""
+    import struct
+
+    i = where % max(1, len(data))
+    if how == 0:
+        return data[:i] + bytes([value % 256]) + data[i + 1:]
+    if how == 1:
+        return data[:i]
+    if how == 2:
+        return data[:i] + bytes([value % 256]) * (value % 50 + 1) + data[i:]
+    return data[:16] + struct.pack(">II", value % 70000, (value * 7) % 70000) + data[24:]  # a bomb's header
+
+
+images = st.one_of(
+    st.binary(max_size=300),
+    st.tuples(st.sampled_from([(16, 12), (12, 16), (64, 48)]), st.integers(0, 9)).map(lambda t: _png(*t)),
+    st.tuples(st.integers(0, 9), st.integers(0, 10**6), st.integers(0, 3), st.integers(0, 10**6)).map(
+        lambda t: _mutated(_png((16, 12), t[0]), t[1], t[2], t[3])))
+claims = st.fixed_dictionaries({}, optional={
+    "params": st.fixed_dictionaries({}, optional={"size": mostly(st.sampled_from([16, 64, 4096, 0, 10**9]), values)}),
+    "levels": mostly(st.lists(st.fixed_dictionaries({}, optional={
+        "size": mostly(st.sampled_from([[16, 12], [12, 16], [64, 48]]), values)}), max_size=2), values),
+    "size": mostly(st.sampled_from([[16, 12], [0, 0], [10**6, 1]]), values)})
+seldom = st.sampled_from([False] * 7 + [True])  # about one example in eight
+
+
+@FUZZ
+@given(image=images, extra=mostly(claims, _record_like()), size_delta=st.sampled_from([0] * 6 + [1, -1, 10**13]),
+       sha_bad=seldom, raw=seldom, text=raw_yaml)
+def test_a_hostile_remote_gives_refusals_never_a_traceback_or_a_bad_cache_entry(image, extra, size_delta, sha_bad,
+                                                                              raw, text):
+    import hashlib
+
+    from pipeline.plan.cache import Cache, dumps_record
+    from pipeline.plan.remote import Remote
+
+    with Sandbox() as box:
+        remote = Remote((box.root / "remote").as_uri())
+        key = "cd" * 32
+        sha = "0" * 64 if sha_bad else hashlib.sha256(image).hexdigest()
+        record = {**extra, "key": key, "image_sha256": sha, "image_bytes": len(image) + size_delta}
+        folder = box.root / "remote" / key[:2]
+        folder.mkdir(parents=True)
+        (folder / f"{key}.{sha}.png").write_bytes(image)
+        (folder / f"{key}.json").write_text(text if raw else dumps_record(record), encoding="utf-8",
+                                            errors="surrogatepass")
+        cache = Cache(box.root / "local")
+        with fs_guard.writes_outside(box.root) as guard:
+            report = remote.transfer("pull", [key], cache)  # anything else than a refusal raises here
+            assert report.error is None and (report.done == [key]) != (key in report.damaged)
+            hypothesis.event("pulled" if report.done else "refused: " + report.damaged[key].split(" (")[0][:40])
+            fresh = Cache(box.root / "local")
+            if report.done:
+                from PIL import Image
+
+                assert fresh.has(key) and fresh.image_path(key).read_bytes() == image
+                with Image.open(fresh.image_path(key)) as im:
+                    im.load()
+                    assert max(im.size) <= 4096
+            else:
+                assert not fresh.image_path(key).exists() and not fresh.record_path(key).exists()
+        assert guard.writes == []
+
+
+# ---------------------------------------------------------------- plan files and shard arguments
+
+plan_cells = st.lists(st.fixed_dictionaries(
+    {"state": mostly(st.just("render"), values)},
+    optional={"key": mostly(st.sampled_from([f"{i:064x}" for i in range(6)]), values),
+              "estimated_seconds": mostly(st.floats(allow_nan=True, allow_infinity=True)
+                                          | st.integers(-2**70, 2**70), values),
+              "cell": values, "on_remote": values}), max_size=6)
+plans = mostly(st.fixed_dictionaries({"cells": mostly(plan_cells, values)}), values)
+
+
+@FUZZ
+@given(data=plans, raw=st.booleans(), text=raw_yaml, k=st.integers(-3, 10**12), n=st.integers(-3, 10**12),
+       shard=st.text(max_size=30) | st.from_regex(r"\A[0-9]{1,25}/[0-9]{1,25}\Z"))
+def test_plan_files_and_shard_arguments_give_a_split_or_a_message(data, raw, text, k, n, shard):
+    import math
+
+    from pipeline.plan.shards import MAX_SHARDS, parse_shard, read_plan_file, shard_of
+
+    with Sandbox() as box:
+        path = box.root / "plan.json"
+        path.write_text(text if raw else json.dumps(data, allow_nan=True), encoding="utf-8", errors="surrogatepass")
+        try:
+            planned = read_plan_file(path)
+            hypothesis.event("plan read")
+        except GalleryError as e:
+            assert str(path) in str(e)
+            planned = {f"{i:064x}": float(i) for i in range(5)}
+        assert all(math.isfinite(v) and 0 <= v <= 10_000_000 for v in planned.values())
+        try:
+            kk, nn = parse_shard(shard)
+            assert 1 <= kk <= nn <= MAX_SHARDS
+        except GalleryError as e:
+            assert str(e).startswith("--shard ")
+        try:
+            mine = shard_of(planned, k, n)
+        except GalleryError:
+            assert not 1 <= k <= n
+        else:
+            assert mine <= set(planned) and (len(mine) <= 1 or n < len(planned))
