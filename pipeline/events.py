@@ -42,7 +42,7 @@ class TransferStarted:
 class TransferStep:
     verb: str
     key: str
-    outcome: str  # remote.Transfer's: "pulled", "pushed", "local", "present", "absent", "busy", "damaged"
+    outcome: str  # remote_batch.run's: "pulled", "pushed", "replaced", "local", "present", "absent", "busy", "damaged"
 
 
 @dataclass(frozen=True)
