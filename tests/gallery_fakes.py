@@ -35,9 +35,11 @@ from PIL import Image  # noqa: E402
 
 from pipeline.cli.app import main as cli_main  # noqa: E402
 from pipeline.manifest.model import Gallery, ImageEntry, SiteSettings  # noqa: E402
+from pipeline.plan.keys import key_inputs  # noqa: E402
 from pipeline.plan.planner import make_plan  # noqa: E402
 from pipeline.render.progress import RenderStep  # noqa: E402
 from pipeline.render.result import RenderResult  # noqa: E402
+from pipeline.util.hashing import json_sha256  # noqa: E402
 from pipeline.workers import make_record  # noqa: E402
 
 
@@ -74,6 +76,11 @@ def build_gallery(root: Path, contents=("pearl", "vinci"), styles=("gogh", "munc
 def with_style(gallery: Gallery, id: str, **changes: Any) -> Gallery:
     styles = tuple(dataclasses.replace(s, **changes) if s.id == id else s for s in gallery.styles)
     return dataclasses.replace(gallery, styles=styles)
+
+
+def render_key(content_sha: str, style_sha: str, params, weights: dict | None = None) -> str:
+    """The cache key make_plan gives a cell of these images and parameters."""
+    return json_sha256(key_inputs(content_sha, style_sha, params, weights))
 
 
 def cli_on(gallery: Gallery, renderer=None):

@@ -184,7 +184,7 @@ def test_preserve_colors_keeps_the_content_chroma():
 # ---------------------------------------------------------------- the parameter table, keys and validation
 
 from pipeline.manifest.reader import load_gallery  # noqa: E402
-from pipeline.plan.keys import render_key  # noqa: E402
+from gallery_fakes import render_key  # noqa: E402
 from pipeline.plan.planner import make_plan  # noqa: E402
 from pipeline.util.errors import GalleryError, ManifestError  # noqa: E402
 
@@ -282,7 +282,8 @@ def test_status_names_the_head_start_when_a_cell_moves_to_init_fast(tmp_path):
     """The lock entry records the fast engine's models for init: fast, so the reason a cell
     renders again names them (not the catch-all "key changed")."""
     from pipeline.manifest.params import RenderParams
-    from pipeline.plan.keys import key_inputs, render_key
+    from gallery_fakes import render_key
+    from pipeline.plan.keys import key_inputs
     from pipeline.plan.planner import explain
 
     plain, head = RenderParams(size=64), RenderParams(size=64, init="fast")

@@ -10,7 +10,16 @@ import pytest
 from conftest import gradient, snapshot
 from https_server import closed_port, https, stall, unannounced  # noqa: F401 - fixture
 from pipeline.manifest.reader import load_gallery
-from pipeline.manifest.sources import SourceError, download, resolve_sources
+from pipeline.manifest.sources import Fetcher, SourceError, download
+from pipeline.util.errors import ManifestError
+
+
+def fetch_missing(path) -> list[str]:
+    """What `validate` and `gallery` do: read the manifest, each missing image fetched as its
+    entry is checked; returns a line per file fetched. A failure is the manifest's problem."""
+    fetcher = Fetcher()
+    load_gallery(path, check_files=True, fetch=fetcher)
+    return fetcher.done
 
 
 def image_bytes(seed: int = 0) -> bytes:
@@ -48,10 +57,10 @@ def remote_gallery(make_gallery, tmp_path, net):
 def test_download_once_then_reuse(net, remote_gallery, tmp_path):
     path, data = remote_gallery
     net.answers["/gogh.png"] = data
-    lines = resolve_sources(load_gallery(path, check_files=False))
+    lines = fetch_missing(path)
     assert lines == [f"gogh: downloaded {net.url('/gogh.png')} -> {tmp_path / 'images/style/gogh.png'}"]
     assert (tmp_path / "images" / "style" / "gogh.png").read_bytes() == data
-    assert resolve_sources(load_gallery(path)) == [] and len(net.calls) == 1
+    assert fetch_missing(path) == [] and len(net.calls) == 1
     assert [p.name for p in (tmp_path / "images" / "style").iterdir()] == ["gogh.png"]
 
 
@@ -59,8 +68,8 @@ def test_sha256_mismatch_leaves_nothing_behind(net, remote_gallery, tmp_path):
     path, _ = remote_gallery
     net.answers["/gogh.png"] = image_bytes(8)
     before = snapshot(tmp_path)
-    with pytest.raises(SourceError, match="has sha256 .* not the pinned"):
-        resolve_sources(load_gallery(path, check_files=False))
+    with pytest.raises(ManifestError, match="has sha256 .* not the pinned"):
+        fetch_missing(path)
     assert snapshot(tmp_path) == before  # no file, no temp file, no new folder
 
 
@@ -86,19 +95,21 @@ def test_network_failures_name_entry_url_and_fix(net, make_gallery, tmp_path, an
                                  "sha256": sha(image_bytes(7))}])
     (tmp_path / "images" / "style" / "gogh.png").unlink()
     (tmp_path / "images" / "style").rmdir()
-    with pytest.raises(SourceError) as e:
-        resolve_sources(load_gallery(path, check_files=False))
+    with pytest.raises(ManifestError) as e:
+        fetch_missing(path)
     text = str(e.value)
     # the manifest's file and the entry's line first, as the manifest's own problems are named
-    assert text.startswith(f"{path}:{entry_line(path, 'gogh')}: gogh: cannot download {url}: ") and message in text
+    assert text.startswith(f"{path}:{file_line(path, 'gogh')}: styles[0] (id 'gogh'): cannot download {url}: ")
+    assert message in text
     assert str(tmp_path / "images" / "style" / "gogh.png") in text and "GALLERY_MIRROR is not set" in text
     assert not (tmp_path / "images" / "style").exists()
 
 
-def entry_line(manifest, id: str) -> int:
-    """The line of `- id: <id>` in the manifest."""
+def file_line(manifest, id: str) -> int:
+    """The line of the `file:` key of the entry `- id: <id>` in the manifest."""
     lines = manifest.read_text().splitlines()
-    return next(i for i, line in enumerate(lines, 1) if line.strip().lstrip("- ") == f"id: {id}")
+    start = next(i for i, line in enumerate(lines, 1) if line.strip().lstrip("- ") == f"id: {id}")
+    return next(i for i, line in enumerate(lines[start:], start + 1) if line.strip().startswith("file:"))
 
 
 def test_a_mirror_path_that_is_not_a_folder_is_pointed_out(net, remote_gallery, tmp_path, monkeypatch):
@@ -107,8 +118,8 @@ def test_a_mirror_path_that_is_not_a_folder_is_pointed_out(net, remote_gallery, 
     mirror.mkdir()
     typo = tmp_path.parent / (tmp_path.name + "-mirorr")
     monkeypatch.setenv("GALLERY_MIRROR", f"{mirror}{os.pathsep}{typo}")
-    with pytest.raises(SourceError) as e:
-        resolve_sources(load_gallery(path, check_files=False))
+    with pytest.raises(ManifestError) as e:
+        fetch_missing(path)
     text = str(e.value)
     assert f"folders searched: {mirror}, {typo} (not a folder: check the path)" in text
     assert f"{mirror} (not a folder" not in text
@@ -120,11 +131,11 @@ def test_offline_is_tried_once(net, make_gallery, tmp_path):
     path = make_gallery(styles=entries)
     for i in range(3):
         (tmp_path / "images" / "style" / f"s{i}.png").unlink()
-    with pytest.raises(SourceError) as e:
-        resolve_sources(load_gallery(path, check_files=False))
+    with pytest.raises(ManifestError) as e:
+        fetch_missing(path)
     assert str(e.value).count("cannot download") == 3 and str(e.value).count("no connection to 127.0.0.1") == 1
     assert str(e.value).count("not tried: the network failed for an earlier image") == 2
-    assert str(e.value).endswith("\n3 of 3 missing images could not be fetched; nothing was rendered.")
+    assert str(e.value).endswith("\n3 problems found; nothing was written.")
 
 
 def test_only_https_is_downloaded(net, tmp_path):
@@ -139,7 +150,7 @@ def test_mirror_by_name_searched_recursively(net, remote_gallery, tmp_path, monk
     (mirror / "deep" / "style").mkdir(parents=True)
     (mirror / "deep" / "style" / "gogh.png").write_bytes(data)
     monkeypatch.setenv("GALLERY_MIRROR", f"/nonexistent{os.pathsep}{mirror}")
-    lines = resolve_sources(load_gallery(path, check_files=False))
+    lines = fetch_missing(path)
     assert "copied from mirror" in lines[0] and net.calls == []
     assert (tmp_path / "images" / "style" / "gogh.png").read_bytes() == data
 
@@ -151,7 +162,7 @@ def test_mirror_by_sha256_when_the_name_differs(net, remote_gallery, tmp_path, m
     (mirror / "gogh.png").write_bytes(image_bytes(9))  # right name, wrong content: not used
     (mirror / "starry-night.png").write_bytes(data)
     monkeypatch.setenv("GALLERY_MIRROR", str(mirror))
-    resolve_sources(load_gallery(path, check_files=False))
+    fetch_missing(path)
     assert (tmp_path / "images" / "style" / "gogh.png").read_bytes() == data and net.calls == []
 
 
@@ -161,17 +172,17 @@ def test_mirror_without_the_file_falls_back_to_the_url(net, remote_gallery, tmp_
     mirror.mkdir()
     monkeypatch.setenv("GALLERY_MIRROR", str(mirror))
     net.answers["/gogh.png"] = data
-    resolve_sources(load_gallery(path, check_files=False))
+    fetch_missing(path)
     assert net.calls == ["/gogh.png"]
 
 
 def test_no_url_and_no_mirror(net, make_gallery, tmp_path):
     path = make_gallery()
     (tmp_path / "images" / "style" / "gogh.png").unlink()
-    with pytest.raises(SourceError) as e:
-        resolve_sources(load_gallery(path, check_files=False))
+    with pytest.raises(ManifestError) as e:
+        fetch_missing(path)
     text = str(e.value)
-    assert text.startswith(f"{path}:{entry_line(path, 'gogh')}: gogh: ") and "no url" in text
+    assert text.startswith(f"{path}:{file_line(path, 'gogh')}: styles[0] (id 'gogh'): ") and "no url" in text
     assert "GALLERY_MIRROR is not set" in text
     assert str(tmp_path / "images" / "style" / "gogh.png") in text and net.calls == []
 
@@ -198,6 +209,6 @@ def test_cli_fetches_then_validates(net, remote_gallery, cli):
 
 def test_seed_mirror_holds_the_demo_images(net, demo_manifest, seed_mirror, monkeypatch):
     monkeypatch.setenv("GALLERY_MIRROR", str(seed_mirror))
-    lines = resolve_sources(load_gallery(demo_manifest, check_files=False))
+    lines = fetch_missing(demo_manifest)
     assert len(lines) == 6 and net.calls == []
     load_gallery(demo_manifest)  # every file present, sha256 right, decodable

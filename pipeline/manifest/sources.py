@@ -4,15 +4,15 @@ Why a mirror: CI, tests and offline machines have no network. GALLERY_MIRROR nam
 (`:`-separated) searched recursively by file name, then by sha256. Every copy or download is
 size-capped and written to a temporary name beside its place, and renamed into place only after
 its sha256 matches and it decodes as an image, so a file that exists is whole and is never
-fetched again. Only image files are written, and only inside the manifest's folder
-(pipeline.util.safepath), whatever folders the user allows images to be read from: a manifest
-cannot plant a `.pth` or a git hook, or fill any other folder.
+fetched again. Only image files are written, and only inside the manifest's folder (the reader
+checks each entry's place before it asks the Fetcher; pipeline.util.safepath), whatever folders
+the user allows images to be read from: a manifest cannot plant a `.pth` or a git hook, or fill
+any other folder.
 """
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import logging
 import os
 import tempfile
 from pathlib import Path
@@ -22,13 +22,11 @@ from pipeline import __version__
 from pipeline.util.errors import GalleryError
 from pipeline.util import safepath
 from pipeline.util.files import _UMASK
-from pipeline.manifest.model import Gallery, ImageEntry
+from pipeline.manifest.model import ImageEntry
 from pipeline.manifest.weights import file_sha256
 
 MIRROR_ENV = "GALLERY_MIRROR"
 MAX_BYTES = 100 * 1024 * 1024  # no gallery image is this large; a bigger answer is not an image
-
-log = logging.getLogger(__name__)
 
 
 class SourceError(GalleryError):
@@ -43,34 +41,6 @@ class OfflineError(SourceError):
 
 def mirror_folders() -> list[Path]:
     return [Path(p).expanduser() for p in os.environ.get(MIRROR_ENV, "").split(os.pathsep) if p]
-
-
-def resolve_sources(gallery: Gallery) -> list[str]:
-    """Fetch every entry whose file is missing; return one line per file fetched (each also logged).
-
-    Tries all entries before failing, so one run names every missing file.
-    """
-    mirror = Mirror(mirror_folders())
-    done, failures, offline = [], [], False
-    roots = gallery.image_roots or (gallery.root,)
-    for entry in gallery.contents + gallery.styles:
-        if entry.file.exists():
-            continue
-        try:
-            _check_target(entry, roots, gallery.root)
-            how = fetch(entry, mirror, offline)
-        except SourceError as e:  # named as the manifest's own problems are: file:line: entry: ...
-            failures.append(f"{_show(gallery.path)}:{entry.line}: {e}")
-            offline = offline or e.offline
-            continue
-        line = f"{entry.id}: {how} -> {_show(entry.file)}"
-        done.append(line)
-        log.info(line)
-    if failures:
-        missing = len(failures) + len(done)
-        raise SourceError("\n".join(failures) + f"\n{len(failures)} of {missing} missing image"
-                          f"{'s' if missing != 1 else ''} could not be fetched; nothing was rendered.")
-    return done
 
 
 class Fetcher:
@@ -96,15 +66,6 @@ class Fetcher:
         line = f"{entry.id}: {how} -> {_show(entry.file)}"
         self.done.append(line)
         self.report(line)
-
-
-def _check_target(entry: ImageEntry, roots: tuple[Path, ...], home: Path) -> None:
-    """The reader refuses these already; checked again here, where the file is written: the file
-    is in an allowed folder, and it is fetched only into the manifest's folder (`home`)."""
-    why = safepath.write_problem(entry.file, home) if safepath.first_root(entry.file, roots) else \
-        f"it resolves outside {' and '.join(map(str, roots))}"
-    if why:
-        raise SourceError(f"{entry.id}: {_show(entry.file)} is not fetched: {why}")
 
 
 def fetch(entry: ImageEntry, mirror: "Mirror", offline: bool = False) -> str:

@@ -10,7 +10,6 @@ from typing import Any
 from pipeline.manifest import params as _params
 from pipeline.manifest.params import FAST, PARAMS_BY_NAME, RenderParams
 from pipeline.manifest.weights import fast_models_identity, weights_identity
-from pipeline.util.hashing import json_sha256
 
 
 def key_params(params: RenderParams) -> dict[str, Any]:
@@ -50,12 +49,6 @@ def key_inputs(content_sha: str, style_sha: str, params: RenderParams,
     """Everything that determines a render's pixels, as the plain dict the key hashes."""
     return {"content": content_sha, "style": style_sha, "params": key_params(params),
             **key_parts(params, weights)}
-
-
-def render_key(content_sha: str, style_sha: str, params: RenderParams,
-               weights: dict[str, str] | None = None) -> str:
-    """sha256 of the canonical JSON of the key inputs: the cell's address in the cache."""
-    return json_sha256(key_inputs(content_sha, style_sha, params, weights))
 
 
 def provenance(cell: Any) -> dict[str, Any]:

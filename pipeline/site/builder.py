@@ -149,21 +149,19 @@ class _Builder:
         return self._describe(kind, name, vset)
 
     def _describe(self, kind: str, name: str, vset: VariantSet) -> dict:
-        sources = {}
-        for fmt in ("avif", "webp", "jpg"):
-            items = []
-            for v in vset.of(fmt):
-                rel = f"img/{kind}/{name}-{vset.key[:10]}-{v.width}.{fmt}"
-                self.out[rel] = v.path
-                items.append({"url": rel, "width": v.width})
-            sources[fmt] = items
+        def url(v) -> str:
+            rel = f"img/{kind}/{name}-{vset.key[:10]}-{v.width}.{v.format}"
+            self.out[rel] = v.path
+            return rel
+
+        sources = {fmt: [{"url": url(v), "width": v.width} for v in vset.of(fmt)] for fmt in ("avif", "webp", "jpg")}
         largest = vset.largest("jpg")
         return {
             "sources": [{"type": MIME[f], "srcset": sources[f]} for f in ("avif", "webp")],
             "fallback": sources["jpg"],
             # the plain `src` for browsers without srcset: a mid-size JPEG
-            "src": next(s["url"] for s in sources["jpg"] if s["width"] >= min(640, vset.width)),
-            "largest": sources["jpg"][-1]["url"],
+            "src": url(vset.smallest_at_least(640, "jpg")),
+            "largest": url(largest),
             "width": largest.width,
             "height": largest.height,
         }
