@@ -99,6 +99,7 @@ class Remote:
         self.root = self.root.rstrip("/")
         self.local = protocol in ("file", "local")
         self.io = BoundedFS(self.fs, self.bounds, protocol)
+        self.unreachable: RemoteUnreachable | None = None
 
     # ---- layout
     def record_path(self, key: str) -> str:
@@ -110,15 +111,27 @@ class Remote:
         return f"{self.root}/{key[:2]}/{key}.{sha}.png"
 
     def translate(self, exc: BaseException, doing: str) -> RemoteError:
+        """The backend's exception as a RemoteError; one that says the remote does not answer is
+        kept, and every later call of this Remote raises it at once (see _alive)."""
         if isinstance(exc, TimeoutError) and not str(exc):  # fsspec's whole-operation bound
             exc = TimeoutError(f"no whole answer within {self.bounds.op_s:g} s")
-        return translate(exc, doing, self.display, self.protocol)
+        error = translate(exc, doing, self.display, self.protocol)
+        if isinstance(error, RemoteUnreachable):
+            self.unreachable = error
+        return error
+
+    def _alive(self) -> None:
+        """Raise the error of a remote that did not answer: waiting for it again, call after
+        call (a pull, each push, the check after a run), would cost a bound each time."""
+        if self.unreachable is not None:
+            raise self.unreachable
 
     # ---- reading
     def keys(self) -> set[str] | None:
         """Every key with a record on the remote; None where the remote cannot list (https)."""
         if self.read_only:
             return None
+        self._alive()
         try:
             found = self.io.call("find", self.root)  # an empty prefix lists as []; a missing bucket raises
         except Exception as e:  # noqa: BLE001 - backends raise their own types
@@ -154,6 +167,7 @@ class Remote:
             return {k for k, yes in zip(keys, pool.map(has, keys)) if yes}
 
     def has(self, key: str) -> bool:
+        self._alive()
         try:
             # strict: a web server that does not answer is an error, not an absent record
             strict = {"strict": True} if self.protocol in READ_ONLY else {}
@@ -164,6 +178,7 @@ class Remote:
     def read_record(self, key: str, doing: str = "pulling") -> dict[str, Any] | None:
         """The remote record, checked as a local record is (None when absent; DamagedEntry when
         it cannot be trusted). At most MAX_RECORD_BYTES + 1 bytes are read."""
+        self._alive()
         try:
             data = self.io.read_capped(self.record_path(key), MAX_RECORD_BYTES, "record")
         except FileNotFoundError:
@@ -243,6 +258,7 @@ class Remote:
         if self.read_only:
             raise RemoteError(f"remote {self.display}: {self.protocol}:// is read-only; push to an "
                               f"s3://, gs://, az:// or file:// remote")
+        self._alive()
         cache.forget(key)
         record = cache.read_record(key)
         if record is None or not cache.has(key):
@@ -345,15 +361,16 @@ class Pusher:
     """Pushes each new render as soon as it is stored, from whichever process rendered it.
 
     The remote is a help, never a requirement: the first failure to reach it stops this
-    process's pushing (one warning) and rendering goes on; `push` sends the rest later. Each
-    process opens its own connection (render workers are forked, and a connection's event loop
-    does not survive a fork)."""
+    process's pushing (one warning) and rendering goes on; `push` sends the rest later. The
+    process that made the pusher uses its remote (one that did not answer fails at once); each
+    other process opens its own connection (render workers are forked, and a connection's event
+    loop does not survive a fork)."""
 
     def __init__(self, url: str, options: dict[str, Any] | None, cache: Cache, retries: int | None = None,
-                 bounds: Bounds | None = None):
+                 bounds: Bounds | None = None, remote: Remote | None = None):
         self.url, self.options, self.cache, self.retries, self.bounds = url, options, cache, retries, bounds
-        self._remote: Remote | None = None
-        self._pid: int | None = None
+        self._remote: Remote | None = remote
+        self._pid: int | None = os.getpid() if remote is not None else None
         self.off = False
 
     @classmethod
@@ -361,7 +378,7 @@ class Pusher:
         """A pusher to `remote`, or None when there is none or it is read-only."""
         if remote is None or remote.read_only:
             return None
-        return cls(remote.url, remote.options, cache, remote.retries, remote.bounds)
+        return cls(remote.url, remote.options, cache, remote.retries, remote.bounds, remote)
 
     def push(self, key: str) -> bool:
         """Send one entry (image, then record); False when it was not sent."""
