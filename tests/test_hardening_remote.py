@@ -244,6 +244,18 @@ def test_a_remote_record_with_a_mistyped_field_is_refused_on_pull_and_replaced_b
     assert remote.transfer("pull", [keys[0]], b).done == [keys[0]] and b.has(keys[0])
 
 
+def test_a_remote_record_nested_deep_is_refused_and_replaced(tmp_path, remote_url):
+    a, b = Cache(tmp_path / "a"), Cache(tmp_path / "b")
+    [key] = fill(a, 1)
+    remote = make(*remote_url)
+    remote.transfer("push", [key], a)
+    remote.fs.pipe_file(remote.record_path(key), b"[" * 200_000 + b"]" * 200_000)
+    pulled = remote.transfer("pull", [key], b)
+    assert "record is not valid JSON (nested deeper than 64 levels)" in pulled.damaged[key]
+    nothing_entered(b, key)
+    assert remote.transfer("push", [key], a).replaced == [key]
+
+
 # ---------------------------------------------------------------- every read capped
 
 def test_a_folder_remote_cannot_feed_an_endless_or_huge_object(tmp_path):
