@@ -93,3 +93,31 @@ def test_serve_keeps_the_site_it_serves_with_its_own_options(manifest):
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert _state(manifest)["overrides"] == {}
+
+
+def test_two_threads_building_one_site_take_turns_too(tmp_path):
+    """The hold is per thread: another thread of the same process waits as another process does."""
+    import threading
+    from dataclasses import replace
+
+    from pipeline.site.builder import build_site
+    from site_fixtures import make_gallery as fake_gallery
+
+    gallery, plan = fake_gallery(tmp_path)
+    gallery = replace(gallery, site=replace(gallery.site, try_it=False))
+    errors: list[BaseException] = []
+
+    def build(title: str) -> None:
+        try:
+            for i in range(3):
+                build_site(replace(gallery, site=replace(gallery.site, title=f"{title} {i}")), plan, quiet=True)
+        except BaseException as e:  # noqa: BLE001 - handed to the test's thread
+            errors.append(e)
+
+    threads = [threading.Thread(target=build, args=(t,)) for t in ("One", "Two")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=600)
+    assert errors == []
+    assert not list(gallery.site.output.rglob("*.tmp"))

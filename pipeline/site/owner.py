@@ -6,7 +6,7 @@ and a build under a running `serve` would replace the site it serves (built with
 (released by the OS when the process dies, even by kill -9), and leaves a note of who it is in
 the cache beside the site's state (<cache>/.site/<hash>.owner: process, command, address). A
 build that finds the folder taken waits for another build, saying so, and refuses while
-`serve` owns it; a second `serve` of the same site is refused. Within one process the hold is
+`serve` owns it; a second `serve` of the same site is refused. Within one thread the hold is
 re-entrant: `serve`'s own rebuilds happen under the hold it took at its start.
 """
 from __future__ import annotations
@@ -29,8 +29,8 @@ from pipeline.util.files import write_text_atomic
 log = logging.getLogger(__name__)
 
 POLL_S = 0.1  # how often a waiting build looks again (and sees a `serve` that took over meanwhile)
-_held: dict[str, list] = {}  # real path of a site folder -> [descriptor, depth, created] held here
-_lock = threading.Lock()
+# per thread: real path of a site folder -> [descriptor, depth, created] that thread holds
+_held = threading.local()
 
 
 class SiteBusy(GalleryError):
@@ -63,30 +63,30 @@ def _command() -> str:
 
 @contextlib.contextmanager
 def owning(out: Path, cache: Path, serve: bool = False) -> Iterator[None]:
-    """Hold the site folder `out` (created if missing) for a build, or for `serve`'s whole run."""
+    """Hold the site folder `out` (created if missing) for a build, or for `serve`'s whole run.
+    Re-entrant within a thread; another thread of the same process waits like another process."""
     out = Path(out)
     key = os.path.realpath(out)
-    with _lock:
-        if key in _held:
-            _held[key][1] += 1
-        else:
-            fd, created = _acquire(out, Path(cache), serve)
-            _held[key] = [fd, 1, created]
+    held = _held.__dict__
+    if key in held:
+        held[key][1] += 1
+    else:
+        fd, created = _acquire(out, Path(cache), serve)
+        held[key] = [fd, 1, created]
     try:
         yield
     finally:
-        with _lock:
-            _held[key][1] -= 1
-            if _held[key][1] == 0:
-                fd, _, created = _held.pop(key)
+        held[key][1] -= 1
+        if held[key][1] == 0:
+            fd, _, created = held.pop(key)
+            with contextlib.suppress(OSError):
+                note = _note_path(out, Path(cache))
+                if _read_note(note).get("pid") == os.getpid():
+                    note.unlink()
+            if created:  # a build that failed before writing anything leaves no folder behind
                 with contextlib.suppress(OSError):
-                    note = _note_path(out, Path(cache))
-                    if _read_note(note).get("pid") == os.getpid():
-                        note.unlink()
-                if created:  # a build that failed before writing anything leaves no folder behind
-                    with contextlib.suppress(OSError):
-                        out.rmdir()
-                os.close(fd)  # releases the flock
+                    out.rmdir()
+            os.close(fd)  # releases the flock
 
 
 def describe(out: Path, cache: Path, url: str) -> None:
