@@ -1,4 +1,5 @@
-"""What a run reports as it goes: plain records the runner hands to its `on_event` callback.
+"""What a run reports as it goes: plain records (named tuples: cheap to define, and every
+command imports this) that the runner hands to its `on_event` callback.
 
 The runner and its workers never print and never word anything: the CLI turns these into lines
 and bars in one place (pipeline/cli/report.py); another caller may log them, count them or
@@ -6,9 +7,8 @@ ignore them. Events of forked render workers are handled in the worker that has 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 if TYPE_CHECKING:  # named for the reader only: events are plain records
     from pipeline.plan.planner import Cell, Plan
@@ -16,8 +16,7 @@ if TYPE_CHECKING:  # named for the reader only: events are plain records
     from pipeline.render.progress import RenderStep
 
 
-@dataclass(frozen=True)
-class Planned:
+class Planned(NamedTuple):
     """The plan is made and `selection` chose `cells` (before anything is pulled or rendered)."""
 
     plan: Plan
@@ -25,42 +24,36 @@ class Planned:
     selection: Any
 
 
-@dataclass(frozen=True)
-class RemoteUnavailable:
+class RemoteUnavailable(NamedTuple):
     """The remote did not say what it has: the cells render here without it."""
 
     error: Exception
 
 
-@dataclass(frozen=True)
-class TransferStarted:
+class TransferStarted(NamedTuple):
     verb: str  # "pull" | "push"
     total: int
 
 
-@dataclass(frozen=True)
-class TransferStep:
+class TransferStep(NamedTuple):
     verb: str
     key: str
     outcome: str  # remote_batch.run's: "pulled", "pushed", "replaced", "local", "present", "absent", "busy", "damaged"
 
 
-@dataclass(frozen=True)
-class TransferDone:
+class TransferDone(NamedTuple):
     verb: str
     report: Transfer
 
 
-@dataclass(frozen=True)
-class Pulled:
+class Pulled(NamedTuple):
     """A run's pull of the renders the remote had is over; `names`: key -> cell name."""
 
     report: Transfer
     names: dict[str, str]
 
 
-@dataclass(frozen=True)
-class RenderStarted:
+class RenderStarted(NamedTuple):
     """`cells` (missing after any pull) are about to render, `jobs` at a time."""
 
     plan: Plan
@@ -68,8 +61,7 @@ class RenderStarted:
     jobs: int
 
 
-@dataclass(frozen=True)
-class CellStarted:
+class CellStarted(NamedTuple):
     """A process took `cell` (the `index`-th of the `total` it was given) and renders it.
     `threads`: each worker's share of the cores when several render (None: one process);
     `grows`: a worker left alone takes the idle cores."""
@@ -82,16 +74,14 @@ class CellStarted:
     grows: bool = False
 
 
-@dataclass(frozen=True)
-class CellStep:
+class CellStep(NamedTuple):
     """One iteration of `cell`'s render, as its engine reported it."""
 
     cell: Cell
     step: RenderStep
 
 
-@dataclass(frozen=True)
-class CellDone:
+class CellDone(NamedTuple):
     """`cell` is in the cache: rendered in `seconds`, or None when another process rendered it."""
 
     cell: Cell
@@ -101,8 +91,7 @@ class CellDone:
     seconds: float | None
 
 
-@dataclass(frozen=True)
-class RenderDone:
+class RenderDone(NamedTuple):
     """The render step is over (also when nothing was left to render)."""
 
     plan: Plan
@@ -111,22 +100,19 @@ class RenderDone:
     by_others: int
 
 
-@dataclass(frozen=True)
-class NotPushed:
+class NotPushed(NamedTuple):
     """New renders that did not reach the remote (a push failed during the run)."""
 
     keys: list[str]
     remote: str  # as shown: credentials hidden
 
 
-@dataclass(frozen=True)
-class LockUpdated:
+class LockUpdated(NamedTuple):
     path: Path
     cells: int
 
 
-@dataclass(frozen=True)
-class Settled:
+class Settled(NamedTuple):
     """Renders and lock file are done; the site comes next, if the run builds it."""
 
     plan: Plan

@@ -13,8 +13,7 @@ preview`, `site` and `serve` differ only in their arguments. Progress and outcom
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from pipeline.events import (LockUpdated, NotPushed, OnEvent, Planned, Pulled, RemoteUnavailable, RenderDone,
                              RenderStarted, Settled, TransferDone, TransferStarted, TransferStep, ignore)
@@ -46,8 +45,7 @@ class Nothing:
         return []
 
 
-@dataclass(frozen=True)
-class OneCell:
+class OneCell(NamedTuple):
     """One cell, cached or not (the caller checks that the gallery has it and does not exclude
     it); the lock file records it, and leaves the other cells' entries alone."""
 
@@ -60,8 +58,7 @@ class OneCell:
         return [] if cell is None or cell.state == "excluded" else [cell]
 
 
-@dataclass(frozen=True)
-class Shard:
+class Shard(NamedTuple):
     """The k-th of n shards of the missing cells (plan.shard); `planned`: key -> seconds from
     the plan file `plan_file` that every shard splits alike."""
 
@@ -80,12 +77,11 @@ MISSING, NOTHING = Missing(), Nothing()
 
 # ---- the run
 
-@dataclass
-class RunReport:
+class RunReport(NamedTuple):
     """What one run did."""
 
     plan: Plan
-    cells: list[Cell] = field(default_factory=list)  # those the selection chose
+    cells: list[Cell]  # those the selection chose
     pulled: int = 0
     rendered: int = 0
     by_others: int = 0  # rendered meanwhile by another process
@@ -108,13 +104,14 @@ def run(gallery, *, select=MISSING, build_site: bool = False, write_lock: bool =
     the_plan = plan(gallery)
     chosen = select.cells(the_plan)
     on_event(Planned(the_plan, chosen, select))
-    report = RunReport(the_plan, chosen)
     missing = [c for c in chosen if c.state == "render"]
     the_remote = remote_for(gallery, remote) if missing else None
+    pulled = 0
     if the_remote is not None:
-        report.pulled = len(pull_missing(the_plan, the_remote, missing, on_event))
+        pulled = len(pull_missing(the_plan, the_remote, missing, on_event))
         still = {c.key for c in the_plan.missing()}
         missing = [c for c in missing if c.key in still]
+    done = {"rendered": 0, "by_others": 0}
     if missing:
         from pipeline.workers import render_cells  # Pillow, ctypes, multiprocessing: only to render
 
@@ -122,8 +119,7 @@ def run(gallery, *, select=MISSING, build_site: bool = False, write_lock: bool =
         done = render_cells(the_plan, missing, jobs=jobs, write_lock=write_lock,
                             push=Pusher.of(the_remote, the_plan.cache), renderer=renderer,
                             on_event=on_event)
-        report.rendered, report.by_others = done["rendered"], done["by_others"]
-    on_event(RenderDone(the_plan, missing, report.rendered, report.by_others))
+    on_event(RenderDone(the_plan, missing, done["rendered"], done["by_others"]))
     if the_remote is not None and missing:
         check_pushed(the_plan, the_remote, [c.key for c in missing], on_event)
     if write_lock and select.whole:
@@ -132,9 +128,8 @@ def run(gallery, *, select=MISSING, build_site: bool = False, write_lock: bool =
         for cell in chosen:
             the_plan.record_in_lock(cell.key)
     on_event(Settled(the_plan))
-    if build_site:
-        report.site = build(gallery, the_plan, quiet=site_quiet)
-    return report
+    site = build(gallery, the_plan, quiet=site_quiet) if build_site else None
+    return RunReport(the_plan, chosen, pulled, done["rendered"], done["by_others"], site)
 
 
 def sync_lock_file(the_plan: Plan, on_event: OnEvent = ignore) -> bool:
@@ -170,14 +165,13 @@ def with_previews(the_plan: Plan) -> Plan:
 
 # ---- prune: what no cell uses
 
-@dataclass
-class PruneReport:
+class PruneReport(NamedTuple):
     """What `prune` found in the cache (and deleted, when asked to)."""
 
     plan: Plan
     entries: Collection  # renders no cell uses, stale temp files, corrupt renders
     web_images: dict  # web image sets (and temp files) no page shows -> bytes
-    kept_for: dict = field(default_factory=dict)  # another manifest's lock file beside -> entries kept for it
+    kept_for: dict  # another manifest's lock file beside -> entries kept for it
 
 
 def prune(the_plan: Plan, *, delete: bool = False) -> PruneReport:

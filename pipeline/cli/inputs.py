@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
 
 from pipeline.manifest.model import Gallery
 from pipeline.manifest.reader import load_gallery
@@ -20,8 +19,9 @@ from pipeline.render.engine import Renderer, stylize
 Loader = Callable[..., Gallery]
 
 
-@dataclass(frozen=True)
-class Inputs:
+class Inputs(NamedTuple):
+    """What main() hands every command as `args.inputs`: how to read a manifest and what renders."""
+
     load: Loader = load_gallery
     renderer: Renderer = stylize
 

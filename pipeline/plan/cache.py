@@ -30,9 +30,8 @@ import re
 import stat
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from pipeline.plan.records import record_problem
 from pipeline.plan.render_image import image_problem, size_problem
@@ -272,15 +271,11 @@ class Cache:
                 found[key] = sorted(set(found.get(key, [])) | set(entries.get(key, [])))
         garbage = [Garbage(key, files, sum(p.stat().st_size for p in files if p.exists()),
                            *self._cell_of(key), corrupt.get(key, "")) for key, files in found.items()]
-        result = Collection(garbage)
-        if delete:
-            for g in garbage:
-                if self.delete(g.key, g.files, drop_mutex=g.key not in keep):
-                    result.deleted += 1
-                else:
-                    result.busy.append(g.key)
-            self.memo.path.unlink(missing_ok=True)  # drop what it remembered of deleted entries
-        return result
+        if not delete:
+            return Collection(garbage)
+        busy = [g.key for g in garbage if not self.delete(g.key, g.files, drop_mutex=g.key not in keep)]
+        self.memo.path.unlink(missing_ok=True)  # drop what it remembered of deleted entries
+        return Collection(garbage, len(garbage) - len(busy), busy)
 
     def _cell_of(self, key: str) -> tuple[str | None, bool]:
         """content:style, as the entry's record names its inputs (None when it cannot say), and
@@ -311,8 +306,7 @@ class Cache:
         return True
 
 
-@dataclass(frozen=True)
-class Garbage:
+class Garbage(NamedTuple):
     """One cache entry a collection removes: its files, their size, the cell its record names
     (None: no readable record), and why its render cannot be used ("" when it is just unused)."""
 
@@ -329,13 +323,12 @@ class Garbage:
         return all(p.name.endswith(".tmp") for p in self.files)
 
 
-@dataclass
-class Collection:
+class Collection(NamedTuple):
     """What Cache.collect found and, when asked to, deleted."""
 
     garbage: list[Garbage]
     deleted: int = 0
-    busy: list[str] = field(default_factory=list)  # being rendered right now: kept
+    busy: list[str] = []  # being rendered right now: kept (never changed in place)
 
 
 def read_record(path: Path, key: str | None = None) -> dict[str, Any] | None:

@@ -15,9 +15,8 @@ from __future__ import annotations
 import json
 import logging
 import re
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 from pipeline.plan.records import lock_entry_problem
 from pipeline.util import jsonload
@@ -123,8 +122,7 @@ def update_lock(path: Path, guard: Mutex,
         return True
 
 
-@dataclass(frozen=True)
-class SiblingLock:
+class SiblingLock(NamedTuple):
     """Another manifest's lock file beside this one: the renders it names in the same cache and
     the images (sha256) it shows."""
 

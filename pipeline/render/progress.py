@@ -4,12 +4,10 @@ never print; the CLI turns the steps into a bar or a line a minute (pipeline/cli
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, NamedTuple
 
 
-@dataclass(frozen=True)
-class RenderStep:
+class RenderStep(NamedTuple):
     """One iteration done. `work_*` weigh each iteration by its level's pixels (a top-level
     iteration is 1), so that a time-left estimate is not misled by the cheap small levels."""
 

@@ -3,16 +3,14 @@ dispatcher (render/engine.py), which imports them, do not import each other. Pil
 for the type only: the plan commands import this without decoding an image."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from PIL import Image
 
 
-@dataclass
-class RenderResult:
+class RenderResult(NamedTuple):
     """The stylised image (8-bit RGB, the content's aspect ratio) and how it was made (JSON-able)."""
 
     image: Image.Image
-    record: dict = field(default_factory=dict)
+    record: dict
