@@ -154,3 +154,46 @@ def make_gallery(root: Path, *, title: str = "Test Gallery", styles=STYLES, cont
                     record.write_text(json.dumps(fake_record(key, params, n)), encoding="utf-8")
             cells.append(FakeCell(c, s, params, key, state, reasons, image, record))
     return gallery, FakePlan(cells)
+
+
+def grid_gallery(root: Path, contents: int, styles: int, *, px: int = 48, cache: Path | None = None,
+                 titles: dict[str, str] | None = None, **site: Any) -> tuple[Gallery, FakePlan]:
+    """A contents x styles gallery of small generated pictures and fake renders (`px` wide), every
+    cell rendered: for the tests of a gallery as it grows. `titles` renames entries by id;
+    `site` sets SiteSettings fields (try_it is off unless given)."""
+    root = Path(root)
+    cache = Path(cache) if cache else root / "renders"
+    titles = titles or {}
+    pics: dict[str, Path] = {}
+    entries: dict[str, list[ImageEntry]] = {"content": [], "style": []}
+    for role, n in (("content", contents), ("style", styles)):
+        for i in range(n):
+            id = f"{role[0]}{i:02d}"
+            path = root / "images" / f"{id}.png"
+            if not path.exists():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                im = content_picture(i % 5, (px, px * 3 // 4)) if role == "content" else style_picture(i, px)
+                im.save(path)
+            pics[id] = path
+            entries[role].append(ImageEntry(id, role, titles.get(id, f"{role.title()} number {i + 1}"), path,
+                                            credit=f"Maker {i}"))
+    settings = {"try_it": False, **site}
+    gallery = Gallery(path=root / "gallery.yaml",
+                      site=SiteSettings(title="Grid", output=root / "site", **settings),
+                      render={"size": px, "engine": "fast"}, contents=tuple(entries["content"]),
+                      styles=tuple(entries["style"]), cache=cache)
+    cells = []
+    for c in gallery.contents:
+        for s in gallery.styles:
+            params = gallery.cell_params(c, s)
+            key = hashlib.sha256(f"{c.id}/{s.id}/{px}".encode()).hexdigest()
+            image = cache / key[:2] / f"{key}.png"
+            record = image.with_suffix(".json")
+            if not image.exists():
+                image.parent.mkdir(parents=True, exist_ok=True)
+                fake_render(Image.open(pics[c.id]).convert("RGB"), Image.open(pics[s.id]).convert("RGB"),
+                            size=px).save(image)
+                record.write_text(json.dumps({"key": key, "params": params.effective(), "device": "cpu",
+                                              "seconds": 0.4, "engine": "fast"}), encoding="utf-8")
+            cells.append(FakeCell(c, s, params, key, "cached", (), image, record))
+    return gallery, FakePlan(cells)

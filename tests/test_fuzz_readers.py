@@ -180,7 +180,7 @@ def test_the_record_reader_and_the_pages_that_show_it_raise_nothing(data, right_
     from gallery_fakes import build_gallery
     from pipeline.plan.cache import Cache
     from pipeline.plan.cache import read_record
-    from pipeline.site.builder import _provenance
+    from pipeline.site.views import provenance as _provenance
     from pipeline.site.loss_chart import loss_chart
 
     with Sandbox() as box:

@@ -174,13 +174,13 @@ def test_12_prune_removes_web_images_no_page_uses_and_stale_temp_files(make_gall
     stale.write_bytes(b"half a file")
     an_hour_ago = time.time() - 7200
     os.utime(stale, (an_hour_ago, an_hour_ago))
-    # munch leaves the gallery: its render and its web images (and the render's) are unused
+    # munch leaves the gallery: its render and its web images (and the render's, and its download) are unused
     path.write_text(path.read_text().replace("- id: munch\n  title: Munch\n  file: images/style/munch.png\n", ""))
     assert "munch" not in path.read_text()
     rc, out, err = cli("prune", "--config", path, "--yes")
     assert rc == 0, err
-    assert "2 web image sets no page uses and 1 interrupted write" in out, out
-    assert len(list(variants.glob("*/*"))) == before - 2 and not stale.exists()  # munch's, pearl:munch's
+    assert "3 web image sets no page uses and 1 interrupted write" in out, out
+    assert len(list(variants.glob("*/*"))) == before - 3 and not stale.exists()  # munch's, pearl:munch's and its download
     rc, out, err = cli("build", "--config", path)
     assert rc == 0 and "0 images encoded" in out  # nothing this gallery shows was pruned
 

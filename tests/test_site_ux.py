@@ -79,19 +79,24 @@ def test_slider_shows_both_sides_at_the_render_size(built):
 def test_full_size_download_and_the_zip_of_every_render(built):
     import zipfile
 
+    from PIL import Image
+
     _, plan, out = built
     html = read(out, "render/mona--starry.html")
-    assert 'href="../download/mona--starry.png" download' in html
+    assert 'href="../download/mona--starry.webp" download>Download full size <span>(WebP, ' in html
     cell = next(c for c in plan.cells if c.content.id == "mona" and c.style.id == "starry")
-    assert (out / "download" / "mona--starry.png").read_bytes() == Path(cell.image).read_bytes()
+    with Image.open(out / "download" / "mona--starry.webp") as im, Image.open(cell.image) as render:
+        assert im.format == "WEBP" and im.size == render.size  # full size, high quality by default
     index = read(out, "index.html")
-    m = re.search(r'href="(download/all-renders\.zip)" download="test-gallery\.zip">Download all (\d+) renders', index)
+    m = re.search(r'href="(download/all-renders\.zip)" download="test-gallery\.zip">Download all renders \((\d+) renders\)', index)
     assert m and m.group(2) == "7"
     with zipfile.ZipFile(out / m.group(1)) as z:
         names = z.namelist()
-        assert len([n for n in names if n.endswith(".png")]) == 7 and "renders/CREDITS.txt" in names
-        assert z.read("renders/mona--starry.png") == Path(cell.image).read_bytes()
+        assert len([n for n in names if n.endswith(".webp")]) == 7 and "renders/CREDITS.txt" in names
+        assert z.read("renders/mona--starry.webp") == (out / "download" / "mona--starry.webp").read_bytes()
         assert all(i.date_time == (1980, 1, 1, 0, 0, 0) for i in z.infolist())
+    # its size, known before anything was encoded, is exact
+    assert f"(zip, {(out / m.group(1)).stat().st_size / 1e6:.1f} MB)" in index
 
 
 def test_sitemap_robots_and_404(built):

@@ -164,10 +164,9 @@ def test_try_it_false_leaves_the_page_and_its_files_out(built, tmp_path):
     extra = sum(p.stat().st_size for p in (gallery.site.output / "try-it").rglob("*") if p.is_file())
     assert extra > 17 * MB
     assert on.bytes - off.bytes > extra
-    assert off.warnings == []
     on_again = replace(gallery, site=replace(gallery.site, output=tmp_path / "site-on", budget_mb=10))
-    warned = build_site(on_again, plan, quiet=True)
-    assert any("budget_mb" in w for w in warned.warnings)
+    with pytest.raises(GalleryError, match=r"budget_mb[\s\S]*try_it: false +saves about 1\d MB"):
+        build_site(on_again, plan, quiet=True)
 
 
 def test_vectors_are_cached_by_style_and_model_hash(built, monkeypatch, tmp_path):

@@ -1,4 +1,5 @@
-"""Web variants: formats, widths (never upscaled), colour, and the cache that skips re-encoding."""
+"""Web variants: formats, widths (never upscaled), colour, the cache that skips re-encoding, and
+the plan of a set (its files and predicted sizes) before it is encoded."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -7,8 +8,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from pipeline.site.web_images import (DEFAULT_SETTINGS, EncoderSettings, make_variants, target_widths,
-                               variant_key)
+from pipeline.site.web_images import (DEFAULT_SETTINGS, DOWNLOADS, EncoderSettings, encode_set, make_variants,
+                                      plan_set, target_widths, variant_key)
 
 
 def picture(path: Path, size=(300, 200), colour=(200, 30, 40)) -> Path:
@@ -32,8 +33,8 @@ def test_every_format_and_width_decodes_with_the_right_size(tmp_path):
     vset, encoded = make_variants(src, "k1", tmp_path / "cache")
     assert encoded
     assert (vset.width, vset.height) == (300, 200)
-    assert [(v.format, v.width) for v in vset.variants] == [
-        ("avif", 160), ("avif", 300), ("webp", 160), ("webp", 300), ("jpg", 160), ("jpg", 300)]
+    # AVIF at every width; one JPEG (the fallback for browsers without AVIF, and social cards)
+    assert [(v.format, v.width) for v in vset.variants] == [("avif", 160), ("avif", 300), ("jpg", 300)]
     for v in vset.variants:
         with Image.open(v.path) as im:
             assert im.format == {"avif": "AVIF", "webp": "WEBP", "jpg": "JPEG"}[v.format]
@@ -64,7 +65,7 @@ def test_cache_skips_reencoding_until_source_or_settings_change(tmp_path):
 
     _, encoded = make_variants(src, "k2", cache)  # a new source key (the render changed)
     assert encoded
-    other = replace(DEFAULT_SETTINGS, webp_quality=50)
+    other = replace(DEFAULT_SETTINGS, avif_quality=40)
     assert variant_key("k1", other) != variant_key("k1", DEFAULT_SETTINGS)
     vset, encoded = make_variants(src, "k1", cache, other)
     assert encoded and vset.key != first.key
@@ -93,4 +94,34 @@ def test_settings_are_part_of_the_key():
 @pytest.mark.parametrize("width, expect", [(100, 160), (200, 300), (9999, 300)])
 def test_smallest_at_least(tmp_path, width, expect):
     vset, _ = make_variants(picture(tmp_path / "a.png"), "k", tmp_path / "cache")
-    assert vset.smallest_at_least(width).width == expect
+    assert vset.smallest_at_least(width, "avif").width == expect
+
+
+def test_the_jpeg_fallback_is_one_width_up_to_1024(tmp_path):
+    vset, _ = make_variants(picture(tmp_path / "big.png", size=(1500, 900)), "k", tmp_path / "cache")
+    assert [v.width for v in vset.of("avif")] == [160, 320, 640, 1024, 1500]
+    assert [v.width for v in vset.of("jpg")] == [1024]
+
+
+def test_a_set_is_planned_before_it_is_encoded(tmp_path):
+    """Its files, sizes and paths follow from the source's header and the settings; the
+    predicted bytes are within 3x of the real ones, and encoding fills in the real ones."""
+    src = picture(tmp_path / "a.png", size=(512, 340))
+    cache = tmp_path / "cache"
+    planned = plan_set(src, "k", cache)
+    assert not planned.ready and not any(v.path.exists() for v in planned.variants)
+    ready = encode_set(planned, src, cache, source_key="k")
+    assert ready.ready and [(v.format, v.width, v.height, v.path) for v in ready.variants] == \
+        [(v.format, v.width, v.height, v.path) for v in planned.variants]
+    assert plan_set(src, "k", cache) == ready  # now read from the cache
+    for p, r in zip(planned.variants, ready.variants):
+        assert r.bytes == r.path.stat().st_size and 0 < p.bytes
+
+
+@pytest.mark.parametrize("fmt, decoded", [("webp", "WEBP"), ("avif", "AVIF"), ("jpeg", "JPEG")])
+def test_a_download_is_one_file_at_full_size(tmp_path, fmt, decoded):
+    src = picture(tmp_path / "a.png", size=(700, 500))
+    vset, _ = make_variants(src, "render:k", tmp_path / "cache", DOWNLOADS[fmt])
+    assert [(v.width, v.height) for v in vset.variants] == [(700, 500)]
+    with Image.open(vset.variants[0].path) as im:
+        assert im.format == decoded and im.size == (700, 500)

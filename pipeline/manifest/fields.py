@@ -29,9 +29,10 @@ ALLOWED_CONTROLS = {"text": "\t\n", "nonempty": ""}
 class Field:
     """One manifest key: its kind (how it is checked and published), whether required, a line of help."""
 
-    kind: str  # text | nonempty | id | path | paths | url | https | remote | endpoint | sha256 | positive | keep | bool | cache | site | render | entries | exclude | ref
+    kind: str  # text | nonempty | id | path | paths | url | https | remote | endpoint | sha256 | positive | keep | bool | choice | cache | site | render | entries | exclude | ref
     help: str
     required: bool = False
+    choices: tuple[str, ...] = ()  # kind choice: the values allowed
 
 
 SITE_FIELDS = {
@@ -40,8 +41,19 @@ SITE_FIELDS = {
     "base_url": Field("url", "absolute address the site is published at (for social-card links); "
                              "leave out for relative links only"),
     "output": Field("path", "folder the site is written to, relative to the manifest (default: site)"),
-    "budget_mb": Field("positive", "warn when the whole site is larger than this many MB"),
-    "max_file_mb": Field("positive", "fail when one file of the site is larger than this many MB"),
+    "budget_mb": Field("positive", "fail when the whole site would be larger than this many MB, before "
+                                   "anything is encoded (default 800; GitHub Pages publishes up to 1,000)"),
+    "max_file_mb": Field("positive", "fail when one file of the site would be larger than this many MB, before "
+                                     "anything is encoded; zips are cut into parts below it (default 50; "
+                                     "GitHub Pages refuses files over 100)"),
+    "downloads": Field("choice", "each render's full-size download: webp (high quality, about a third of the "
+                                 "PNG; the default), png (lossless), jpeg (high quality), avif (the smallest, "
+                                 "slowest to make) or none",
+                       choices=("webp", "png", "jpeg", "avif", "none")),
+    "zip": Field("choice", "zips of the downloads: auto (one of every render while it fits in max_file_mb, "
+                           "else one per style; the default), all, style (one per style), content (one per "
+                           "picture) or off; a zip over max_file_mb is cut into numbered parts",
+                 choices=("auto", "all", "style", "content", "off")),
     "keep": Field("keep", "files and folders (ending in /) in the site folder that a build keeps although "
                           "it did not write them; * matches within a name (default: CNAME, .well-known/)"),
     "try_it": Field("bool", "write the 'Try it with your photo' page, where visitors stylise their own "

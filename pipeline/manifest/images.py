@@ -52,6 +52,20 @@ def load_rgb(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> Image.Ima
         raise ImageLoadError(f"cannot be decoded ({e}); the file may be truncated or corrupt") from None
 
 
+def oriented_size(path: str | os.PathLike) -> tuple[int, int]:
+    """The (width, height) `load_rgb` would return, read from the header alone (no decoding):
+    the site plans its files and their sizes before it encodes anything."""
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            orientation = im.getexif().get(0x0112, 1)
+    except FileNotFoundError:
+        raise ImageLoadError("file not found") from None
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+        raise ImageLoadError(f"cannot be read ({e})") from None
+    return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
+
+
 def normalise(im: Image.Image) -> Image.Image:
     """Apply EXIF orientation, convert any ICC profile to sRGB and any mode to 8-bit RGB."""
     im = ImageOps.exif_transpose(im)

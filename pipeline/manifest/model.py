@@ -30,8 +30,10 @@ class SiteSettings:
     description: str = ""
     base_url: str = ""  # absolute root for social-card links; empty means relative links only
     output: Path = Path("site")
-    budget_mb: float = 800.0  # warn when the whole site is larger
-    max_file_mb: float = 50.0  # fail when one file is larger (GitHub Pages refuses > 100 MB)
+    budget_mb: float = 800.0  # fail when the whole site would be larger (GitHub Pages: 1 GB at most)
+    max_file_mb: float = 50.0  # fail when one file would be larger (GitHub Pages refuses > 100 MB)
+    downloads: str = "webp"  # each render's full-size download: png | webp | avif | jpeg | none
+    zip: str = "auto"  # the zips of the downloads: auto | all | style | content | off
     # Files and folders (ending in /) of the site folder a build keeps although it did not write them.
     keep: tuple[str, ...] = ("CNAME", ".well-known/")
     try_it: bool = True  # the "Try it with your photo" page (the fast engine, in the visitor's browser)

@@ -174,6 +174,13 @@ class _Reader(YamlChecks, ImageFileChecks):
                 self.problem(node, where, f"'{key}' must be a number above 0, not {describe(node)}")
                 return None
             return float(v)
+        if field.kind == "choice":  # the text as written: YAML would read `off` as false
+            v = node.value if isinstance(node, yaml.ScalarNode) else None
+            if v not in field.choices:
+                self.problem(node, where, f"'{key}' must be one of {', '.join(field.choices)}, not "
+                                          f"{describe(node)}")
+                return None
+            return v
         if field.kind == "bool":
             v = self.value(node)
             if v is REPORTED:

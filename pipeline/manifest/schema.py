@@ -42,7 +42,7 @@ _SCALARS: dict[str, dict[str, Any]] = {
 def _object(fields: dict[str, Field], defaults: dict[str, Any] | None = None) -> dict[str, Any]:
     props = {}
     for name, f in fields.items():
-        props[name] = {"description": f.help, **_SCALARS[f.kind]}
+        props[name] = {"description": f.help, **({"enum": list(f.choices)} if f.kind == "choice" else _SCALARS[f.kind])}
         if defaults and name in defaults:
             props[name]["default"] = defaults[name]
     out: dict[str, Any] = {"type": "object", "additionalProperties": False, "properties": props}
@@ -71,7 +71,8 @@ def _param(p: Param) -> dict[str, Any]:
 def schema() -> dict[str, Any]:
     site_defaults = {"title": SiteSettings.title, "output": "site", "keep": list(SiteSettings.keep),
                      "budget_mb": SiteSettings.budget_mb, "max_file_mb": SiteSettings.max_file_mb,
-                     "try_it": SiteSettings.try_it}
+                     "try_it": SiteSettings.try_it, "downloads": SiteSettings.downloads,
+                     "zip": SiteSettings.zip}
     entry = _object(ENTRY_FIELDS)
     entry["dependentRequired"] = {"url": ["sha256"]}
     top = _object(TOP_FIELDS, {"cache": "renders"})

@@ -5,16 +5,13 @@ build produces any more are removed, except what `site.keep` lists, and every re
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
 from pipeline.manifest.model import Gallery
-from pipeline.site import tryit as tryit_page
 from pipeline.site.templating import BUILTIN_TEMPLATES
-from pipeline.util import safepath
 from pipeline.util.errors import GalleryError
 
 MARKER = ".style-gallery-site"
@@ -68,48 +65,6 @@ def check_output(out: Path, gallery: Gallery) -> None:
 
 def _inside(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
-
-
-def _size(data: bytes | Path) -> int:
-    return len(data) if isinstance(data, bytes) else data.stat().st_size
-
-
-def check_sizes(files: dict[str, bytes | Path], gallery: Gallery, report: SiteReport) -> None:
-    limit = gallery.site.max_file_mb * MB
-    for rel, data in files.items():
-        if _size(data) > limit:
-            raise GalleryError(f"{rel} is {_size(data) / MB:.1f} MB, above site.max_file_mb "
-                               f"({gallery.site.max_file_mb:g} MB; GitHub Pages refuses files over 100 MB): "
-                               + ("the try-it page's runtime needs it: raise the limit or set "
-                                  "site.try_it: false" if rel.startswith(tryit_page.FOLDER) else
-                                  "lower the render size or the encoder quality"))
-    report.files = len(files)
-    report.bytes = sum(_size(d) for d in files.values())
-    report.warnings.extend(budget_warnings(report.bytes, gallery))
-
-
-def budget_warnings(total: int, gallery: Gallery) -> list[str]:
-    if total > gallery.site.budget_mb * MB:
-        return [f"the site is {total / MB:.0f} MB, above site.budget_mb "
-                f"({gallery.site.budget_mb:g} MB; GitHub Pages sites may not exceed 1 GB)"]
-    return []
-
-
-def write_files(out: Path, files: dict[str, bytes | Path], report: SiteReport) -> dict[str, str]:
-    """Write each file atomically, and only when its bytes differ from what is there.
-
-    Returns each file's sha256, for the state that lets the next build skip (pipeline.sitestate).
-    """
-    hashes = {}
-    out.mkdir(parents=True, exist_ok=True)
-    for rel, data in files.items():
-        new = data if isinstance(data, bytes) else data.read_bytes()
-        hashes[rel] = hashlib.sha256(new).hexdigest()
-        if safepath.write_under(out, rel, new):  # never through a symlink below `out`
-            report.written.append(rel)
-        else:
-            report.unchanged += 1
-    return hashes
 
 
 def kept(rel: str, patterns: Iterable[str]) -> bool:

@@ -1,10 +1,15 @@
-"""Skip a site build that would change nothing: fingerprint what the site reads, check what it wrote.
+"""What a site build may skip: the whole build when nothing it reads changed, else each file
+whose inputs did not change.
 
-A full build renders every page with Jinja only to find, on a no-op rebuild, the same bytes
-(about a second for a 10 x 10 gallery). So, like a build system, each build leaves a state file:
-a fingerprint of everything the site reads, and every file it wrote with its size, mtime and
-sha256. The next build skips rendering when the fingerprint is the same and the output folder
-still holds exactly those files, unedited; anything else is a full build, as before.
+Like a build system, each build leaves a state file: a fingerprint of everything the site
+reads, and every file it wrote with its size, mtime, sha256 and recipe (a digest of what its
+bytes follow from: a page's template, the data it shows and the code that renders it; a copied
+image's source file). The next build
+
+- skips everything when the fingerprint is the same and the output folder still holds exactly
+  those files, unedited (a no-op: no page is rendered, Jinja is not even imported);
+- else makes only the files whose recipe changed, or whose copy in the output was edited or
+  deleted: a title edit renders the pages that show that title, and no other.
 
 What the fingerprint covers: the gallery's fields (site settings, every entry but its line
 number, render defaults, exclusions), the resolved base URL, each cell (ids, key, state,
@@ -39,7 +44,7 @@ from pipeline.util import jsonload
 from pipeline.util.files import write_text_atomic
 from pipeline.util.hashing import json_sha256
 
-STATE_VERSION = 1
+STATE_VERSION = 2  # files: {relative path: [size, mtime_ns, sha256, recipe]}
 # An output file whose mtime is less than this before the state was taken is hashed, not trusted
 # by its stat: covers coarse filesystem timestamps (FAT: 2 s) and a little clock skew.
 RACY_NS = 2_000_000_000
@@ -59,20 +64,29 @@ def state_path(cache: Path, out: Path) -> Path:
 
 # ---------------------------------------------------------------- the fingerprint
 
+def code_digest(template_dirs: list[Path]) -> str:
+    """What renders a page, besides its data: the site's code, Python, Jinja2 and the templates.
+    Part of every page's recipe."""
+    return json_sha256({"version": STATE_VERSION, "code": _code_hash(), "python": list(sys.version_info[:2]),
+                        "libraries": [_library(name) for name in LIBRARIES],
+                        "templates": [[str(d), _tree(d)] for d in template_dirs]})
+
+
+def recipe(value: Any) -> str:
+    """A digest of `value` (plain data, dataclasses included): a file's recipe."""
+    return json_sha256(value, default=_plain)
+
+
 def fingerprint(gallery: Any, cells: list, settings: Any, template_dirs: list[Path], base_url: str) -> str:
     """sha256 over the canonical JSON of everything a build reads (see the module's docstring)."""
     entries = [{**_fields(e, skip=("line",)), "stat": _stat(e.file)}
                for e in (*gallery.contents, *gallery.styles)]
     doc = {
-        "version": STATE_VERSION,
-        "code": _code_hash(),
-        "python": list(sys.version_info[:2]),
-        "libraries": [_library(name) for name in LIBRARIES],
+        "code": code_digest(template_dirs),
         "gallery": _fields(gallery, skip=("contents", "styles")),
         "entries": entries,
         "base_url": base_url,
         "encoder": settings.key_dict(),
-        "templates": [[str(d), _tree(d)] for d in template_dirs],
         "cells": [[c.content.id, c.style.id, c.key, c.state, list(c.reasons), repr(c.params),
                    str(c.image), _stat(c.image), str(c.record), _stat(c.record)] for c in cells],
     }
@@ -158,6 +172,10 @@ def load(path: Path, out: Path) -> dict[str, Any] | None:
     if not (isinstance(state, dict) and state.get("version") == STATE_VERSION
             and state.get("output") == str(Path(out).resolve()) and isinstance(state.get("files"), dict)):
         return None
+    for line in state["files"].values():
+        if not (isinstance(line, list) and len(line) == 4 and all(isinstance(x, int) for x in line[:2])
+                and all(isinstance(x, str) for x in line[2:])):
+            return None  # damaged: one full build
     return state
 
 
@@ -172,13 +190,75 @@ def save(path: Path, out: Path, fp: str, taken_ns: int, files: dict[str, list], 
         write_text_atomic(path, json.dumps(state, sort_keys=True, separators=(",", ":")))
 
 
-def record_files(out: Path, hashes: dict[str, str]) -> dict[str, list]:
-    """{relative path: [size, mtime_ns, sha256]} of the files a build just wrote or left as they were."""
-    files = {}
-    for rel, sha in hashes.items():
-        st = os.stat(os.path.join(out, rel))
-        files[rel] = [st.st_size, st.st_mtime_ns, sha]
-    return files
+def entry(out: Path, rel: str, sha: str, recipe_: str) -> list:
+    """A file's line in the state: [size, mtime_ns, sha256, recipe], stat'ed now."""
+    st = os.stat(os.path.join(out, rel))
+    return [st.st_size, st.st_mtime_ns, sha, recipe_]
+
+
+class Scan:
+    """What the output folder holds against the state: `intact` files (present with the bytes
+    the state says), files no build wrote (`extra`), whether an empty folder or a symbolic link
+    is there, and the state's files with the mtimes of those that had to be hashed
+    (`refreshed`, when any)."""
+
+    def __init__(self) -> None:
+        self.intact: set[str] = set()
+        self.extra: list[str] = []
+        self.empty_folder = False
+        self.links = False  # a symbolic link: a build removes every one, kept or not
+        self.unreadable = False
+        self.refreshed: dict[str, list] | None = None
+
+
+def scan(out: Path, state: dict[str, Any], kept: Callable[[str], bool] = lambda rel: False) -> Scan:
+    """Compare `out` with the state's files (see Scan); `kept` says which files and folders a
+    build keeps (site.keep), which are neither extra nor empty."""
+    files: dict[str, list] = state["files"]
+    trusted_before = int(state.get("taken_ns", 0)) - RACY_NS
+    root = str(out)
+    cut = len(root) + 1
+    result = Scan()
+    folders = [root]
+    while folders:  # os.walk's view, with fewer calls
+        folder = folders.pop()
+        try:
+            with os.scandir(folder) as it:
+                entries = list(it)
+        except OSError:
+            result.unreadable = True  # no output folder at all, or an unreadable one
+            continue
+        if not entries and folder != root and not kept(folder[cut:].replace(os.sep, "/")):
+            result.empty_folder = True  # a build would remove it
+        for item in entries:
+            if item.is_symlink():
+                result.links = True  # never followed, never intact
+                continue
+            if item.is_dir():
+                if item.name != ".git":
+                    folders.append(item.path)
+                continue
+            rel = item.path[cut:].replace(os.sep, "/")
+            want = files.get(rel)
+            if want is None:
+                if not kept(rel):
+                    result.extra.append(rel)
+                continue
+            try:
+                st = item.stat()
+            except OSError:
+                continue
+            size, mtime, sha = want[:3]
+            if st.st_size != size:
+                continue
+            if st.st_mtime_ns != mtime or mtime >= trusted_before:
+                if _sha256(item.path) != sha:
+                    continue
+                if result.refreshed is None:
+                    result.refreshed = dict(files)
+                result.refreshed[rel] = [size, st.st_mtime_ns, *want[2:]]
+            result.intact.add(rel)
+    return result
 
 
 def check(out: Path, state: dict[str, Any],
@@ -189,53 +269,10 @@ def check(out: Path, state: dict[str, Any],
     Returns (ok, refreshed files) where refreshed is not None when some file had to be hashed
     (racily clean, or touched) and matched: the state is worth saving again with its new stat.
     """
-    files: dict[str, list] = state["files"]
-    trusted_before = int(state.get("taken_ns", 0)) - RACY_NS
-    root = str(out)
-    cut = len(root) + 1
-    seen = 0
-    refreshed = None
-    folders = [root]
-    while folders:  # os.walk's view, with fewer calls
-        folder = folders.pop()
-        try:
-            with os.scandir(folder) as it:
-                entries = list(it)
-        except OSError:
-            return False, None  # no output folder at all, or an unreadable one
-        if not entries and folder != root and not kept(folder[cut:].replace(os.sep, "/")):
-            return False, None  # an empty folder: a build would remove it
-        for entry in entries:
-            if entry.is_symlink():
-                return False, None  # a build removes every link, kept or not
-            if entry.is_dir():
-                if entry.name != ".git":
-                    folders.append(entry.path)
-                continue
-            rel = entry.path[cut:].replace(os.sep, "/")
-            want = files.get(rel)
-            if want is None:
-                if kept(rel):
-                    continue
-                return False, None  # a file the build did not write: a build would remove it
-            try:
-                st = entry.stat()
-            except OSError:
-                return False, None
-            seen += 1
-            size, mtime, sha = want
-            if st.st_size != size:
-                return False, None
-            if st.st_mtime_ns == mtime and mtime < trusted_before:
-                continue
-            if _sha256(entry.path) != sha:
-                return False, None
-            if refreshed is None:
-                refreshed = dict(files)
-            refreshed[rel] = [size, st.st_mtime_ns, sha]
-    if seen != len(files):
-        return False, None  # a file was deleted
-    return True, refreshed
+    found = scan(out, state, kept)
+    ok = (not found.unreadable and not found.extra and not found.empty_folder and not found.links
+          and len(found.intact) == len(state["files"]))
+    return ok, (found.refreshed if ok else None)
 
 
 def _sha256(path: str) -> str | None:

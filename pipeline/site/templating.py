@@ -40,6 +40,9 @@ def environment(gallery: Gallery) -> jinja2.Environment:
         autoescape=True, undefined=jinja2.StrictUndefined,
         trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
     env.filters["srcset"] = lambda items, root: ", ".join(f"{root}{i['url']} {i['width']}w" for i in items)
+    # variants at most `width` wide (thumbnails), the smallest when none is; None keeps them all
+    env.filters["upto"] = lambda items, width: (items if width is None else
+                                                [i for i in items if i["width"] <= width] or items[:1])
     return env
 
 

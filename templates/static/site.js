@@ -10,16 +10,45 @@ document.querySelectorAll(".compare").forEach(function (figure) {
 });
 
 /* The lightbox: every render full screen, with zoom (click, double-click, +/-, wheel, pinch),
-   pan (drag), the arrow keys and swipes to move across the renders, Escape to close. Its list
-   of renders is the JSON in #lightbox-data (paths relative to the site's root); the buttons
-   that open it (.zoom[data-lightbox]) stay hidden without JavaScript. */
+   pan (drag), the arrow keys and swipes to move across all the gallery's renders, Escape to
+   close. Its list of renders is one shared script (body[data-lightbox], paths relative to the
+   site's root, body[data-root]), loaded when a visitor first points at or presses a button
+   that opens it (.zoom[data-lightbox]): no page carries the list itself. The buttons stay
+   hidden without JavaScript. */
 (function () {
-  var data = document.getElementById("lightbox-data");
-  if (!data) return;
-  var items, root = data.getAttribute("data-root") || "";
-  try { items = JSON.parse(data.textContent); } catch (e) { return; }
-  var byName = {};
-  items.forEach(function (it, i) { byName[it.name] = i; });
+  var body = document.body, list = body && body.getAttribute("data-lightbox");
+  if (!list) return;
+  var root = body.getAttribute("data-root") || "";
+  var items = null, byName = {}, loading = null;
+  var FORMATS = [["image/avif", "avif"]];
+
+  /* One row a render: [name, alt, base, [AVIF widths], JPEG width, width, height, download]. */
+  function expand(row) {
+    var base = row[2];
+    return {name: row[0], alt: row[1], href: "render/" + row[0] + ".html", download: row[7] || null,
+            width: row[5], height: row[6], src: base + row[4] + ".jpg",
+            fallback: [[base + row[4] + ".jpg", row[4]]],
+            sources: FORMATS.map(function (f) {
+              return {type: f[0], srcset: row[3].map(function (w) { return [base + w + "." + f[1], w]; })};
+            })};
+  }
+
+  function load() {  // a script, not fetch(): it loads from file:// too
+    if (!loading) {
+      loading = new Promise(function (resolve, reject) {
+        window.galleryLightbox = function (data) {
+          items = data.renders.map(expand);
+          items.forEach(function (it, i) { byName[it.name] = i; });
+          resolve();
+        };
+        var s = document.createElement("script");
+        s.src = root + list;
+        s.onerror = function () { loading = null; reject(); };
+        document.head.appendChild(s);
+      });
+    }
+    return loading;
+  }
   var box, stage, img, caption, count, pageLink, downloadLink, zoomBtn, opener = null;
   var index = 0, scale = 1, tx = 0, ty = 0, pointers = {}, gesture = null;
   var MAX = 8;
@@ -216,9 +245,67 @@ document.querySelectorAll(".compare").forEach(function (figure) {
   }
 
   document.querySelectorAll(".zoom[data-lightbox]").forEach(function (button) {
-    var i = byName[button.getAttribute("data-lightbox")];
-    if (i === undefined) return;
     button.hidden = false;
-    button.addEventListener("click", function () { open(i, button); });
+    button.addEventListener("pointerenter", load, {once: true});
+    button.addEventListener("focus", load, {once: true});
+    button.addEventListener("click", function () {
+      button.setAttribute("aria-busy", "true");
+      load().then(function () {
+        button.removeAttribute("aria-busy");
+        var i = byName[button.getAttribute("data-lightbox")];
+        if (i !== undefined) open(i, button);
+      }, function () { button.removeAttribute("aria-busy"); });
+    });
   });
 })();
+
+/* The filter by title. On the matrix: a cell matches when every word typed is in its picture's
+   or its style's title; rows and columns without a match are hidden, and the links to the
+   matrix's other parts that hold a matching title are marked. On a list of pictures or styles:
+   the items whose title holds every word. */
+document.querySelectorAll("input[data-filter]").forEach(function (input) {
+  var target = document.getElementById(input.getAttribute("data-filter"));
+  if (!target) return;
+  var status = input.closest(".filter").querySelector(".filter-status");
+  var norm = function (t) { return (t || "").toLocaleLowerCase(); };
+  var matrix = target.tagName === "TABLE";
+  var rows = [].slice.call(target.querySelectorAll(matrix ? "tbody tr" : "[data-title]"));
+  var heads = matrix ? [].slice.call(target.querySelectorAll("thead th[data-title]")) : [];
+  var rowTitles = rows.map(function (r) { return norm(r.getAttribute("data-title")); });
+  var colTitles = heads.map(function (h) { return norm(h.getAttribute("data-title")); });
+  var others = [].slice.call(document.querySelectorAll(".blocks a[data-titles]"));
+
+  function apply() {
+    var words = norm(input.value).split(/\s+/).filter(Boolean);
+    var has = function (text) { return words.every(function (w) { return text.indexOf(w) >= 0; }); };
+    var shownRows = 0, shownCols = 0;
+    if (!matrix) {
+      rows.forEach(function (r, i) { var ok = has(rowTitles[i]); r.hidden = !ok; shownRows += ok; });
+      status.textContent = words.length ? shownRows + " of " + rows.length : "";
+      return;
+    }
+    var colOn = colTitles.map(function () { return false; });
+    rows.forEach(function (r, i) {
+      var any = false;
+      colTitles.forEach(function (c, j) { if (has(rowTitles[i] + " " + c)) { any = true; colOn[j] = true; } });
+      r.hidden = !any;
+      shownRows += any;
+    });
+    colOn.forEach(function (on) { shownCols += on; });
+    heads.forEach(function (h, j) { h.hidden = !colOn[j]; });
+    rows.forEach(function (r) {
+      [].slice.call(r.children).forEach(function (td, k) { if (k > 0) td.hidden = !colOn[k - 1]; });
+    });
+    others.forEach(function (a) {
+      var hit = words.length > 0 && a.getAttribute("data-titles").split("\n").some(function (t) {
+        return words.some(function (w) { return norm(t).indexOf(w) >= 0; });
+      });
+      a.classList.toggle("has-match", hit && a.getAttribute("aria-current") !== "page");
+    });
+    status.textContent = !words.length ? "" : shownRows ? shownRows + " pictures × " + shownCols + " styles here"
+      : "nothing here matches" + (others.some(function (a) { return a.classList.contains("has-match"); }) ?
+                                  ": see the marked parts" : "");
+  }
+  input.addEventListener("input", apply);
+  if (input.value) apply();
+});
