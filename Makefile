@@ -96,12 +96,13 @@ serve: install ## build site/ and serve it on http://127.0.0.1:PORT/, rebuilding
 doctor: install ## what the repository still lacks to publish on GitHub Pages, each with the command that fixes it
 	$(PY) -m pipeline doctor --config "$(CONFIG)" $(ARGS)
 
-bench: install ## benchmarks: the least time a gallery can take here, the renderer presets (512 px, and swept over 5 pairs at 256 px: the worst pair), init: fast and the fast engine, the no-op rebuild
+bench: install ## benchmarks: the least time a gallery can take here, the renderer presets (512 px, and swept over 5 pairs at 256 px: the worst pair), init: fast and the fast engine, the no-op rebuild, a gallery growing to 1,000 cells
 	$(PY) bench/bench_bound.py
 	$(PY) bench/bench_render.py
 	$(PY) bench/bench_sweep.py --presets standard,draft,quick
 	$(PY) bench/bench_init.py
 	$(PY) bench/bench_noop.py
+	$(PY) bench/bench_growth.py
 
 schema: install ## regenerate config/gallery.schema.json from the parameter table
 	$(PY) -m pipeline schema --output config/gallery.schema.json
