@@ -194,6 +194,8 @@ def measure(repo: Path, work: Path, contents: int, styles: int, px: int, fresh: 
                                              "title: A New Title For The First Picture\n", 1), encoding="utf-8")
         row["title_s"], out = run(repo, "site", *cfg)
         row["title_written"] = written(out)
+        manifest.write_text(original, encoding="utf-8")
+        run(repo, "site", *cfg)  # the title back, so that the style is all the next build changes
 
         write_manifest(folder, content_entries, [*style_entries, extra_style], px, site_keys)
         row["add_render_s"], _ = run(repo, "render", "--quiet", *cfg)

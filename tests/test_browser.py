@@ -102,6 +102,16 @@ def _load_all_images(page) -> list[str]:
     return page.evaluate("[...document.images].filter(i => !(i.naturalWidth > 0)).map(i => i.currentSrc || i.src)")
 
 
+def lightbox_items(site_url: str) -> list[dict]:
+    """The shared list of renders the lightbox loads (data/lightbox.js), one dict a render."""
+    from urllib.request import urlopen
+
+    with urlopen(site_url + "data/lightbox.js", timeout=10) as r:
+        text = r.read().decode("utf-8")
+    rows = json.loads(text[text.index("(", text.index("galleryLightbox(")) + 1: text.rindex(")")])["renders"]
+    return [{"name": r[0], "alt": r[1], "width": r[5], "height": r[6], "download": r[7]} for r in rows]
+
+
 def _bytes_loaded(page) -> int:
     return page.evaluate("""() => performance.getEntriesByType('navigation').concat(
         performance.getEntriesByType('resource')).reduce((n, e) => n + (e.encodedBodySize || 0), 0)""")

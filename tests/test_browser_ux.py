@@ -19,7 +19,7 @@ from PIL import Image
 
 from pipeline.site.builder import build_site
 from site_fixtures import make_gallery, style_picture
-from test_browser import SHOTS, _load_all_images, _open, _QuietHandler, browser  # noqa: F401 - fixture
+from test_browser import SHOTS, _load_all_images, _open, _QuietHandler, browser, lightbox_items  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.browser
 
@@ -100,16 +100,6 @@ def test_no_layout_shift_while_images_load(browser, site_url):
 
 # ---- the lightbox
 
-def _lightbox_items(site_url: str) -> list[dict]:
-    """The shared list of renders the lightbox loads (data/lightbox.js), one dict a render."""
-    from urllib.request import urlopen
-
-    with urlopen(site_url + "data/lightbox.js", timeout=10) as r:
-        text = r.read().decode("utf-8")
-    rows = json.loads(text[text.index("(", text.index("galleryLightbox(")) + 1: text.rindex(")")])["renders"]
-    return [{"name": r[0], "alt": r[1], "download": r[7]} for r in rows]
-
-
 def test_lightbox_opens_zooms_moves_with_arrow_keys_and_closes_on_escape(browser, site_url):
     ctx, page, problems = _open(browser, site_url + "render/pearl--nude.html", 1280, 900)
     try:
@@ -121,7 +111,7 @@ def test_lightbox_opens_zooms_moves_with_arrow_keys_and_closes_on_escape(browser
         page.wait_for_function("document.querySelector('.lightbox img').complete"
                                " && document.querySelector('.lightbox img').naturalWidth > 0")
         assert page.evaluate("document.activeElement.closest('.lightbox') !== null"), "focus moves into the dialog"
-        items = _lightbox_items(site_url)
+        items = lightbox_items(site_url)
         assert not page.locator("script#lightbox-data").count(), "no page carries the list of renders"
         start = [i["name"] for i in items].index("pearl--nude")
         assert box.get_attribute("data-index") == str(start)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import functools
 import http.server
-import json
 import threading
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from PIL import Image
 
 from pipeline.site.builder import build_site
 from site_fixtures import fake_render, make_gallery
-from test_browser import SHOTS, _open, _QuietHandler, browser  # noqa: F401 - fixture
+from test_browser import SHOTS, _open, _QuietHandler, browser, lightbox_items  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.browser
 
@@ -91,7 +90,7 @@ def test_the_fit_follows_a_resized_window(browser, site_url):
         g = page.evaluate(GEOMETRY)
         (l, t, r, b), (sl, st, sr, sb) = g["img"], g["stage"]
         assert r - l <= min(sr - sl, sb - st) + 1 and l >= sl - 0.5 and b <= sb + 0.5, g
-        items = json.loads(page.locator("#lightbox-data").inner_text())
+        items = lightbox_items(site_url)
         assert {(i["width"], i["height"]) for i in items} == {(512, 512), (256, 192)}
     finally:
         ctx.close()

@@ -299,7 +299,7 @@ def test_other_pages_link_to_it_and_load_none_of_it(browser, site):
             p.close()
     p = Page(browser, base_url + "style/starry.html")
     try:
-        p.page.click("a[href*='try-it.html']")
+        p.page.click("main a[href*='try-it.html']")
         p.ready()
         assert p.page.url.endswith("/site/try-it.html?style=starry")
         assert p.page.eval_on_selector("input[name=style]:checked", "e => e.value") == "starry"
