@@ -28,6 +28,7 @@ import json
 import os
 import random
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -114,6 +115,7 @@ def write_manifest(folder: Path, contents: list[dict], styles: list[dict], px: i
     return manifest
 
 
+CPU = [0.0]  # the CPU seconds (user + system) of the last run(): what a busy machine inflates less
 IMAGES: list[Path] = []  # the pictures' folder, which the manifests may read from (GALLERY_IMAGE_ROOTS)
 
 
@@ -122,10 +124,13 @@ def run(repo: Path, *args: str, check: bool = True) -> tuple[float, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
     env["PYTHONPATH"] = str(repo)
     env["GALLERY_IMAGE_ROOTS"] = os.pathsep.join(map(str, IMAGES))
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     r = subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=repo, env=env,
                        capture_output=True, text=True)
     seconds = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU[0] = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
     if check and r.returncode:
         raise SystemExit(f"bench_growth: `pipeline {' '.join(args)}` failed ({r.returncode}):\n"
                          f"{r.stdout[-3000:]}{r.stderr[-3000:]}")
@@ -187,6 +192,7 @@ def measure(repo: Path, work: Path, contents: int, styles: int, px: int, fresh: 
 
     run(repo, "gallery", "--quiet", "--no-fetch", *cfg)  # settle the lock file
     row["noop_s"], _ = run(repo, "gallery", "--quiet", "--no-fetch", *cfg)
+    row["noop_cpu_s"] = CPU[0]
 
     original = manifest.read_text(encoding="utf-8")
     try:
@@ -232,7 +238,7 @@ def load() -> str:
 
 
 HEAD = ("| cells | render s | site s | files | MB | MB a cell | largest page (KB) | render page (KB) "
-        "| title edit: files, s | added style: files, s, MB | no-op s |\n"
+        "| title edit: files, s | added style: files, s, MB | no-op s (CPU s) |\n"
         "|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|")
 
 
@@ -240,7 +246,8 @@ def table_row(r: dict) -> str:
     return (f"| {r['cells']} ({r['shape']}) | {r['render_s']:.0f} | {r['site_s']:.1f} | {r['files']} "
             f"| {r['mb']:.1f} | {r['mb_cell']:.3f} | {r['largest_page_bytes'] / 1000:.0f} ({r['largest_page']}) "
             f"| {r['render_page_bytes'] / 1000:.1f} | {r['title_written']}, {r['title_s']:.1f} "
-            f"| {r['style_written']}, {r['style_s']:.1f}, {r['style_added_mb']:.1f} | {r['noop_s']:.2f} |")
+            f"| {r['style_written']}, {r['style_s']:.1f}, {r['style_added_mb']:.1f} | {r['noop_s']:.2f} "
+            f"({r.get('noop_cpu_s', float('nan')):.2f}) |")
 
 
 def shape(text: str) -> tuple[int, int]:

@@ -36,7 +36,7 @@ def test_preview_renders_every_cell_in_one_process_and_the_site_says_so(make_gal
     index = (root / "site" / "index.html").read_text(encoding="utf-8")
     assert index.count('class="preview-badge"') == 6
     page = (root / "site" / "render" / "pearl--gogh.html").read_text(encoding="utf-8")
-    assert 'class="preview-note"' in page and "the finished render will take its place" in page
+    assert 'class="preview-note"' in page and "Painted in about a second by a fast network" in page
     assert "make " not in page and "make " not in index  # pages are for visitors: no commands
 
     # The full gallery's cells are other keys: nothing of the preview is taken for them...

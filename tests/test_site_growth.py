@@ -180,3 +180,22 @@ def test_a_download_over_max_file_mb_names_the_setting_that_helps(tmp_path, cach
     with pytest.raises(GalleryError, match=r"site: downloads: (webp|jpeg|avif)") as e:
         build_site(with_site(gallery, max_file_mb=size * 0.9 / 1e6), plan, quiet=True)
     assert "download/" in str(e.value) and "encoder quality" not in str(e.value)
+
+
+def test_the_sites_size_is_predicted_before_anything_is_rendered_or_encoded(tmp_path):
+    """`status`'s prediction: every file a build will write once the cells still to render are
+    rendered, exact for what the cache holds, within a factor of two for the rest."""
+    from site_fixtures import FakePlan
+
+    gallery, plan = grid_gallery(tmp_path, 4, 4, px=96, downloads="png")
+    pending = FakePlan([replace(c, state="render", image=tmp_path / "not-yet" / c.image.name)
+                        if c.style.id == "s03" else c for c in plan.cells])
+    guess = assemble.predict(gallery, pending.cells)
+    assert not gallery.site.output.exists() and not (Path(gallery.cache) / "variants").exists()
+    report = build_site(gallery, plan, quiet=True)  # every cell rendered: the site the prediction meant
+    built = {p.relative_to(gallery.site.output).as_posix(): p.stat().st_size
+             for p in gallery.site.output.rglob("*") if p.is_file()}
+    assert set(guess.files) == set(built)
+    assert 0.5 < guess.total / report.bytes < 2, (guess.total, report.bytes)
+    again = assemble.predict(gallery, plan.cells)  # everything encoded, pages built once: exact
+    assert again.predicted == set() and again.files == built

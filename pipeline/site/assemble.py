@@ -20,7 +20,7 @@ from pipeline.site import tryit as tryit_page
 from pipeline.site.downloads import ZipPart, credits_text, plan_zips, zip_bytes
 from pipeline.site.output import MARKER, MARKER_TEXT
 from pipeline.site.pages import ABSOLUTE, Page, site_pages
-from pipeline.site.pictures import LABEL, Pictures
+from pipeline.site.pictures import LABEL, PNG_BYTES_PER_PIXEL, Pictures
 from pipeline.site.sizes import MB, SizePlan
 from pipeline.site.templating import environment, render_template, template_dirs
 from pipeline.site.views import gallery_views
@@ -58,26 +58,30 @@ def base_url(gallery: Gallery) -> str:
 
 
 def predict(gallery: Gallery, cells: list, settings: EncoderSettings = DEFAULT_SETTINGS) -> SizePlan:
-    """The site's files and their sizes as a build would plan them now, without encoding,
-    rendering or reading records (fast: `status` shows it). Encoded images count at their real
-    size, the rest as predicted."""
-    return SiteFiles(gallery, cells, settings, with_records=False).size_plan()
+    """The site's files and their sizes once every cell still to render is rendered, as a build
+    would plan them, without encoding, rendering or reading records (fast: `status` shows it).
+    Encoded images count at their real size, the rest as predicted."""
+    out = Path(gallery.site.output)
+    last = sitestate.load(sitestate.state_path(gallery.cache, out), out)  # pages: the last build's sizes
+    return SiteFiles(gallery, cells, settings, with_records=False, expected=True).size_plan(last)
 
 
 class SiteFiles:
     """The site of `gallery` from the plan's `cells`, planned (see the module's docstring).
 
     with_records=False skips what only pages need (records; the try-it page's style vectors,
-    estimated instead): enough to predict the site's size, fast, for `status`.
+    estimated instead): enough to predict the site's size, fast, for `status`; `expected`
+    counts the cells still to render as rendered (see views.cell_view).
     """
 
-    def __init__(self, gallery: Gallery, cells: list, settings: EncoderSettings, with_records: bool = True):
+    def __init__(self, gallery: Gallery, cells: list, settings: EncoderSettings, with_records: bool = True,
+                 expected: bool = False):
         g = self.g = gallery
         self.plan_cells = cells
         self._images = {f"{c.content.id}--{c.style.id}": Path(c.image) for c in cells}
         self.base_url = base_url(g)
         self.pictures = Pictures(g.cache, settings, g.site.downloads)
-        self.contents, self.styles, self.cells = gallery_views(g, cells, self.pictures, with_records)
+        self.contents, self.styles, self.cells = gallery_views(g, cells, self.pictures, with_records, expected)
         self.rendered = [c for c in self.cells if c["state"] == "rendered"]
         self.tryit_files: dict[str, bytes | Path] = {}
         self.tryit: dict | None = None
@@ -127,6 +131,10 @@ class SiteFiles:
         if self.rendered:
             files[extras.LIGHTBOX] = len(extras.lightbox_script(self.rendered))
         files["feed.xml"] = old["feed.xml"][0] if "feed.xml" in old else 1000 + FEED_GUESS * len(self.rendered)
+        if self.base_url:
+            for rel in ("sitemap.xml", "robots.txt"):
+                files[rel] = old[rel][0] if rel in old else 200 + 100 * len(self.pages)
+        files[".nojekyll"], files[MARKER] = 0, len(MARKER_TEXT.encode())
         plan = SizePlan(files, predicted, downloads=self.g.site.downloads)
         plan.savings = self.savings(plan)
         return plan
@@ -157,7 +165,9 @@ class SiteFiles:
         total = 0
         for c in self.rendered:
             if fmt == "png":
-                total += self._images[c["name"]].stat().st_size
+                image = self._images[c["name"]]
+                w, h = c["picture"]["width"], c["picture"]["height"]
+                total += image.stat().st_size if image.is_file() else int(w * h * PNG_BYTES_PER_PIXEL)
             else:
                 s = DOWNLOADS[fmt]
                 f = s.formats[0]

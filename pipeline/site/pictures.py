@@ -24,7 +24,9 @@ log = logging.getLogger(__name__)
 DOWNLOAD_FORMATS = ("png", *DOWNLOADS, "none")  # site.downloads
 EXTENSION = {"png": "png", "webp": "webp", "avif": "avif", "jpeg": "jpg"}
 LABEL = {"png": "PNG", "webp": "WebP", "avif": "AVIF", "jpeg": "JPEG"}
-THUMB_WIDTH = 320  # the matrix and the cards show no larger variant than this
+# A render's PNG, before it exists: bytes per pixel of bench_growth's 512 px fast-engine renders
+# (2.2; the optimiser's smoother renders weigh less). Only `status`'s prediction uses it.
+PNG_BYTES_PER_PIXEL = 2.2
 
 
 @dataclass
@@ -50,6 +52,7 @@ class Pictures:
         self.sets: dict[str, _Job] = {}  # variant key -> its job (ready sets too: they calibrate predictions)
         self.files: dict[str, tuple[str, str, int] | Path] = {}  # rel -> (set key, format, width) or a file to copy
         self._ratios: dict[tuple[str, str, int], float] | None = None
+        self._future: dict[str, int] = {}  # rel -> predicted bytes of a render to copy that does not exist yet
 
     # ---------------------------------------------------------------- planning
 
@@ -91,8 +94,11 @@ class Pictures:
         rel = f"download/{name}.{EXTENSION[self.downloads]}"
         if self.downloads == "png":
             self.files[rel] = Path(image)  # the render as it is in the cache
+            if not Path(image).is_file():  # still to render (a prediction)
+                self._future[rel] = int(size[0] * size[1] * PNG_BYTES_PER_PIXEL)
         else:
-            vset = self._plan("download", image, f"render:{key}", DOWNLOADS[self.downloads], None)
+            vset = self._plan("download", image, f"render:{key}", DOWNLOADS[self.downloads],
+                              None if Path(image).is_file() else tuple(size))
             v = vset.variants[0]
             self.files[rel] = (vset.key, v.format, v.width)
         return {"href": rel, "format": LABEL[self.downloads], "width": size[0], "height": size[1]}
@@ -103,7 +109,7 @@ class Pictures:
         """A published image's bytes: exact when encoded (or copied), else predicted."""
         src = self.files[rel]
         if isinstance(src, Path):
-            return src.stat().st_size
+            return self._future[rel] if rel in self._future else src.stat().st_size
         job, v = self._variant(src)
         return v.bytes if job.vset.ready else self._predict(job, v)
 
@@ -133,7 +139,7 @@ class Pictures:
     def ready(self, rel: str) -> bool:
         """Whether a published image's bytes exist (encoded, or a file copied as is)."""
         src = self.files[rel]
-        return isinstance(src, Path) or self.sets[src[0]].vset.ready
+        return rel not in self._future if isinstance(src, Path) else self.sets[src[0]].vset.ready
 
     def to_encode(self) -> list[_Job]:
         return [j for j in self.sets.values() if not j.vset.ready]

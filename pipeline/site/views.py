@@ -41,11 +41,18 @@ def is_preview(gallery: Gallery, cell) -> bool:
 
 
 def cell_view(cell, contents: dict, styles: dict, pictures: Pictures, with_records: bool = True,
-              preview: bool = False) -> dict:
+              preview: bool = False, expected: bool = False) -> dict:
     """One cell: rendered (its picture, the original at the same size, its download), or a
-    placeholder for a cell still to render or excluded."""
+    placeholder for a cell still to render or excluded. `expected`: a cell still to render
+    counts as rendered, at the size its render will have (to predict the site's size)."""
     c, s = cell.content, cell.style
     rendered = cell.state == "cached" and Path(cell.image).is_file()
+    size = None
+    if expected and not rendered and cell.state == "render":
+        from pipeline.manifest.images import oriented_size
+        from pipeline.render.imageops import fit_long_edge  # torch-free: the renders' own sizing
+
+        rendered, size = True, fit_long_edge(oriented_size(c.file), cell.params.size)
     name = page_name(c.id, s.id)
     view: dict[str, Any] = {
         "name": name, "content": contents[c.id], "style": styles[s.id],
@@ -56,23 +63,25 @@ def cell_view(cell, contents: dict, styles: dict, pictures: Pictures, with_recor
         "picture": None, "record": None,
     }
     if rendered:
-        view["picture"] = pic = pictures.picture("render", name, Path(cell.image), f"render:{cell.key}")
+        view["picture"] = pic = pictures.picture("render", name, Path(cell.image), f"render:{cell.key}", size)
         wh = (pic["width"], pic["height"])
         # the slider's original at the render's own size, so neither side is sharper; one set per
         # picture and size, which every cell of that size shows
         view["before"] = pictures.picture("before", c.id, Path(c.file), f"before:{entry_key(c)}:{wh[0]}x{wh[1]}",
                                           size=wh)
         view["download"] = pictures.download(name, Path(cell.image), cell.key, wh)
-        if with_records:
+        if with_records and size is None:
             view["record"] = read_record(Path(cell.record), cell.key)
     return view
 
 
-def gallery_views(gallery: Gallery, cells: list, pictures: Pictures, with_records: bool = True):
-    """(contents by id, styles by id, every cell's view in the plan's order)."""
+def gallery_views(gallery: Gallery, cells: list, pictures: Pictures, with_records: bool = True,
+                  expected: bool = False):
+    """(contents by id, styles by id, every cell's view in the plan's order); `expected`: see cell_view."""
     contents = {e.id: entry_view(e, pictures) for e in gallery.contents}
     styles = {e.id: entry_view(e, pictures) for e in gallery.styles}
-    views = [cell_view(cell, contents, styles, pictures, with_records, is_preview(gallery, cell)) for cell in cells]
+    views = [cell_view(cell, contents, styles, pictures, with_records, is_preview(gallery, cell), expected)
+             for cell in cells]
     names = [v["name"] for v in views]
     if len(set(names)) != len(names):
         raise GalleryError("two cells share a page name: ids must not make '<content>--<style>' ambiguous")

@@ -16,7 +16,9 @@ beside them cost more bytes than either (measured in bench/bench_growth.py).
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
+import os
 import stat
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,7 +26,6 @@ from typing import Callable, Iterable
 
 import PIL  # just the version (for keys); PIL.Image is imported when something is encoded
 
-from pipeline.util import safepath
 from pipeline.util.errors import GalleryError
 from pipeline.util.files import write_text_atomic
 from pipeline.util import jsonload
@@ -58,10 +59,20 @@ class EncoderSettings:
     near: float = 0.9
 
     def key_dict(self) -> dict:
-        return {**asdict(self), "version": VARIANTS_VERSION, "pillow": PIL.__version__}
+        return dict(_key_dict(self))
 
     def quality(self, fmt: str) -> int:
         return {"avif": self.avif_quality, "webp": self.webp_quality, "jpg": self.jpeg_quality}[fmt]
+
+
+@functools.lru_cache(maxsize=None)
+def _key_dict(settings: EncoderSettings) -> tuple:
+    return tuple({**asdict(settings), "version": VARIANTS_VERSION, "pillow": PIL.__version__}.items())
+
+
+@functools.lru_cache(maxsize=4096)
+def _variant_key(source_key: str, settings: EncoderSettings) -> str:
+    return json_sha256({"source": source_key, "encoder": settings.key_dict()})
 
 
 DEFAULT_SETTINGS = EncoderSettings()
@@ -148,7 +159,7 @@ def planned_files(src_w: int, src_h: int, settings: EncoderSettings) -> list[tup
 
 
 def variant_key(source_key: str, settings: EncoderSettings) -> str:
-    return json_sha256({"source": source_key, "encoder": settings.key_dict()})
+    return _variant_key(source_key, settings)
 
 
 Estimate = Callable[[str, int, int, int], int]  # (format, quality, width, height) -> bytes
@@ -221,19 +232,18 @@ def make_variants(source: Path, source_key: str, cache_dir: Path,
 
 def variant_folder(cache_dir: Path, key: str) -> Path:
     """<cache_dir>/<key[:2]>/<key>, refused when a symlink leads it out of the cache folder (a
-    committed `renders/` is input too: the build would write, and publish, where it points)."""
+    committed `renders/` is input too: the build would write, and publish, where it points).
+    Only the two levels below the cache folder can be links of ours to check: two lstats, not a
+    realpath of the whole path (a site of thousands of images plans every set)."""
     folder = Path(cache_dir) / key[:2] / key
-    if not safepath.inside(folder, cache_dir):
+    if any(os.path.islink(p) for p in (folder.parent, folder)):
         raise GalleryError(f"{folder} leads out of {cache_dir} through a symbolic link: delete it "
                            "(the web images are made again)")
     return folder
 
 
-def _variant_path(folder: Path, fmt: object, width: object) -> Path | None:
-    """A variant's file, derived from its format and width: never a name read from the index."""
-    if fmt not in FORMATS or isinstance(width, bool) or not isinstance(width, int) or width < 1:
-        return None
-    return folder / f"{width}.{fmt}"
+def _positive(n: object) -> bool:
+    return isinstance(n, int) and not isinstance(n, bool) and n > 0
 
 
 def _encoder_args(fmt: str, s: EncoderSettings) -> dict:
@@ -262,18 +272,21 @@ def _read_index(index: Path, key: str, settings: EncoderSettings) -> VariantSet 
         if not all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in (width, height)):
             return None
         variants = []
+        folder = index.parent
         for v in data["variants"]:
             if not isinstance(v, dict):
                 return None
-            path = _variant_path(index.parent, v.get("format"), v.get("width"))
-            size, h = v.get("bytes"), v.get("height")
-            if path is None or v.get("file") != path.name or not isinstance(size, int) or \
-                    not isinstance(h, int) or isinstance(h, bool) or h < 1:
+            fmt, w, h, size = v.get("format"), v.get("width"), v.get("height"), v.get("bytes")
+            name = f"{w}.{fmt}"
+            # each file derived from its format and width: never a name read from the index
+            if fmt not in FORMATS or not _positive(w) or not _positive(h) or v.get("file") != name \
+                    or not isinstance(size, int):
                 return None
-            st = path.lstat()  # one call: a symlink is not a regular file
+            path = folder / name
+            st = os.lstat(path)  # one call: a symlink is not a regular file
             if not stat.S_ISREG(st.st_mode) or st.st_size != size:
                 return None
-            variants.append(Variant(v["format"], v["width"], h, path, size))
+            variants.append(Variant(fmt, w, h, path, size))
         if [(v.format, v.width, v.height) for v in variants] != planned_files(width, height, settings):
             return None
         return VariantSet(key, width, height, tuple(variants))
