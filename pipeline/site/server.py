@@ -88,6 +88,7 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
+        self.rfile.close()  # the socket's own reader: it would hold the socket open after close()
         self.rfile = io.BufferedReader(_DeadlineReader(self))
 
     def handle_one_request(self) -> None:
