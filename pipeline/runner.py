@@ -13,7 +13,7 @@ preview`, `site` and `serve` differ only in their arguments. Progress and outcom
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, NamedTuple
+from typing import Any
 
 from pipeline.events import (LockUpdated, NotPushed, OnEvent, Planned, Pulled, RemoteUnavailable, RenderDone,
                              RenderStarted, Settled, TransferDone, TransferStarted, TransferStep, ignore)
@@ -23,6 +23,7 @@ from pipeline.plan.lockfile import sibling_locks
 from pipeline.plan.planner import Cell, Plan
 from pipeline.plan.remote import Pusher, RemoteError, remote_for
 from pipeline.render.engine import Renderer, stylize
+from pipeline.util.plain import Plain
 
 
 # ---- which cells a run renders
@@ -45,7 +46,7 @@ class Nothing:
         return []
 
 
-class OneCell(NamedTuple):
+class OneCell(Plain):
     """One cell, cached or not (the caller checks that the gallery has it and does not exclude
     it); the lock file records it, and leaves the other cells' entries alone."""
 
@@ -58,7 +59,7 @@ class OneCell(NamedTuple):
         return [] if cell is None or cell.state == "excluded" else [cell]
 
 
-class Shard(NamedTuple):
+class Shard(Plain):
     """The k-th of n shards of the missing cells (plan.shard); `planned`: key -> seconds from
     the plan file `plan_file` that every shard splits alike."""
 
@@ -77,7 +78,7 @@ MISSING, NOTHING = Missing(), Nothing()
 
 # ---- the run
 
-class RunReport(NamedTuple):
+class RunReport(Plain):
     """What one run did."""
 
     plan: Plan
@@ -165,7 +166,7 @@ def with_previews(the_plan: Plan) -> Plan:
 
 # ---- prune: what no cell uses
 
-class PruneReport(NamedTuple):
+class PruneReport(Plain):
     """What `prune` found in the cache (and deleted, when asked to)."""
 
     plan: Plan

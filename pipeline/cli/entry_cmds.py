@@ -6,13 +6,14 @@ import argparse
 from pathlib import Path
 
 from pipeline.cli.options import add_config, config_words
-from pipeline.manifest.starter import DEFAULT_TITLE, write_starter
 from pipeline.plan.planner import make_plan
 from pipeline.util.errors import GalleryError
 from pipeline.util.files import shown
 
 
 def cmd_init(args: argparse.Namespace) -> int:
+    from pipeline.manifest.starter import DEFAULT_TITLE, write_starter  # init alone pays for it
+
     cw = config_words(args.config, make=True)
     started = write_starter(Path(args.config), title=args.title or DEFAULT_TITLE, force=args.force,
                             make_config=cw)

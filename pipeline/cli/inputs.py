@@ -8,18 +8,19 @@ from __future__ import annotations
 import argparse
 import dataclasses
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import Callable
 
 from pipeline.manifest.model import Gallery
 from pipeline.manifest.reader import load_gallery
 from pipeline.manifest.sources import Fetcher
 from pipeline.render.engine import Renderer, stylize
+from pipeline.util.plain import Plain
 
 # load(path, check_files=..., fetch=...) -> Gallery, as pipeline.manifest.reader.load_gallery
 Loader = Callable[..., Gallery]
 
 
-class Inputs(NamedTuple):
+class Inputs(Plain):
     """What main() hands every command as `args.inputs`: how to read a manifest and what renders."""
 
     load: Loader = load_gallery

@@ -8,7 +8,6 @@ stderr, bars to stderr.
 """
 from __future__ import annotations
 
-import functools
 import sys
 import time
 
@@ -109,13 +108,13 @@ class RunView:
     def warn(self, message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
-    @functools.singledispatchmethod
     def __call__(self, event) -> None:
-        """An event this view has nothing to say about."""
+        handler = self.HANDLERS.get(type(event))
+        if handler is not None:  # else an event this view has nothing to say about
+            handler(self, event)
 
     # ---- the plan and the remote
 
-    @__call__.register
     def _planned(self, e: Planned) -> None:
         self.selection = e.selection
         if isinstance(e.selection, Shard):
@@ -133,33 +132,27 @@ class RunView:
                       f"in {s.plan_file} (on the remote then, or the manifest changed since): the run "
                       f"after the shards pulls or renders {'them' if len(unplanned) != 1 else 'it'}")
 
-    @__call__.register
     def _remote_unavailable(self, e: RemoteUnavailable) -> None:
         self.warn(f"{e.error}; rendering without it")
 
-    @__call__.register
     def _transfer_started(self, e: TransferStarted) -> None:
         if not self.quiet and e.total > 1 and sys.stderr.isatty():
             self.transfer_bar = _bar(total=e.total, unit="render", desc=e.verb)
 
-    @__call__.register
     def _transfer_step(self, e: TransferStep) -> None:
         if self.transfer_bar is not None:
             self.transfer_bar.update(1)
 
-    @__call__.register
     def _transfer_done(self, e: TransferDone) -> None:
         if self.transfer_bar is not None:
             self.transfer_bar.close()
             self.transfer_bar = None
 
-    @__call__.register
     def _pulled(self, e: Pulled) -> None:
         self.pulled += len(e.report.done)
         for line in describe(e.report, lambda k: e.names.get(k, k[:12])):
             (self.warn if line.startswith(("stopped", "  refused")) else self.say)(line)
 
-    @__call__.register
     def _not_pushed(self, e: NotPushed) -> None:
         n = len(e.keys)
         self.warn(f"{n} new render{'s are' if n != 1 else ' is'} not on the remote {e.remote}: run "
@@ -167,7 +160,6 @@ class RunView:
 
     # ---- rendering
 
-    @__call__.register
     def _render_started(self, e: RenderStarted) -> None:
         if self.command == "gallery":
             counts = e.plan.counts()
@@ -178,7 +170,6 @@ class RunView:
             label = f"shard {self.selection.k}/{self.selection.n}" if isinstance(self.selection, Shard) else "render"
             self.cells_bar = _bar(total=len(e.cells), unit="cell", desc=label)
 
-    @__call__.register
     def _cell_started(self, e: CellStarted) -> None:
         if self.cells_bar is not None:
             self.cells_bar.set_postfix_str(e.cell.name)
@@ -193,12 +184,10 @@ class RunView:
         mode = "off" if self.quiet else ("lines" if e.jobs > 1 else mode_for(True))
         self.render = RenderProgress(e.cell.name, mode)
 
-    @__call__.register
     def _cell_step(self, e: CellStep) -> None:
         if self.render is not None:
             self.render(e.step)
 
-    @__call__.register
     def _cell_done(self, e: CellDone) -> None:
         if self.render is not None:
             self.render.close()
@@ -215,7 +204,6 @@ class RunView:
     def _at(e) -> str:
         return f"[{e.index}/{e.total}] " if e.total > 1 and e.jobs == 1 else ""
 
-    @__call__.register
     def _render_done(self, e: RenderDone) -> None:
         if self.cells_bar is not None:
             self.cells_bar.close()
@@ -232,11 +220,9 @@ class RunView:
 
     # ---- the end
 
-    @__call__.register
     def _lock_updated(self, e: LockUpdated) -> None:
         self.say(f"{display(e.path)}: updated ({e.cells} cells)")
 
-    @__call__.register
     def _settled(self, e: Settled) -> None:
         plan = e.plan
         counts = plan.counts()
@@ -254,3 +240,11 @@ class RunView:
                       f"cached{left}")
             else:
                 print(f"{cell.name}: cached ({cell.image})")
+
+    # Which method says what about each kind of event (a plain table: cheap to build at start).
+    HANDLERS = {
+        Planned: _planned, RemoteUnavailable: _remote_unavailable, TransferStarted: _transfer_started,
+        TransferStep: _transfer_step, TransferDone: _transfer_done, Pulled: _pulled, NotPushed: _not_pushed,
+        RenderStarted: _render_started, CellStarted: _cell_started, CellStep: _cell_step,
+        CellDone: _cell_done, RenderDone: _render_done, LockUpdated: _lock_updated, Settled: _settled,
+    }

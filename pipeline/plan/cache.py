@@ -31,7 +31,7 @@ import stat
 import sys
 import time
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from pipeline.plan.records import record_problem
 from pipeline.plan.render_image import image_problem, size_problem
@@ -40,6 +40,7 @@ from pipeline.util.errors import GalleryError
 from pipeline.util.files import sha256_now, write_bytes_atomic, write_text_atomic
 from pipeline.util.memo import MEMO_FILE, Memo
 from pipeline.util.mutex import Mutex
+from pipeline.util.plain import Plain
 
 KEY_RE = re.compile(r"^[0-9a-f]{64}$")
 # Temp files of atomic writes look like `.<name>.<random>.tmp` (see fsutil.atomic_writer).
@@ -306,7 +307,7 @@ class Cache:
         return True
 
 
-class Garbage(NamedTuple):
+class Garbage(Plain):
     """One cache entry a collection removes: its files, their size, the cell its record names
     (None: no readable record), and why its render cannot be used ("" when it is just unused)."""
 
@@ -323,7 +324,7 @@ class Garbage(NamedTuple):
         return all(p.name.endswith(".tmp") for p in self.files)
 
 
-class Collection(NamedTuple):
+class Collection(Plain):
     """What Cache.collect found and, when asked to, deleted."""
 
     garbage: list[Garbage]

@@ -16,11 +16,12 @@ import json
 import logging
 import re
 from pathlib import Path
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable
 
 from pipeline.plan.records import lock_entry_problem
 from pipeline.util import jsonload
 from pipeline.util.mutex import Mutex
+from pipeline.util.plain import Plain
 from pipeline.util.errors import GalleryError, quote
 from pipeline.util.files import write_text_atomic
 
@@ -122,7 +123,7 @@ def update_lock(path: Path, guard: Mutex,
         return True
 
 
-class SiblingLock(NamedTuple):
+class SiblingLock(Plain):
     """Another manifest's lock file beside this one: the renders it names in the same cache and
     the images (sha256) it shows."""
 

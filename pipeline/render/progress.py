@@ -4,10 +4,12 @@ never print; the CLI turns the steps into a bar or a line a minute (pipeline/cli
 """
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from typing import Callable
+
+from pipeline.util.plain import Plain
 
 
-class RenderStep(NamedTuple):
+class RenderStep(Plain):
     """One iteration done. `work_*` weigh each iteration by its level's pixels (a top-level
     iteration is 1), so that a time-left estimate is not misled by the cheap small levels."""
 

@@ -3,13 +3,15 @@ dispatcher (render/engine.py), which imports them, do not import each other. Pil
 for the type only: the plan commands import this without decoding an image."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
+
+from pipeline.util.plain import Plain
 
 if TYPE_CHECKING:
     from PIL import Image
 
 
-class RenderResult(NamedTuple):
+class RenderResult(Plain):
     """The stylised image (8-bit RGB, the content's aspect ratio) and how it was made (JSON-able)."""
 
     image: Image.Image
