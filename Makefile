@@ -18,6 +18,9 @@ TEST_STAMP := $(VENV)/.installed-test$(if $(TORCH),-$(TORCH))
 PORT ?= 8000
 # A quick look without editing the manifest: make gallery SIZE=256 PRESET=draft (cached apart).
 OVERRIDES = $(if $(SIZE),--size $(SIZE)) $(if $(PRESET),--preset $(PRESET))
+# Said on make's command line, these would also reach every recipe's environment, and from there
+# the makes a recipe starts (`make test ARGS=-q` handed -q to each `make add` the tests run).
+unexport ARGS CONFIG SIZE PRESET STYLE CONTENT PORT EXTRAS TORCH TORCH_INDEX
 
 .DEFAULT_GOAL := help
 .PHONY: preview help install init add remove repin doctor validate gallery status render prune site serve test bench clean clean-all schema
