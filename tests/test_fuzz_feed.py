@@ -90,8 +90,8 @@ def test_feed_and_sitemap_are_well_formed_for_any_text_and_address(env, image, t
         assert site_url.normalise(written) == written  # one written form
     gallery = _gallery(image, site_title, description)
     site = {"title": site_title, "description": description, "base_url": written}
-    files = extras.feeds_and_archive(env, gallery, written, [_cell(image, title, credit)], site,
-                                     ["index.html", "about.html", "render/a--b.html", "404.html"])
+    files = extras.feeds(env, gallery, written, [_cell(image, title, credit)], site,
+                        ["index.html", "about.html", "render/a--b.html", "404.html"])
 
     feed = ElementTree.fromstring(files["feed.xml"])
     assert (feed.find(f"{ATOM}title").text or "") == _parsed(site_title)
