@@ -7,6 +7,7 @@ import os
 import resource
 import socket
 import sys
+import threading
 import time
 import urllib.request
 
@@ -106,7 +107,6 @@ def test_stalled_connections_and_idle_streams_never_stop_it_answering(make_galle
 def test_a_request_that_never_arrives_is_closed_after_the_read_timeout(tmp_path):
     (tmp_path / "index.html").write_text("<html><body>home</body></html>")
     server = make_server(tmp_path, 0, Reloader(), read_timeout_s=1.0, max_connections=4)
-    import threading
 
     threading.Thread(target=server.serve_forever, daemon=True).start()
     port = server.server_address[1]
@@ -123,3 +123,23 @@ def test_a_request_that_never_arrives_is_closed_after_the_read_timeout(tmp_path)
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_the_last_stream_slot_is_promised_once_however_many_pages_ask_at_once():
+    reloader = Reloader(max_streams=8)
+    barrier = threading.Barrier(40)
+    granted: list[bool] = []
+
+    def ask() -> None:
+        barrier.wait()
+        granted.append(reloader.reserve())
+
+    threads = [threading.Thread(target=ask) for _ in range(40)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert granted.count(True) == 8 and reloader.streams == 8
+    reloader.release()
+    assert reloader.reserve() and not reloader.reserve()
+    reloader.close()

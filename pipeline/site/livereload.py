@@ -34,6 +34,7 @@ class Reloader:
         self._lock = threading.Lock()
         self._streams: dict[socket.socket, int] = {}  # socket -> the generation it has seen
         self._pending: list[tuple[socket.socket, int]] = []
+        self._reserved = 0  # slots promised to handlers still sending their headers
         self._wake_read, self._wake_write = socket.socketpair()
         self._wake_read.setblocking(False)
         self._wake_write.setblocking(False)
@@ -56,15 +57,29 @@ class Reloader:
         else:
             self._shut()
 
-    def has_room(self) -> bool:
+    def _taken(self) -> int:
+        return len(self._streams) + len(self._pending) + self._reserved
+
+    def reserve(self) -> bool:
+        """Promise a slot to a page about to be answered 200; False when full or closed. Checking
+        and taking are one step, so two pages cannot both be promised the last slot."""
         with self._lock:
-            return not self.closed and len(self._streams) + len(self._pending) < self.max_streams
+            if self.closed or self._taken() >= self.max_streams:
+                return False
+            self._reserved += 1
+            return True
+
+    def release(self) -> None:
+        """Give back a reserved slot whose page went away before it was adopted."""
+        with self._lock:
+            self._reserved -= 1
 
     def adopt(self, sock: socket.socket) -> bool:
-        """Take over an event stream whose headers are sent; False when full or closed (the
-        caller then closes it)."""
+        """Take over an event stream (its slot reserved, its headers sent); False when closed
+        meanwhile (the caller then closes it)."""
         with self._lock:
-            if self.closed or len(self._streams) + len(self._pending) >= self.max_streams:
+            self._reserved -= 1
+            if self.closed:
                 return False
             self._pending.append((sock, self.generation))
             if self._thread is None:
@@ -76,7 +91,7 @@ class Reloader:
     @property
     def streams(self) -> int:
         with self._lock:
-            return len(self._streams) + len(self._pending)
+            return self._taken()
 
     # -- the thread
 

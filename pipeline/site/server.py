@@ -193,14 +193,18 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
 
     def _events(self) -> None:
         self.close_connection = True
-        if not self.live or not self.reloader.has_room():
+        if not self.live or not self.reloader.reserve():
             self.send_error(503 if self.live else 404, "too many pages listening for reloads")
             return
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.end_headers()
-        self.wfile.write(b"retry: 1000\n\n")
-        self.wfile.flush()
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.end_headers()
+            self.wfile.write(b"retry: 1000\n\n")
+            self.wfile.flush()
+        except BaseException:
+            self.reloader.release()
+            raise
         if self.reloader.adopt(self.connection):
             self.server.detach(self.request)  # the Reloader's thread holds it from now on
 
