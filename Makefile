@@ -81,7 +81,7 @@ gallery: install ## validate, render what is missing (make -jN: N cells at once)
 preview: install ## every cell with the fast engine in seconds (cached apart), then build site/; make gallery later renders the full versions
 	$(PY) -m pipeline gallery --preview --config "$(CONFIG)" $(OVERRIDES) $(ARGS)
 
-status: install ## every cell: cached, to render (and why) or excluded; ARGS=--json for JSON
+status: install ## counts, the cells not cached and why, the time to render them, the site's size; ARGS=--all for every cell, --json for JSON
 	@$(PY) -m pipeline status --config "$(CONFIG)" $(OVERRIDES) $(ARGS)
 
 render: install ## render the missing cells and update the lock file (make -jN: N at once)

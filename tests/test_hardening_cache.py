@@ -47,7 +47,7 @@ def test_7_a_corrupt_cached_render_is_reported_rerendered_and_pruned(make_galler
     rc, out, err = cli("render", "--config", path)
     assert rc == 0 and "rendered 1 cell" in out, out + err
     assert Image.open(png).size == (64, 48)
-    rc, out, err = cli("status", "--config", path)
+    rc, out, err = cli("status", "--config", path, "--all")
     assert "1 cached, 0 to render" in out and "  cached    pearl:gogh" in out
 
 

@@ -26,7 +26,7 @@ def test_preview_renders_every_cell_in_one_process_and_the_site_says_so(make_gal
     assert main(["gallery", "--preview", "--no-fetch", "--config", str(manifest)]) == 0
     out = capsys.readouterr().out
     assert "preview: --preview over the manifest's parameters" in out
-    assert "pearl:gogh: rendering (64 px, fast engine)" in out
+    assert "pearl:gogh: done in " in out and "(64 px, fast engine)" in out
     assert len(loads) == 2  # the two networks, once each, for all 6 cells: one process
 
     root = Path(manifest).parent

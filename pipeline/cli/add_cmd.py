@@ -61,7 +61,7 @@ def _next_words(manifest: Path, new: list, config: str) -> str:
     todo = [c for c in plan.missing() if c.content.id in ids or c.style.id in ids]
     if not todo:
         return f"next: nothing new to render (the cells {names} are cached); `{make}` adds them to the site"
-    seconds = sum(plan.estimate_seconds(c) for c in todo)
+    seconds = plan.estimate_total(todo)
     return (f"next: `{make}` renders {len(todo)} new cell{'s' if len(todo) != 1 else ''} ({names}), "
             f"about {duration(seconds)}; `make status` lists them")
 

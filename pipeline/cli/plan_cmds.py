@@ -6,6 +6,7 @@ gallery stays fast.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import runner
-from pipeline.cli import options, overrides
+from pipeline.cli import options, overrides, summary
 from pipeline.cli.report import RunView
 from pipeline.cli.words import display as _display, estimate_words as _estimate_words, human_bytes as _human_bytes
 from pipeline.plan.estimate import default_pace
@@ -83,14 +84,10 @@ def cmd_status(args: argparse.Namespace) -> int:
     g = plan.gallery
     if g.overrides:
         print(overrides.note(g))
-    width = max((len(c.name) for c in plan.cells), default=0)
     print(f"{_display(g.path)}: {len(g.contents)} contents x {len(g.styles)} styles = {len(plan.cells)} cells: "
           f"{counts['cached']} cached, {counts['render']} to render, {counts['excluded']} excluded")
-    for c in plan.cells:
-        state = "corrupt" if c.corrupt else c.state
-        why = "; ".join(c.reasons + (("on the remote: pulled, not rendered",) if c.key in on_remote
-                                     and c.state == "render" else ()))
-        print(f"  {state:<9} {c.name:<{width}}  {why}".rstrip())
+    for line in summary.status_lines(plan, on_remote, every=args.all):
+        print(line)
     if on_remote:
         print(f"on the remote: {len(on_remote)} of the {len(missing)} missing cells ({remote.display}); "
               f"`render` and `gallery` pull them, `pull` fetches them now")
@@ -107,11 +104,14 @@ def cmd_status(args: argparse.Namespace) -> int:
                  else f"at the pace of {cpu}; the first render measures this machine's")
         print(f"to render: {len(missing)} cell{'s' if len(missing) != 1 else ''}, "
               f"{_estimate_words(plan, missing)} of rendering ({basis})")
+    else:
+        print("nothing to render")
+    with contextlib.suppress(GalleryError, OSError):  # a prediction: never in the way of status
+        print(summary.site_line(g, plan.cells))
+    if missing:
         cfg = options.config_words(args.config, make=True) + "".join(
             f" {k.upper()}={v}" for k, v in sorted(g.overrides.items()))
         print(f"next: `make gallery{cfg}` renders them (`make -j2 gallery{cfg}`: two at a time)")
-    else:
-        print("nothing to render")
     return 0
 
 
@@ -126,17 +126,8 @@ def cmd_prune(args: argparse.Namespace) -> int:
               f"{_display(plan.gallery.path)})")
         return 0
     rendered = {c.name for c in plan.cells if c.state == "cached"}
-    for g in entries:
-        what = f"corrupt: {g.corrupt}" if g.corrupt else "interrupted write" if g.interrupted else "unused"
-        if what == "unused" and g.preview and g.cell in rendered:
-            what = f"preview of {g.cell}: the site shows its full render instead"
-        elif what == "unused" and g.preview:
-            what = f"unused preview, was {g.cell}" if g.cell else "unused preview"
-        elif g.cell:
-            what += f", was {g.cell}"
-        elif what == "unused":
-            what += ", no record"
-        print(f"  {g.key[:12]}  {_human_bytes(g.bytes):>9}  ({what})")
+    for line in summary.prune_lines(entries, rendered, every=args.all):
+        print(line)
     if entries:
         n, corrupt = len(entries), any(g.corrupt for g in entries)
         print(f"{n} cache entr{'ies' if n != 1 else 'y'} no cell uses{' or corrupt' if corrupt else ''}, "
@@ -209,10 +200,13 @@ def cmd_gallery(args: argparse.Namespace) -> int:
 
 def register(sub) -> None:
     p = sub.add_parser("status", help="what is cached, what must render and why",
-                       description="List every cell as cached, to render (with the reason: new content "
-                                   "or style, image changed, parameters changed, weights or renderer "
-                                   "version changed) or excluded, with counts and an estimated time.")
+                       description="Count the cells cached, to render (and why: new content or style, "
+                                   "image changed, parameters changed, weights or renderer version "
+                                   "changed) and excluded, list those not cached (--all: every cell), "
+                                   "estimate the time to render them and the size of the site.")
     options.add_config(p)
+    p.add_argument("--all", action="store_true",
+                   help=f"list every cell (by default: counts, then the first {summary.SHOWN} cells not cached)")
     p.add_argument("--json", action="store_true",
                    help="print the same as JSON, with each cell's key, output paths and estimated "
                         "seconds, whether the remote has it, and how many shards the rest needs")
@@ -250,6 +244,8 @@ def register(sub) -> None:
                                    "entries, old parameters, excluded cells, interrupted writes).")
     options.add_config(p)
     p.add_argument("--yes", action="store_true", help="delete them (without it, only list)")
+    p.add_argument("--all", action="store_true",
+                   help=f"list every entry (by default: counts, then the first {summary.SHOWN})")
     p.set_defaults(func=cmd_prune)
 
     p = sub.add_parser("gallery", help="validate, fetch, render what is missing, build the site",

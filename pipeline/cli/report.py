@@ -1,10 +1,12 @@
 """The one place a run's events (pipeline/events.py) become words and bars.
 
-RunView takes every event of a run (or of a pull or push) and prints what the command says;
-RenderProgress shows one render's iterations: a bar with the time left on a terminal, or a
-plain line every LINE_INTERVAL_S seconds in a log (`make gallery > log`, CI, `make -j2`, where
-bars would overwrite each other), or nothing with --quiet. Info goes to stdout, warnings to
-stderr, bars to stderr.
+RunView takes every event of a run (or of a pull or push) and prints what the command says:
+before rendering, how many cells and about how long; then, on a terminal, one bar over all the
+cells with the time left (CellsProgress: it moves within a cell as its iterations go), or in a
+log a line a cell with the time left; RenderProgress shows one render's iterations (a single
+cell's bar, or a plain line every LINE_INTERVAL_S seconds in a log: `make gallery > log`, CI,
+`make -j2`, where bars would overwrite each other), or nothing with --quiet. Info goes to
+stdout, warnings to stderr, bars to stderr.
 """
 from __future__ import annotations
 
@@ -75,6 +77,34 @@ class RenderProgress:
             self.bar = None
 
 
+class CellsProgress:
+    """A run's cells as one measure of work (each cell weighs its estimated seconds), for one bar
+    and for the time left: elapsed x work left / work done."""
+
+    def __init__(self, plan, cells: list, clock=time.monotonic):
+        self.clock = clock
+        self.start = clock()
+        self.weight = {c.key: max(plan.estimate_seconds(c), 1e-3) for c in cells}
+        self.total = sum(self.weight.values()) or 1.0
+        self.done = 0.0  # the weight of the cells finished
+        self.count = 0
+
+    def finished(self, cell) -> None:
+        self.done += self.weight.get(cell.key, 0.0)
+        self.count += 1
+
+    def fraction(self, cell=None, step: RenderStep | None = None) -> float:
+        """How much of the run is done, `step` of `cell` included."""
+        part = 0.0
+        if cell is not None and step is not None and step.work_total:
+            part = self.weight.get(cell.key, 0.0) * step.work_done / step.work_total
+        return min(1.0, (self.done + part) / self.total)
+
+    def left(self, fraction: float | None = None) -> float | None:
+        f = self.fraction() if fraction is None else fraction
+        return (self.clock() - self.start) * (1 - f) / f if f > 0 else None
+
+
 class RunView:
     """What `command` ("gallery", "render", "cell", "site", "pull" or "push") says as its run goes,
     built from the run's events; `quiet` leaves out bars and minute-by-minute lines."""
@@ -85,6 +115,7 @@ class RunView:
         self.cells_bar = None
         self.transfer_bar = None
         self.render: RenderProgress | None = None
+        self.cells: CellsProgress | None = None
         self.pulled = self.finished = 0  # renders pulled, cells rendered (here or by another process)
 
     def __enter__(self) -> "RunView":
@@ -161,44 +192,69 @@ class RunView:
     # ---- rendering
 
     def _render_started(self, e: RenderStarted) -> None:
+        if not e.cells:
+            return
+        self.cells = CellsProgress(e.plan, list(e.cells))
         if self.command == "gallery":
             counts = e.plan.counts()
             self.say(f"{display(e.plan.gallery.path)}: {len(e.plan.cells)} cells: {counts['cached']} cached, "
                      f"{counts['render']} to render ({estimate_words(e.plan, e.cells)} of rendering), "
                      f"{counts['excluded']} excluded")
+        elif self.command == "render":
+            kinds = sorted({settings(c) for c in e.cells})
+            n = len(e.cells)
+            self.say(f"rendering {n} cell{'s' if n != 1 else ''} ({kinds[0] if len(kinds) == 1 else 'mixed settings'}"
+                     f"{f', {e.jobs} at a time' if e.jobs > 1 else ''}), {estimate_words(e.plan, e.cells)}")
         if not self.quiet and len(e.cells) > 1 and e.jobs == 1 and sys.stderr.isatty():
             label = f"shard {self.selection.k}/{self.selection.n}" if isinstance(self.selection, Shard) else "render"
-            self.cells_bar = _bar(total=len(e.cells), unit="cell", desc=label)
+            # one bar for the whole run: the cells done, the time left; it moves within a cell too
+            self.cells_bar = _bar(total=1.0, desc=label, postfix="",
+                                  bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix} [{elapsed}<{remaining}]")
 
     def _cell_started(self, e: CellStarted) -> None:
         if self.cells_bar is not None:
-            self.cells_bar.set_postfix_str(e.cell.name)
-        else:
-            how = ""
-            if e.threads:
-                how = f"; {e.threads} thread{'s' if e.threads != 1 else ''} per worker, {e.jobs} workers"
-                how += ", more once fewer cells are left" if e.grows else ""
-            self.say(f"{self._at(e)}{e.cell.name}: rendering ({settings(e.cell)}{how})...")
-        # Each render's own progress: with several workers always lines (bars on one terminal
-        # overwrite each other).
-        mode = "off" if self.quiet else ("lines" if e.jobs > 1 else mode_for(True))
+            self._bar_postfix(e.cell.name)
+        elif e.jobs > 1:  # in a log, a worker's cells say where they render; one process says it at the end
+            how = f"; {e.threads} thread{'s' if e.threads != 1 else ''} per worker, {e.jobs} workers" if e.threads else ""
+            how += ", more once fewer cells are left" if e.threads and e.grows else ""
+            self.say(f"{e.cell.name}: rendering ({settings(e.cell)}{how})...")
+        # One render's own progress: lines in a log, a bar for a single cell on a terminal, none
+        # under the run's bar (it moves with the iterations itself).
+        mode = "off" if self.quiet or self.cells_bar is not None else ("lines" if e.jobs > 1 else mode_for(True))
         self.render = RenderProgress(e.cell.name, mode)
+
+    def _bar_postfix(self, name: str) -> None:
+        done = self.cells.count if self.cells else 0
+        total = len(self.cells.weight) if self.cells else 0
+        self.cells_bar.set_postfix_str(f"{done}/{total} cells, {name}", refresh=False)
 
     def _cell_step(self, e: CellStep) -> None:
         if self.render is not None:
             self.render(e.step)
+        if self.cells_bar is not None and self.cells is not None:
+            self.cells_bar.n = self.cells.fraction(e.cell, e.step)
+            self.cells_bar.refresh()
 
     def _cell_done(self, e: CellDone) -> None:
         if self.render is not None:
             self.render.close()
             self.render = None
         self.finished += 1
-        if e.seconds is None:
-            self.say(f"{self._at(e)}{e.cell.name}: rendered meanwhile by another process")
-        else:
-            self.say(f"{self._at(e)}{e.cell.name}: done in {e.seconds:.1f} s")
+        if self.cells is not None:
+            self.cells.finished(e.cell)
         if self.cells_bar is not None:
-            self.cells_bar.update(1)
+            self.cells_bar.n = self.cells.fraction()
+            self._bar_postfix(e.cell.name)
+            self.cells_bar.refresh()
+            if e.seconds is None:
+                self.say(f"{e.cell.name}: rendered meanwhile by another process")
+            return
+        left = self.cells.left() if self.cells is not None and e.index < e.total else None
+        later = f"; about {duration(left)} left" if left is not None and e.jobs == 1 else ""
+        if e.seconds is None:
+            self.say(f"{self._at(e)}{e.cell.name}: rendered meanwhile by another process{later}")
+        else:
+            self.say(f"{self._at(e)}{e.cell.name}: done in {e.seconds:.1f} s ({settings(e.cell)}){later}")
 
     @staticmethod
     def _at(e) -> str:
@@ -215,7 +271,8 @@ class RunView:
             print(f"shard {s.k}/{s.n}: nothing to render" if isinstance(s, Shard)
                   else f"nothing to render: {e.plan.counts()['cached']} cells cached")
         else:
-            print(f"rendered {e.rendered} cell{'s' if e.rendered != 1 else ''}"
+            took = f" in {duration(self.cells.clock() - self.cells.start)}" if self.cells is not None else ""
+            print(f"rendered {e.rendered} cell{'s' if e.rendered != 1 else ''}{took}"
                   + (f" ({e.by_others} by another process)" if e.by_others else ""))
 
     # ---- the end

@@ -34,7 +34,7 @@ def display(path: Path) -> str:
 
 def estimate_words(plan, cells: Iterable) -> str:
     """'about 29 min 30 s': the time these cells take to render (see plan/estimate.py)."""
-    return f"about {duration(sum(plan.estimate_seconds(c) for c in cells))}"
+    return f"about {duration(plan.estimate_total(cells))}"
 
 
 def settings(cell) -> str:

@@ -13,8 +13,11 @@ from pipeline.manifest.params import FAST, PARAMS_BY_NAME, RenderParams
 # multiplies bf16 natively and one that runs fp32 (the measurements: bench/RESULTS.md). After
 # the first render every estimate uses this machine's own pace.
 CPU_PACE = {"fp32": (1.65e-5, 12.0), "bf16": (3.2e-6, 6.7)}  # (seconds per work, overhead)
-# engine: fast, before this machine has timed one: (seconds per pixel, overhead).
-FAST_PACE = (9e-7, 2.0)
+# engine: fast, before this machine has timed one: (seconds per pixel, overhead a cell), and
+# once a run: the process's start and the networks' load (bench/RESULTS.md, "The first time
+# estimate"). A run renders its cells in one process, so the load is not paid per cell.
+FAST_PACE = (9e-7, 0.1)
+FAST_START = 2.0
 CPUINFO = Path("/proc/cpuinfo")
 NATIVE_BF16_FLAGS = {"avx512_bf16", "amx_bf16"}
 
@@ -63,6 +66,16 @@ class Estimates:
             return statistics.median(rates) * cell.params.work()
         _, per_work, overhead = default_pace(cell.params)
         return overhead + per_work * cell.params.work()
+
+    def total(self, cells) -> float:
+        """How long `cells` take in one run: their seconds, plus the fast engine's start once
+        when none of its renders is timed yet (timed renders already count it)."""
+        cells = list(cells)
+        seconds = sum(self.seconds(c) for c in cells)
+        fast = [c for c in cells if c.params.engine == FAST]
+        if fast and not self._timings()[0].get(_schedule(fast[0].params)):
+            seconds += FAST_START
+        return seconds
 
     def timed_renders(self) -> list[float]:
         """Seconds per unit of work of earlier renders (cache and lock file) that say how long they took."""

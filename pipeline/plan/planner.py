@@ -156,6 +156,10 @@ class Plan:
         """How long `cell` will take to render here (see plan/estimate.py)."""
         return self.estimates.seconds(cell)
 
+    def estimate_total(self, cells) -> float:
+        """How long `cells` take to render in one run here (see plan/estimate.py)."""
+        return self.estimates.total(cells)
+
     def timed_renders(self) -> list[float]:
         return self.estimates.timed_renders()
 

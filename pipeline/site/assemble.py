@@ -28,7 +28,10 @@ from pipeline.util import site_url
 from pipeline.util.errors import GalleryError, quote
 from pipeline.site.web_images import DEFAULT_SETTINGS, DOWNLOADS, EncoderSettings, table_estimate
 
-PAGE_GUESS = 30_000  # a page's bytes before it was ever made (render pages weigh 10-25 KB)
+# A page's bytes before it was ever made: render pages weighed 8-9 KB in bench_growth (at 100 to
+# 1,000 cells), the matrix's blocks up to 105 KB, the other pages 10-40 KB.
+PAGE_GUESS = {"render.html": 10_000, "index.html": 100_000, "matrix.html": 100_000}
+PAGE_GUESS_OTHER = 30_000
 FEED_GUESS = 800  # feed.xml's bytes a render
 
 
@@ -80,7 +83,7 @@ class SiteFiles:
         self.plan_cells = cells
         self._images = {f"{c.content.id}--{c.style.id}": Path(c.image) for c in cells}
         self.base_url = base_url(g)
-        self.pictures = Pictures(g.cache, settings, g.site.downloads)
+        self.pictures = Pictures(g.cache, settings, g.site.downloads, verify=with_records)
         self.contents, self.styles, self.cells = gallery_views(g, cells, self.pictures, with_records, expected)
         self.rendered = [c for c in self.cells if c["state"] == "rendered"]
         self.tryit_files: dict[str, bytes | Path] = {}
@@ -123,7 +126,7 @@ class SiteFiles:
             if any(not self.pictures.ready(c["download"]["href"]) for c in z.members):
                 predicted.add(z.rel)
         for p in self.pages:
-            files[p.rel] = old[p.rel][0] if p.rel in old else PAGE_GUESS
+            files[p.rel] = old[p.rel][0] if p.rel in old else PAGE_GUESS.get(p.template, PAGE_GUESS_OTHER)
         for rel, src in {**self.static, **self.tryit_files}.items():
             files[rel] = len(src) if isinstance(src, bytes) else src.stat().st_size
         if self.tryit_estimate:

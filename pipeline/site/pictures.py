@@ -45,10 +45,12 @@ class Pictures:
     """Plans, describes and (on request) encodes the site's images; `files` maps each published
     path to its source (a cached variant, or a render to copy as is)."""
 
-    def __init__(self, cache: Path, settings: EncoderSettings = DEFAULT_SETTINGS, downloads: str = "png"):
+    def __init__(self, cache: Path, settings: EncoderSettings = DEFAULT_SETTINGS, downloads: str = "png",
+                 verify: bool = True):
         self.cache_dir = variants_dir(cache)
         self.settings = settings
         self.downloads = downloads
+        self.verify = verify  # False: trust the cached sets' indexes (a prediction, which copies nothing)
         self.sets: dict[str, _Job] = {}  # variant key -> its job (ready sets too: they calibrate predictions)
         self.files: dict[str, tuple[str, str, int] | Path] = {}  # rel -> (set key, format, width) or a file to copy
         self._ratios: dict[tuple[str, str, int], float] | None = None
@@ -59,7 +61,7 @@ class Pictures:
     def _plan(self, kind: str, source: Path, source_key: str, settings: EncoderSettings,
               size: tuple[int, int] | None) -> VariantSet:
         try:
-            vset = plan_set(source, source_key, self.cache_dir, settings, size)
+            vset = plan_set(source, source_key, self.cache_dir, settings, size, verify=self.verify)
         except (OSError, ValueError) as e:
             if getattr(e, "errno", None) in DISK_ERRNOS:
                 raise

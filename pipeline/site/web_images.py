@@ -166,16 +166,18 @@ Estimate = Callable[[str, int, int, int], int]  # (format, quality, width, heigh
 
 
 def plan_set(source: Path, source_key: str, cache_dir: Path, settings: EncoderSettings = DEFAULT_SETTINGS,
-             size: tuple[int, int] | None = None, estimate: Estimate = table_estimate) -> VariantSet:
+             size: tuple[int, int] | None = None, estimate: Estimate = table_estimate,
+             verify: bool = True) -> VariantSet:
     """The set of `source` as cached (ready), or as it will be once encoded (bytes predicted by
     `estimate`); reads the source's header only.
 
     size: scale the source to exactly this size first (the slider's original, at its render's
-    own size); `source_key` must then name the size too.
+    own size); `source_key` must then name the size too. verify=False trusts a cached set's
+    index without looking at its files (a prediction of sizes, which copies nothing).
     """
     key = variant_key(source_key, settings)
     folder = variant_folder(cache_dir, key)
-    cached = _read_index(folder / "index.json", key, settings)
+    cached = _read_index(folder / "index.json", key, settings, verify)
     if cached is not None:
         return cached
     from pipeline.manifest.images import oriented_size
@@ -257,7 +259,7 @@ def _encoder_args(fmt: str, s: EncoderSettings) -> dict:
             "subsampling": s.jpeg_subsampling}
 
 
-def _read_index(index: Path, key: str, settings: EncoderSettings) -> VariantSet | None:
+def _read_index(index: Path, key: str, settings: EncoderSettings, verify: bool = True) -> VariantSet | None:
     """The cached set, or None when absent, damaged or missing a file.
 
     Each file is located by the set's key, format and width (an index naming another file, such
@@ -283,9 +285,10 @@ def _read_index(index: Path, key: str, settings: EncoderSettings) -> VariantSet 
                     or not isinstance(size, int):
                 return None
             path = folder / name
-            st = os.lstat(path)  # one call: a symlink is not a regular file
-            if not stat.S_ISREG(st.st_mode) or st.st_size != size:
-                return None
+            if verify:
+                st = os.lstat(path)  # one call: a symlink is not a regular file
+                if not stat.S_ISREG(st.st_mode) or st.st_size != size:
+                    return None
             variants.append(Variant(fmt, w, h, path, size))
         if [(v.format, v.width, v.height) for v in variants] != planned_files(width, height, settings):
             return None
