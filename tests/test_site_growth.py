@@ -2,6 +2,7 @@
 shared "before" images, the downloads' zips, and the size limits checked before encoding."""
 from __future__ import annotations
 
+import re
 import time
 import zipfile
 from dataclasses import replace
@@ -9,10 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.manifest.model import Gallery, SiteSettings
 from pipeline.site import assemble
 from pipeline.site.builder import build_site
 from pipeline.util.errors import GalleryError
 from site_fixtures import grid_gallery
+
+MB_ = 1_000_000
 
 
 @pytest.fixture(scope="module")
@@ -174,12 +178,55 @@ def test_an_over_budget_site_fails_before_encoding_with_advice_that_works(tmp_pa
         assert report.bytes <= budget * 1e6
 
 
-def test_a_download_over_max_file_mb_names_the_setting_that_helps(tmp_path, cache):
-    gallery, plan = grid_gallery(tmp_path, 2, 2, cache=cache, downloads="png", zip="off")
-    size = max(Path(c.image).stat().st_size for c in plan.cells)
-    with pytest.raises(GalleryError, match=r"site: downloads: (webp|jpeg|avif)") as e:
-        build_site(with_site(gallery, max_file_mb=size * 0.9 / 1e6), plan, quiet=True)
-    assert "download/" in str(e.value) and "encoder quality" not in str(e.value)
+def test_a_download_over_max_file_mb_names_the_settings_and_what_they_would_make_of_it(tmp_path, cache):
+    gallery, plan = grid_gallery(tmp_path, 2, 2, px=400, cache=tmp_path / "c400", downloads="png", zip="off")
+    built = files(gallery.site.output) if build_site(gallery, plan, quiet=True) else {}  # every size exact
+    size = max(len(data) for rel, data in built.items() if rel.startswith("download/"))
+    limit = size * 0.9 / 1e6
+    assert max(len(data) for rel, data in built.items() if not rel.startswith("download/")) < limit * 1e6
+    with pytest.raises(GalleryError) as e:
+        build_site(with_site(gallery, max_file_mb=limit), plan, quiet=True)
+    message = str(e.value)
+    assert "download/" in message and "encoder quality" not in message
+    # each other format that would shrink it, with the size it would give this file, smallest first
+    said = re.findall(r"`site: downloads: (\w+)` would make it about ([\d.]+) KB", message)
+    assert said and {fmt for fmt, _ in said} <= {"webp", "jpeg", "avif"}, message
+    kb = [float(n) for _, n in said]
+    assert kb == sorted(kb) and kb[-1] * 1000 < size, message
+    assert re.search(r"`site: downloads: none` leaves the downloads out \(saves [\d.]+ [KM]B in all\)", message)
+    # the smallest format the advice names fits the same limit
+    report = build_site(with_site(gallery, max_file_mb=limit, downloads=said[0][0]), plan, quiet=True)
+    assert max(p.stat().st_size for p in (gallery.site.output / "download").iterdir()) <= limit * 1e6
+    assert report.files
+
+
+@pytest.mark.parametrize("rel, names", [
+    ("download/all-renders-2.zip", ["`site: zip: off` leaves the zips out (saves 40 MB in all)",
+                                    "`site: downloads: webp` would make it about 30 MB"]),
+    ("img/render/c00--s00-1a2b3c4d5e-4096.avif", ["`render: size:`", "4096 px", "about 15 MB"]),
+    ("img/content/harbour-1a2b3c4d5e-9000.jpg", ["content 'harbour'", "9000 px", "about 15 MB"]),
+    ("try-it/ort.wasm", ["`site: try_it: false` leaves the page out (saves 25 MB)"]),
+    ("static/hero.mp4", ["`site: templates:`"]),
+    ("style/s00.html", ["`site: templates:`"]),
+])
+def test_every_file_over_max_file_mb_is_told_the_setting_that_helps(rel, names):
+    """Whatever kind of file is over the limit, the advice names what to change and what it
+    would save; raising the limit is always named last."""
+    from pipeline.site.sizes import SizePlan, check_limits
+
+    plan = SizePlan({rel: 60 * MB_, "download/c00--s00.png": 20 * MB_}, downloads="png",
+                    savings=[("zip: off", 40 * MB_, ""), ("downloads: webp", 50 * MB_, ""),
+                             ("downloads: none", 60 * MB_, ""), ("try_it: false", 25 * MB_, "")],
+                    format_ratios={"webp": 0.5, "png": 1.0})
+    gallery = Gallery(path=Path("gallery.yaml"), site=SiteSettings(title="t", output=Path("site"), max_file_mb=50),
+                      render={"size": 512}, contents=(), styles=(), cache=Path("renders"))
+    with pytest.raises(GalleryError) as e:
+        check_limits(plan, gallery)
+    message = str(e.value)
+    assert message.startswith(f"{rel} would be 60 MB") and "above site.max_file_mb (50 MB" in message
+    for name in names:
+        assert name in message, message
+    assert message.endswith("raise site.max_file_mb")
 
 
 def test_the_sites_size_is_predicted_before_anything_is_rendered_or_encoded(tmp_path):

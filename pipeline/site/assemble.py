@@ -143,7 +143,9 @@ class SiteFiles:
         return plan
 
     def savings(self, plan: SizePlan) -> list[tuple[str, int, str]]:
-        """What each setting that shrinks the site would save on this gallery (see SizePlan)."""
+        """What each setting that shrinks the site would save on this gallery (see SizePlan); also
+        records in `plan.format_ratios` how each other download format compares, for the advice
+        on one file over site.max_file_mb."""
         kinds = plan.by_kind()
         downloads, zips = kinds["downloads"], kinds["zips"]
         out = []
@@ -154,6 +156,7 @@ class SiteFiles:
                 if fmt == self.g.site.downloads:
                     continue
                 other = self.download_bytes(fmt)
+                plan.format_ratios[fmt] = other / downloads
                 saved = round((downloads - other) * (1 + zips / downloads))
                 if saved > 0:
                     out.append((f"downloads: {fmt}", saved,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from pipeline.manifest.model import Gallery
-from pipeline.util.errors import GalleryError
+from pipeline.util.errors import GalleryError, quote
 
 MB = 1_000_000
 KINDS = ("web images", "downloads", "zips", "pages", "try-it page", "other")
@@ -47,12 +47,14 @@ def kind_of(rel: str) -> str:
 @dataclass
 class SizePlan:
     """Every file of a site with its bytes (`predicted`: the files not encoded yet), and what the
-    settings that shrink it would save: [(setting as written under `site:`, bytes saved, what)]."""
+    settings that shrink it would save: [(setting as written under `site:`, bytes saved, what)];
+    `format_ratios`: each other download format's bytes over the chosen one's (estimates)."""
 
     files: dict[str, int]
     predicted: set[str] = field(default_factory=set)
     savings: list[tuple[str, int, str]] = field(default_factory=list)
     downloads: str = "png"
+    format_ratios: dict[str, float] = field(default_factory=dict)  # another download format's bytes / these
 
     @property
     def total(self) -> int:
@@ -76,7 +78,9 @@ class SizePlan:
 
 
 def mb(size: int) -> str:
-    """'1,234 MB', '12 MB', '0.4 MB'."""
+    """'1,234 MB', '12 MB', '0.4 MB', '37 KB' (below a tenth of a MB)."""
+    if size < MB // 10:
+        return f"{size / 1000:.0f} KB" if size >= 10_000 else f"{size / 1000:.1f} KB"
     return f"{size / MB:,.0f} MB" if size >= 10 * MB else f"{size / MB:.1f} MB"
 
 
@@ -87,7 +91,7 @@ def check_limits(plan: SizePlan, gallery: Gallery, when: str = "predicted before
     for rel, size in plan.files.items():
         if size > limit:
             about = "about " if rel in plan.predicted else ""
-            raise GalleryError(f"{rel} would be {about}{size / MB:.1f} MB ({when}; nothing was written), above "
+            raise GalleryError(f"{rel} would be {about}{mb(size)} ({when}; nothing was written), above "
                                f"site.max_file_mb ({gallery.site.max_file_mb:g} MB; GitHub Pages refuses files "
                                f"over 100 MB): {_file_advice(rel, plan)}")
     total = plan.total
@@ -96,18 +100,46 @@ def check_limits(plan: SizePlan, gallery: Gallery, when: str = "predicted before
 
 
 def _file_advice(rel: str, plan: SizePlan) -> str:
+    """The settings that would bring one file under site.max_file_mb, each with what it would
+    make of the file."""
+    size = plan.files[rel]
     kind = kind_of(rel)
     if kind == "try-it page":
-        return "the try-it page's runtime needs it: raise site.max_file_mb, or set `site: try_it: false`"
+        return (f"the try-it page's runtime needs it: `site: try_it: false` leaves the page out (saves "
+                f"{mb(_saved(plan, 'try_it: false'))}), or raise site.max_file_mb")
     if kind == "downloads":
-        better = [f"`site: downloads: {s.split(': ')[1]}`" for s, _, _ in plan.savings if s.startswith("downloads:")]
-        return ("a render this large is published as one download: " + (" or ".join(better) or
-                "`site: downloads: none`") + ", or raise site.max_file_mb")
+        return ("a render is published as one download: " + "; ".join(
+            [*_smaller_formats(size, plan), f"`site: downloads: none` leaves the downloads out (saves "
+                                            f"{mb(_saved(plan, 'downloads: none'))} in all)"])
+            + "; or raise site.max_file_mb")
     if kind == "zips":
-        return "a zip holds at least one download: `site: zip: off`, or a smaller `site: downloads:` format"
+        return ("a zip is cut into parts under site.max_file_mb, so this part holds one render too large "
+                "alone: " + "; ".join([f"`site: zip: off` leaves the zips out (saves {mb(_saved(plan, 'zip: off'))}"
+                                       " in all)", *_smaller_formats(size, plan)]) + "; or raise site.max_file_mb")
     if kind == "web images":
-        return "scale its source image down (web images are made at the source's size at most)"
-    return "it comes from your templates folder (site.templates): make it smaller there"
+        folder, name = rel.split("/")[1], rel.split("/")[-1].rsplit("-", 2)[0]
+        width = rel.rsplit("-", 1)[-1].split(".")[0]
+        quarter = mb(size // 4)
+        if folder in ("render", "before"):
+            return (f"a render's web images are made up to the render's size ({width} px wide here): a smaller "
+                    f"`render: size:` shrinks them with its square (at half the size about {quarter}; the cells "
+                    f"render again), or raise site.max_file_mb")
+        return (f"a picture's web images are made up to its file's size ({width} px wide here): scale the file "
+                f"of {folder} {quote(name)} down (at half its width about {quarter}), or raise site.max_file_mb")
+    if kind == "pages" or rel.startswith("static/"):
+        return ("it is made from the templates (yours, if `site: templates:` names a folder): make it smaller "
+                "there, or raise site.max_file_mb")
+    return "it lists the gallery's entries: raise site.max_file_mb"
+
+
+def _saved(plan: SizePlan, setting: str) -> int:
+    return next((saved for s, saved, _ in plan.savings if s == setting), 0)
+
+
+def _smaller_formats(size: int, plan: SizePlan) -> list[str]:
+    """'`site: downloads: webp` would make it about 12 MB (an estimate)', smallest first."""
+    return [f"`site: downloads: {fmt}` would make it about {mb(round(size * ratio))} (an estimate)"
+            for fmt, ratio in sorted(plan.format_ratios.items(), key=lambda kv: kv[1]) if ratio < 1]
 
 
 def budget_message(plan: SizePlan, gallery: Gallery, when: str = "predicted before encoding") -> str:
