@@ -26,8 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench_render import find_in_mirror, pass_seconds  # noqa: E402
-from pipeline.manifest.images import load_rgb  # noqa: E402
-from pipeline.manifest.params import PRESETS, RenderParams  # noqa: E402
+from pipeline.core.images import load_rgb  # noqa: E402
+from pipeline.core.params import PRESETS, RenderParams  # noqa: E402
 from pipeline.cli.words import duration  # noqa: E402
 
 

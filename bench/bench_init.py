@@ -30,8 +30,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_render import find_in_mirror, row_params  # noqa: E402
-from pipeline.manifest.images import load_rgb  # noqa: E402
-from pipeline.manifest.params import PRESETS, RenderParams  # noqa: E402
+from pipeline.core.images import load_rgb  # noqa: E402
+from pipeline.core.params import PRESETS, RenderParams  # noqa: E402
 
 # Schedules compared from both starts, by name: presets, or explicit iterations per level
 # (smallest first, five levels as the presets). The ones of draft's work (4 full-size

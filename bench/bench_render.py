@@ -30,8 +30,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline.manifest.images import load_rgb  # noqa: E402
-from pipeline.manifest.params import PRESETS, RenderParams  # noqa: E402
+from pipeline.core.images import load_rgb  # noqa: E402
+from pipeline.core.params import PRESETS, RenderParams  # noqa: E402
 
 
 def find_in_mirror(kind: str, name: str) -> Path:

@@ -18,7 +18,7 @@ from typing import Any
 
 from pipeline import __version__
 from pipeline.events import CellDone, CellStarted, CellStep, OnEvent, ignore
-from pipeline.manifest.images import ImageLoadError, load_rgb
+from pipeline.core.images import ImageLoadError, load_rgb
 from pipeline.plan.keys import provenance
 from pipeline.render.engine import Renderer, stylize
 from pipeline.render.heap import keep_freed_memory

@@ -34,7 +34,7 @@ if str(REPO) not in sys.path:
 from PIL import Image  # noqa: E402
 
 from pipeline.cli.app import main as cli_main  # noqa: E402
-from pipeline.manifest.model import Gallery, ImageEntry, SiteSettings  # noqa: E402
+from pipeline.core.model import Gallery, ImageEntry, SiteSettings  # noqa: E402
 from pipeline.plan.keys import key_inputs  # noqa: E402
 from pipeline.plan.planner import make_plan  # noqa: E402
 from pipeline.render.progress import RenderStep  # noqa: E402
@@ -165,7 +165,7 @@ def run_driver(gallery: Gallery, *args: str, env: dict | None = None, wait: bool
 def _install_hang(phase: str, marker: Path) -> None:
     """Stop in the middle of storing an entry, so that a test can kill -9 us there."""
     import pipeline.plan.cache
-    import pipeline.manifest.images
+    import pipeline.core.images
     from pipeline.util.files import atomic_writer
 
     def hang() -> None:
@@ -181,7 +181,7 @@ def _install_hang(phase: str, marker: Path) -> None:
                 f.write(buf.getvalue()[: len(buf.getvalue()) // 2])
                 f.flush()
                 hang()
-        pipeline.manifest.images.save_atomic = save_atomic
+        pipeline.core.images.save_atomic = save_atomic
     else:
         real = pipeline.plan.cache.write_text_atomic
 

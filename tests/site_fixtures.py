@@ -15,8 +15,8 @@ from typing import Any
 
 from PIL import Image, ImageChops, ImageDraw, ImageFilter
 
-from pipeline.manifest.model import Gallery, ImageEntry, SiteSettings
-from pipeline.manifest.params import RenderParams
+from pipeline.core.model import Gallery, ImageEntry, SiteSettings
+from pipeline.core.params import RenderParams
 
 CONTENTS = [("mona", "Mona Lisa", (300, 300)), ("pearl", "Girl with a Pearl Earring", (260, 320)),
             ("dancer", "The Dancer", (320, 240))]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.manifest.params import RenderParams
+from pipeline.core.params import RenderParams
 
 from conftest import write_image
 

@@ -313,7 +313,7 @@ def _yaml_default(value) -> str:
 
 def test_the_manifest_reference_has_every_key_parameter_and_preset():
     from pipeline.manifest.fields import CACHE_FIELDS, ENTRY_FIELDS, SITE_FIELDS, TOP_FIELDS
-    from pipeline.manifest.params import PARAMS, PRESETS
+    from pipeline.core.params import PARAMS, PRESETS
 
     text = (REPO / "docs" / "manifest.md").read_text(encoding="utf-8")
     rows = {name for line in text.splitlines() if line.startswith("| `")

@@ -127,7 +127,7 @@ def test_transform_keeps_any_size(size):
 
 # ---------------------------------------------------------------- the engine
 
-from pipeline.manifest.params import RenderParams  # noqa: E402
+from pipeline.core.params import RenderParams  # noqa: E402
 from pipeline.render.engine import stylize  # noqa: E402
 
 FAST = RenderParams(engine="fast", size=48)
@@ -281,7 +281,7 @@ def test_init_fast_starts_the_optimiser_from_the_fast_render():
 def test_status_names_the_head_start_when_a_cell_moves_to_init_fast(tmp_path):
     """The lock entry records the fast engine's models for init: fast, so the reason a cell
     renders again names them (not the catch-all "key changed")."""
-    from pipeline.manifest.params import RenderParams
+    from pipeline.core.params import RenderParams
     from gallery_fakes import render_key
     from pipeline.plan.keys import key_inputs
     from pipeline.plan.planner import explain

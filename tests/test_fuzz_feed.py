@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, example, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from conftest import write_image  # noqa: E402
-from pipeline.manifest.model import Gallery, SiteSettings  # noqa: E402
+from pipeline.core.model import Gallery, SiteSettings  # noqa: E402
 from pipeline.site import extras  # noqa: E402
 from pipeline.site.templating import environment  # noqa: E402
 from pipeline.util import site_url  # noqa: E402

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image, ImageCms
 
 from conftest import gradient, linear_rgb_icc, png_bytes
-from pipeline.manifest.images import MAX_PIXELS, ImageLoadError, load_rgb, save_atomic
+from pipeline.core.images import MAX_PIXELS, ImageLoadError, load_rgb, save_atomic
 
 
 def close(a, b, tol=6):

@@ -15,15 +15,19 @@ from pipeline.cli.app import main
 
 REPO = Path(__file__).resolve().parent.parent
 PACKAGE = REPO / "pipeline"
-# What each stage may not import (manifest <- plan <- render/site; the run sequence -- runner,
-# workers, events -- and cli on top).
+# What each part may not import: util <- core <- manifest <- plan <- render/site, publish beside
+# them, and the run sequence (runner, workers, events) and cli on top. The stages after manifest
+# read the gallery through core's model, never the manifest's reader or editors.
 TOP = ("cli", "runner", "workers", "events")
+STAGES = ("manifest", "plan", "render", "site")
 FORBIDDEN = {
-    "util": ("manifest", "plan", "render", "site", *TOP),
-    "manifest": ("plan", "render", "site", *TOP),
-    "plan": ("render", "site", *TOP),
-    "render": ("plan", "site", *TOP),
-    "site": TOP,
+    "util": ("core", *STAGES, "publish", *TOP),
+    "core": (*STAGES, "publish", *TOP),
+    "manifest": ("plan", "render", "site", "publish", *TOP),
+    "plan": ("manifest", "render", "site", "publish", *TOP),
+    "render": ("manifest", "plan", "site", "publish", *TOP),
+    "site": ("manifest", "publish", *TOP),
+    "publish": TOP,
 }
 RUN_SEQUENCE = ("runner.py", "workers.py", "events.py")  # library code: reports through events
 
@@ -49,6 +53,17 @@ def test_no_module_imports_from_a_later_stage():
                 if len(parts) > 1 and parts[1] in banned:
                     wrong.append(f"{path.relative_to(REPO)}:{line}: imports {module}")
     assert wrong == []
+
+
+def test_every_stage_builds_on_core():
+    """core is the ground floor: each stage imports it, and it imports only pipeline.util."""
+    graph = import_graph(PACKAGE)
+    users = {stage for stage in STAGES
+             if any(m.startswith(f"pipeline.{stage}.") and any(t.startswith("pipeline.core") for t in targets)
+                    for m, targets in graph.items())}
+    assert users == set(STAGES)
+    core = {t for m, targets in graph.items() if m.startswith("pipeline.core") for t in targets}
+    assert {t for t in core if not t.startswith(("pipeline.core", "pipeline.util"))} == set()
 
 
 def test_the_checker_catches_a_backward_import(tmp_path):

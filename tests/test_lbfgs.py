@@ -7,7 +7,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from pipeline.render.gatys.lbfgs import LBFGS  # noqa: E402
-from pipeline.manifest.params import RenderParams  # noqa: E402
+from pipeline.core.params import RenderParams  # noqa: E402
 from pipeline.render.gatys.core import stylize  # noqa: E402
 from tests.test_render import content_image, style_image  # noqa: E402
 

@@ -361,7 +361,7 @@ def test_sha256_mismatch_with_url_says_how_to_fetch_again(manifest, refused):
 
 
 def test_sha256_match(cli, manifest, tmp_path):
-    from pipeline.manifest.weights import file_sha256
+    from pipeline.core.weights import file_sha256
 
     digest = file_sha256(write_image(tmp_path / "images" / "gogh.png", seed=2))
     path = manifest(BASE.replace("    title: Gogh", "    sha256: " + digest.upper()))
@@ -426,7 +426,7 @@ def test_schema_follows_params():
 
 def test_a_checked_image_is_decoded_again_only_when_it_changes(manifest, tmp_path, monkeypatch):
     """Checking files decodes each image once per (size, mtime), remembered in the cache's memo."""
-    import pipeline.manifest.images as images
+    import pipeline.core.images as images
 
     path = manifest()
     (tmp_path / "renders" / ".mutexes").mkdir(parents=True)  # the memo lives in a cache the pipeline made

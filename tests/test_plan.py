@@ -13,11 +13,11 @@ from PIL import Image
 
 from gallery_fakes import (build_gallery, cli_on, fake_stylize, fill_cache, render_key, run_driver, tiny_png,
                            with_style)
-from pipeline.manifest import params as params_mod
+from pipeline.core import params as params_mod
 from pipeline.plan import estimate as plan_mod
 from pipeline.workers import make_record
 from pipeline.cli import plan_cmds as plan_cli
-from pipeline.manifest.params import DEFAULTS, PRESETS, RenderParams
+from pipeline.core.params import DEFAULTS, PRESETS, RenderParams
 from pipeline.plan.planner import make_plan
 from pipeline.util.hashing import canonical_json
 

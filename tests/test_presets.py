@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.manifest.params import PRESETS, RenderParams
+from pipeline.core.params import PRESETS, RenderParams
 from pipeline.plan.keys import key_params
 
 SIZES = [128, 144, 160, 192, 224, 256, 320, 384, 448, 512, 768, 1024]

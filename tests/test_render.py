@@ -15,9 +15,9 @@ torch = pytest.importorskip("torch")
 
 from pipeline.cli.app import main  # noqa: E402
 from pipeline.util.errors import GalleryError  # noqa: E402
-from pipeline.manifest.params import RENDERER_VERSION, RenderParams  # noqa: E402
+from pipeline.core.params import RENDERER_VERSION, RenderParams  # noqa: E402
 from pipeline.render.gatys.core import RenderError, RenderResult, gram, stylize  # noqa: E402
-from pipeline.manifest.weights import WeightsError  # noqa: E402
+from pipeline.core.weights import WeightsError  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 

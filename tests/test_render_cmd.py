@@ -19,7 +19,7 @@ from pipeline.cli import report
 from pipeline.util.mutex import Mutex
 from pipeline.cli.app import main
 from pipeline.plan.lockfile import read_lock
-from pipeline.manifest.params import DEFAULTS
+from pipeline.core.params import DEFAULTS
 from pipeline.plan.planner import make_plan
 
 

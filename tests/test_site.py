@@ -263,7 +263,7 @@ def test_base_url_from_the_environment_when_the_manifest_has_none(tmp_path, cach
 
 def test_loss_chart_geometry():
     from pipeline.site.loss_chart import loss_chart
-    from pipeline.manifest.params import RenderParams
+    from pipeline.core.params import RenderParams
     from site_fixtures import fake_record
 
     assert loss_chart(None) is None and loss_chart({"levels": []}) is None

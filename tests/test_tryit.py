@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, dump_manifest, write_image
-from pipeline.manifest.images import load_rgb
+from pipeline.core.images import load_rgb
 from pipeline.manifest.reader import load_gallery
 from pipeline.manifest.schema import schema
 from pipeline.render.fast import models

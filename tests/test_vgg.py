@@ -10,7 +10,7 @@ torch = pytest.importorskip("torch")
 
 from pipeline.render.gatys import vgg  # noqa: E402
 from pipeline.util.errors import GalleryError  # noqa: E402
-from pipeline.manifest.weights import CAFFE_SHA256, TORCHVISION, WeightsError, caffe_weights_path, \
+from pipeline.core.weights import CAFFE_SHA256, TORCHVISION, WeightsError, caffe_weights_path, \
     weights_identity  # noqa: E402
 
 

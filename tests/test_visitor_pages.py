@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from pipeline.manifest.params import RenderParams
+from pipeline.core.params import RenderParams
 from pipeline.site.builder import build_site
 from site_fixtures import make_gallery, style_picture
 from test_browser import _open, _QuietHandler, browser  # noqa: F401 - fixture

@@ -10,7 +10,7 @@ import dataclasses
 from pathlib import Path
 from typing import Callable
 
-from pipeline.manifest.model import Gallery
+from pipeline.core.model import Gallery
 from pipeline.manifest.reader import load_gallery
 from pipeline.manifest.sources import Fetcher
 from pipeline.render.engine import Renderer, stylize

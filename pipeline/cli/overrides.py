@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import shlex
 
-from pipeline.manifest.params import PARAMS_BY_NAME, PRESETS, ParamError
+from pipeline.core.params import PARAMS_BY_NAME, PRESETS, ParamError
 from pipeline.util.errors import GalleryError
 
 NAMES = ("size", "preset")

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from pipeline.cli.report import RenderProgress, mode_for
-from pipeline.manifest.params import PARAMS, ParamError, RenderParams, unused, unused_reason
+from pipeline.core.params import PARAMS, ParamError, RenderParams, unused, unused_reason
 from pipeline.util.errors import GalleryError
 from pipeline.util.files import write_text_atomic
 
@@ -58,7 +58,7 @@ def params_from_args(args: argparse.Namespace) -> RenderParams:
 
 
 def cmd_stylize(args: argparse.Namespace) -> int:
-    from pipeline.manifest.images import ImageLoadError, load_rgb, save_atomic  # Pillow: only to render
+    from pipeline.core.images import ImageLoadError, load_rgb, save_atomic  # Pillow: only to render
 
     params = params_from_args(args)
     images = []

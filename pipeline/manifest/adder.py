@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.manifest.fields import ENTRY_FIELDS, ID_MAX, slug, value_problem
-from pipeline.manifest.images import ImageLoadError, load_rgb
-from pipeline.manifest.model import Gallery
+from pipeline.core.images import ImageLoadError, load_rgb
+from pipeline.core.model import Gallery
 from pipeline.manifest.rewrite import Edit, load_for_edit, refused, remove_created, rewrite_manifest
 from pipeline.manifest.yaml_edit import append_entries, entry_lines
 from pipeline.util import safepath
@@ -44,7 +44,6 @@ log = logging.getLogger(__name__)
 
 OWN_FOLDER = "my-images"  # images without a url: committed (see README, "Publish on GitHub Pages")
 FETCHED_FOLDER = "images"  # images with a url: git-ignored, fetched again from the url
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif", ".avif"}
 LFS_HINT_BYTES = 10 * 1024 * 1024  # above this, suggest Git LFS for a committed image
 _FORMAT_SUFFIX = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "TIFF": ".tif", "BMP": ".bmp",
                   "GIF": ".gif", "AVIF": ".avif", "MPO": ".jpg"}
@@ -145,9 +144,9 @@ def _expand(source: str) -> list[str]:
     path = Path(source).expanduser()
     if path.is_dir():
         found = sorted(str(p) for p in path.iterdir()
-                       if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
+                       if p.is_file() and p.suffix.lower() in safepath.IMAGE_SUFFIXES and not p.name.startswith("."))
         if not found:
-            raise GalleryError(f"add: {_say(source)} holds no image files ({', '.join(sorted(IMAGE_SUFFIXES))})")
+            raise GalleryError(f"add: {_say(source)} holds no image files ({', '.join(sorted(safepath.IMAGE_SUFFIXES))})")
         return found
     if not path.exists():
         raise GalleryError(f"add: {_say(source)}: no such file or folder (an address must start with https://)")
@@ -218,7 +217,7 @@ def _entries(gallery: Gallery, role: str, staged: list[_Staged], root: Path, giv
             raise GalleryError(f"add: {_say(s.source)}: the title made from its file name, {quote(title)}, "
                                f"cannot be used: {problem}; give a title with --title, or rename the file")
         suffix = Path(s.name).suffix.lower()
-        if suffix not in IMAGE_SUFFIXES:
+        if suffix not in safepath.IMAGE_SUFFIXES:
             suffix = _FORMAT_SUFFIX.get(_format_of(s.path), ".png")
         a = Added(role, entry_id, title, s.path, s.size, s.sha256, s.url, given["credit"] or "",
                   given["link"] or "", copied_from="" if s.stays else _say(s.source), source=_say(s.source))

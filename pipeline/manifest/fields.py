@@ -10,7 +10,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from pipeline.manifest.params import PARAMS_BY_NAME
+from pipeline.core.params import PARAMS_BY_NAME
 from pipeline.util import site_url
 from pipeline.util.errors import quote
 from pipeline.util.urls import ENDPOINT_PATTERN, REMOTE_PATTERN  # noqa: F401 - the schema publishes them

@@ -15,8 +15,8 @@ import yaml
 
 from pipeline.manifest import roots as allowed_roots
 from pipeline.manifest.fields import Field
-from pipeline.manifest.model import ImageEntry
-from pipeline.manifest.weights import file_sha256
+from pipeline.core.model import ImageEntry
+from pipeline.core.weights import file_sha256
 from pipeline.util import safepath
 from pipeline.util.errors import quote
 from pipeline.util.memo import MEMO_FILE
@@ -121,7 +121,7 @@ class ImageFileChecks:
         name, st = str(file), file.stat()
         if self.memo and self.memo.get("decoded", name, st) is not None:
             return
-        from pipeline.manifest.images import MAX_PIXELS, ImageLoadError, load_rgb  # Pillow: only when files are checked
+        from pipeline.core.images import MAX_PIXELS, ImageLoadError, load_rgb  # Pillow: only when files are checked
 
         try:
             im = load_rgb(file, MAX_PIXELS)

@@ -25,9 +25,9 @@ import yaml
 from pipeline.manifest.fields import (CACHE_FIELDS, ENTRY_FIELDS, EXCLUDE_FIELDS, PARAM_FIELDS, SITE_FIELDS,
                                       TOP_FIELDS, Field, suggest, value_problem)
 from pipeline.manifest.image_checks import ImageFileChecks, made_by_us
-from pipeline.manifest.model import Gallery, ImageEntry, RemoteSettings, SiteSettings
-from pipeline.manifest.params import ParamError, RenderParams, check_value, unused, unused_reason
-from pipeline.manifest.weights import BUILTIN
+from pipeline.core.model import Gallery, ImageEntry, RemoteSettings, SiteSettings
+from pipeline.core.params import ParamError, RenderParams, check_value, unused, unused_reason
+from pipeline.core.weights import BUILTIN
 from pipeline.manifest.yaml_checks import FAILED, MERGE, REPORTED, Invalid, YamlChecks, describe, peek
 from pipeline.util.errors import GalleryError, ManifestError, quote
 from pipeline.util.memo import MEMO_FILE, Memo

@@ -11,7 +11,7 @@ import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.manifest.model import Gallery, ImageEntry
+from pipeline.core.model import Gallery, ImageEntry
 from pipeline.manifest.rewrite import Edit, load_for_edit, refused, rewrite_manifest
 from pipeline.manifest.yaml_edit import remove_items
 from pipeline.util.errors import GalleryError

@@ -14,8 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.manifest.images import ImageLoadError, load_rgb
-from pipeline.manifest.model import Gallery, ImageEntry
+from pipeline.core.images import ImageLoadError, load_rgb
+from pipeline.core.model import Gallery, ImageEntry
 from pipeline.manifest.remover import find_entry
 from pipeline.manifest.rewrite import Edit, load_for_edit, rewrite_manifest
 from pipeline.manifest.yaml_edit import set_entry_value

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Generic, TypeVar
 
-from pipeline.manifest.model import Gallery
+from pipeline.core.model import Gallery
 from pipeline.manifest.reader import load_gallery
 from pipeline.manifest.yaml_edit import line_ending, with_line_ending
 from pipeline.util import safepath

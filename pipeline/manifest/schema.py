@@ -11,8 +11,8 @@ from typing import Any
 
 from pipeline.manifest.fields import (CACHE_FIELDS, ENTRY_FIELDS, EXCLUDE_FIELDS, ID_MAX, ID_PATTERN,
                                      ENDPOINT_PATTERN, REMOTE_PATTERN, SHA256_PATTERN, SITE_FIELDS, TOP_FIELDS, Field)
-from pipeline.manifest.model import SiteSettings
-from pipeline.manifest.params import PARAMS, Param
+from pipeline.core.model import SiteSettings
+from pipeline.core.params import PARAMS, Param
 
 _SCALARS: dict[str, dict[str, Any]] = {
     "text": {"type": "string"},

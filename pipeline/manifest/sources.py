@@ -22,8 +22,8 @@ from pipeline import __version__
 from pipeline.util.errors import GalleryError
 from pipeline.util import safepath
 from pipeline.util.files import _UMASK
-from pipeline.manifest.model import ImageEntry
-from pipeline.manifest.weights import file_sha256
+from pipeline.core.model import ImageEntry
+from pipeline.core.weights import file_sha256
 
 MIRROR_ENV = "GALLERY_MIRROR"
 MAX_BYTES = 100 * 1024 * 1024  # no gallery image is this large; a bigger answer is not an image
@@ -122,7 +122,7 @@ def download(url: str, dest: Path, sha256: str, max_bytes: int = MAX_BYTES) -> N
 def _save_verified(stream: IO[bytes], dest: Path, sha256: str, what: str, max_bytes: int = MAX_BYTES) -> None:
     """Copy `stream` to `dest` through a temp file, renamed into place only once the sha256
     matches and the file decodes as an image; on any failure nothing is left behind."""
-    from pipeline.manifest.images import ImageLoadError, load_rgb  # Pillow: only when something is fetched
+    from pipeline.core.images import ImageLoadError, load_rgb  # Pillow: only when something is fetched
 
     created = [p for p in (dest.parent, *dest.parent.parents) if not p.exists()]
     h, size = hashlib.sha256(), 0

@@ -179,7 +179,7 @@ class Cache:
     # ---- writing
     def store(self, key: str, image: Any, record: dict[str, Any]) -> None:
         """Write the image, then the record: a crash in between leaves an entry that is not cached."""
-        from pipeline.manifest.images import save_atomic  # PIL: only a process that renders needs it
+        from pipeline.core.images import save_atomic  # PIL: only a process that renders needs it
 
         self._check_inside(key)
         why = size_problem(image.size, record)

@@ -6,7 +6,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from pipeline.manifest.params import FAST, PARAMS_BY_NAME, RenderParams
+from pipeline.core.params import FAST, PARAMS_BY_NAME, RenderParams
 
 # Used when no earlier render says how fast this machine is: seconds per unit of work (the sum
 # over pyramid levels of iterations x level_size^2) plus a per-render overhead, for a CPU that

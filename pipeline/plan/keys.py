@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.manifest import params as _params
-from pipeline.manifest.params import FAST, PARAMS_BY_NAME, RenderParams
-from pipeline.manifest.weights import fast_models_identity, weights_identity
+from pipeline.core import params as _params
+from pipeline.core.params import FAST, PARAMS_BY_NAME, RenderParams
+from pipeline.core.weights import fast_models_identity, weights_identity
 
 
 def key_params(params: RenderParams) -> dict[str, Any]:

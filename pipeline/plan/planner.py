@@ -12,15 +12,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from pipeline.manifest.model import Gallery, ImageEntry
-from pipeline.manifest.params import PARAMS, RenderParams
+from pipeline.core.model import Gallery, ImageEntry
+from pipeline.core.params import PARAMS, RenderParams
 from pipeline.plan.cache import Cache
 from pipeline.plan.estimate import CPU_PACE, Estimates
 from pipeline.plan.keys import key_inputs, provenance
 from pipeline.plan.lockfile import cell_name, read_lock, update_lock
 from pipeline.plan.shards import shard_of
 from pipeline.util.errors import GalleryError
-from pipeline.manifest.weights import weights_identity
+from pipeline.core.weights import weights_identity
 from pipeline.util.files import file_sha256
 from pipeline.util.hashing import json_sha256
 from pipeline.util.mutex import Mutex

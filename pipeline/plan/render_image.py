@@ -1,6 +1,6 @@
 """What a render's image must be, wherever it comes from (an engine, a pull, a cache folder on
 disk): a PNG that decodes whole, within the project's limits (the `size` parameter's maximum on
-its long edge, manifest.images.MAX_PIXELS in all), at the dimensions its record gives.
+its long edge, core.images.MAX_PIXELS in all), at the dimensions its record gives.
 
 Why more than the record's sha256: a record is as easy to forge as its image, so a text file or
 a 30000 x 30000 PNG bomb with a matching record would count as a render and fail every build.
@@ -14,7 +14,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from pipeline.manifest.params import PARAMS_BY_NAME
+from pipeline.core.params import PARAMS_BY_NAME
 
 MAX_EDGE = int(PARAMS_BY_NAME["size"].maximum)  # pixels on a render's long edge
 MAX_RENDER_BYTES = 64 << 20  # a 4096 x 4096 PNG of noise, stored uncompressed, is 50.4 MB
@@ -39,7 +39,7 @@ def expected_size(record: dict[str, Any]) -> tuple[tuple[int, int] | None, int |
 
 def size_problem(size: tuple[int, int], record: dict[str, Any]) -> str | None:
     """What is wrong with an image of `size` as the render `record` describes, or None."""
-    from pipeline.manifest.images import MAX_PIXELS  # Pillow: only where images are checked
+    from pipeline.core.images import MAX_PIXELS  # Pillow: only where images are checked
 
     w, h = size
     if max(w, h) > MAX_EDGE or w * h > MAX_PIXELS:

@@ -18,7 +18,7 @@ from pathlib import Path
 import yaml
 
 from pipeline.manifest.adder import LFS_HINT_BYTES, OWN_FOLDER
-from pipeline.manifest.model import Gallery
+from pipeline.core.model import Gallery
 from pipeline.publish.git import Repo
 
 WORKFLOW = ".github/workflows/pages.yml"

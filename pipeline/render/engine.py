@@ -4,7 +4,7 @@ a cell's cache key that come from the engine, both chosen by `params.engine`.
 An engine is a folder under pipeline/render/ (gatys: the optimiser; fast: a feed-forward
 network) whose `core.stylize(content, style, params, progress=, label=, threads=)` is a pure
 function of its inputs that reports its iterations to `progress` (render/progress.py) and never
-prints. The table in pipeline/manifest/params.py says which parameters each
+prints. The table in pipeline/core/params.py says which parameters each
 engine reads (Param.engines); the parts of a cell's key that come from the engine (its networks
 and version) are composed in pipeline/plan/keys.py from pinned identities. `stylize` imports an
 engine only when it renders.
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable
 
-from pipeline.manifest.params import FAST, RenderParams
+from pipeline.core.params import FAST, RenderParams
 from pipeline.render.progress import Progress, RenderStep
 from pipeline.render.result import RenderResult
 

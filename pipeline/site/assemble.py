@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from pipeline.manifest.model import Gallery
+from pipeline.core.model import Gallery
 from pipeline.site import extras
 from pipeline.site import state as sitestate
 from pipeline.site import tryit as tryit_page

@@ -17,7 +17,7 @@ import logging
 import time
 from pathlib import Path
 
-from pipeline.manifest.model import Gallery
+from pipeline.core.model import Gallery
 from pipeline.site import owner
 from pipeline.site import state as sitestate
 from pipeline.site.assemble import Output, SiteFiles, base_url

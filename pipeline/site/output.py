@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from pipeline.manifest.model import Gallery
+from pipeline.core.model import Gallery
 from pipeline.site.templating import BUILTIN_TEMPLATES
 from pipeline.util.errors import GalleryError
 

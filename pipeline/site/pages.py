@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.manifest.model import Gallery
-from pipeline.manifest.params import RenderParams
+from pipeline.core.model import Gallery
+from pipeline.core.params import RenderParams
 from pipeline.site import views as v
 from pipeline.site.downloads import ZipPart, zip_view
 from pipeline.site.loss_chart import loss_chart

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pipeline.manifest.model import Gallery
+from pipeline.core.model import Gallery
 from pipeline.util.errors import GalleryError, quote
 
 MB = 1_000_000

@@ -50,7 +50,7 @@ STATE_VERSION = 2  # files: {relative path: [size, mtime_ns, sha256, recipe]}
 RACY_NS = 2_000_000_000
 # Modules whose code decides the pages' bytes: editing one rebuilds the site.
 # The code whose change can change the pages' bytes, relative to the package folder.
-SITE_MODULES = ("site/*.py", "manifest/images.py", "manifest/model.py", "manifest/params.py", "util/*.py",
+SITE_MODULES = ("site/*.py", "core/images.py", "core/model.py", "core/params.py", "util/*.py",
                 "__init__.py", "render/fast/models.py")  # the last: the try-it page's networks, pinned
 # Libraries whose version could change the pages' bytes (found without importing them: ~50 ms).
 LIBRARIES = ("jinja2", "markupsafe")

@@ -7,7 +7,7 @@ import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipeline.manifest.model import Gallery
+from pipeline.core.model import Gallery
 from pipeline.util.errors import GalleryError
 
 if TYPE_CHECKING:

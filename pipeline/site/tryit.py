@@ -20,7 +20,7 @@ import math
 import struct
 from pathlib import Path
 
-from pipeline.manifest.model import Gallery, ImageEntry
+from pipeline.core.model import Gallery, ImageEntry
 from pipeline.site import runtime
 from pipeline.util import jsonload
 from pipeline.util.errors import GalleryError
@@ -117,7 +117,7 @@ def _read_vector(path: Path, sha: str, model_sha: str) -> list[float] | None:
 def _compute(entry: ImageEntry) -> list[float]:
     import numpy as np
 
-    from pipeline.manifest.images import ImageLoadError, load_rgb
+    from pipeline.core.images import ImageLoadError, load_rgb
     from pipeline.render.fast import models
 
     try:

@@ -8,8 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pipeline.manifest.model import Gallery, ImageEntry
-from pipeline.manifest.params import PARAMS_BY_NAME, RenderParams
+from pipeline.core.model import Gallery, ImageEntry
+from pipeline.core.params import PARAMS_BY_NAME, RenderParams
 from pipeline.plan.cache import read_record
 from pipeline.site.pictures import Pictures
 from pipeline.util.errors import GalleryError
@@ -49,7 +49,7 @@ def cell_view(cell, contents: dict, styles: dict, pictures: Pictures, with_recor
     rendered = cell.state == "cached" and Path(cell.image).is_file()
     size = None
     if expected and not rendered and cell.state == "render":
-        from pipeline.manifest.images import oriented_size
+        from pipeline.core.images import oriented_size
         from pipeline.render.imageops import fit_long_edge  # torch-free: the renders' own sizing
 
         rendered, size = True, fit_long_edge(oriented_size(c.file), cell.params.size)

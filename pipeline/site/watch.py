@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from pipeline.manifest.adder import IMAGE_SUFFIXES
+from pipeline.util.safepath import IMAGE_SUFFIXES
 from pipeline.util.errors import GalleryError
 
 log = logging.getLogger(__name__)

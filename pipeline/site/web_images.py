@@ -180,7 +180,7 @@ def plan_set(source: Path, source_key: str, cache_dir: Path, settings: EncoderSe
     cached = _read_index(folder / "index.json", key, settings, verify)
     if cached is not None:
         return cached
-    from pipeline.manifest.images import oriented_size
+    from pipeline.core.images import oriented_size
 
     w, h = tuple(size) if size is not None else oriented_size(source)
     return VariantSet(key, w, h, tuple(Variant(f, vw, vh, folder / f"{vw}.{f}", estimate(f, settings.quality(f), vw, vh))
@@ -198,7 +198,7 @@ def encode_set(vset: VariantSet, source: Path, cache_dir: Path, settings: Encode
         return vset
     from PIL import Image
 
-    from pipeline.manifest.images import load_rgb, save_atomic
+    from pipeline.core.images import load_rgb, save_atomic
 
     folder = variant_folder(cache_dir, vset.key)
     im = load_rgb(source)

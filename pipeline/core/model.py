@@ -1,11 +1,11 @@
 """The gallery model: plain, validated objects that every later stage reads (never YAML)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from pipeline.manifest.params import RenderParams
+from pipeline.core.params import RenderParams, check_value
 
 
 @dataclass(frozen=True)
@@ -89,10 +89,6 @@ class Gallery:
     def with_overrides(self, **params: Any) -> "Gallery":
         """This gallery with command-line parameters over the manifest's (None values ignored);
         raises ParamError for a bad value."""
-        from dataclasses import replace
-
-        from pipeline.manifest.params import check_value
-
         given = {k: check_value(k, v) for k, v in params.items() if v is not None}
         return replace(self, overrides={**self.overrides, **given}) if given else self
 
