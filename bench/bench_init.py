@@ -101,7 +101,7 @@ def main(argv=None) -> int:
 
     import torch
 
-    from pipeline.render.engine import stylize
+    from pipeline.render import stylize
     from pipeline.render.gatys.core import evaluate
 
     out = Path(args.out)

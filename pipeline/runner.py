@@ -22,7 +22,7 @@ from pipeline.plan.cache import Collection
 from pipeline.plan.lockfile import sibling_locks
 from pipeline.plan.planner import Cell, Plan
 from pipeline.plan.remote import Pusher, RemoteError, remote_for
-from pipeline.render.engine import Renderer, stylize
+from pipeline.render import Renderer, stylize
 from pipeline.util.plain import Plain
 
 

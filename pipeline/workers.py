@@ -20,7 +20,7 @@ from pipeline import __version__
 from pipeline.events import CellDone, CellStarted, CellStep, OnEvent, ignore
 from pipeline.core.images import ImageLoadError, load_rgb
 from pipeline.plan.keys import provenance
-from pipeline.render.engine import Renderer, stylize
+from pipeline.render import Renderer, stylize
 from pipeline.render.heap import keep_freed_memory
 from pipeline.render.threads import USER_THREAD_VARIABLES, Workers, available_cpus, split_threads
 from pipeline.util.errors import GalleryError

@@ -3,8 +3,8 @@ or parses, every link and anchor resolves, and the references name what the code
 
 How each block is checked (a block that must not run says `# not run by the tests: WHY` in its
 first two lines; `text` blocks are output and diagrams):
-- python: runs in a fresh interpreter in a temporary folder holding the demo's images (from
-  GALLERY_MIRROR) where the docs say they are;
+- python: runs in a fresh interpreter in a temporary folder holding the demo's manifest and its
+  images (from GALLERY_MIRROR) where the docs say they are;
 - sh, bash: each simple command exists and its arguments parse: make targets with `make -n`,
   then each pipeline command that they expand to; `style-gallery`, `python -m MODULE` and
   scripts through their own argparse parsers (stopped right after parsing: nothing runs);
@@ -63,12 +63,15 @@ def test_blocks_that_do_not_run_say_why():
 
 @pytest.mark.parametrize("block", _of({"python"}))
 def test_python_block_runs(block: Block, tmp_path: Path, seed_mirror: Path):
-    """From the repository root as the docs say, here a copy: the demo's images in config/images/."""
+    """From the repository root as the docs say, here a copy: the demo's manifest and its images in
+    config/."""
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "gallery.yaml").write_bytes((REPO / "config" / "gallery.yaml").read_bytes())
     for role in ("content", "style"):
         folder = tmp_path / "config" / "images" / role
         folder.mkdir(parents=True)
         for image in (seed_mirror / role).glob("*.jpg"):
-            (folder / image.name).symlink_to(image)
+            (folder / image.name).write_bytes(image.read_bytes())  # copies: the reader refuses links out
     before = set(tmp_path.rglob("*"))
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     r = subprocess.run([sys.executable, "-c", block.text], cwd=tmp_path, env=env,

@@ -128,7 +128,7 @@ def test_transform_keeps_any_size(size):
 # ---------------------------------------------------------------- the engine
 
 from pipeline.core.params import RenderParams  # noqa: E402
-from pipeline.render.engine import stylize  # noqa: E402
+from pipeline.render import stylize  # noqa: E402
 
 FAST = RenderParams(engine="fast", size=48)
 

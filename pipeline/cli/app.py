@@ -18,7 +18,7 @@ from pipeline.cli.options import add_config, add_quiet
 from pipeline.manifest import roots
 from pipeline.manifest.reader import load_gallery
 from pipeline.manifest.schema import schema_json
-from pipeline.render.engine import Renderer, stylize
+from pipeline.render import Renderer, stylize
 from pipeline.util.errors import DISK_ERRNOS, GalleryError
 from pipeline.util.files import write_text_atomic
 

@@ -13,7 +13,7 @@ from typing import Callable
 from pipeline.core.model import Gallery
 from pipeline.manifest.reader import load_gallery
 from pipeline.manifest.sources import Fetcher
-from pipeline.render.engine import Renderer, stylize
+from pipeline.render import Renderer, stylize
 from pipeline.util.plain import Plain
 
 # load(path, check_files=..., fetch=...) -> Gallery, as pipeline.manifest.reader.load_gallery

@@ -14,13 +14,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Callable
 
 from pipeline.core.params import FAST, RenderParams
-from pipeline.render.progress import Progress, RenderStep
+from pipeline.render.progress import Progress
 from pipeline.render.result import RenderResult
 
 if TYPE_CHECKING:
     from PIL import Image
 
-__all__ = ["Renderer", "RenderResult", "RenderStep", "stylize"]
+__all__ = ["Renderer", "stylize"]
 
 # What renders a cell: stylize below, or another callable of its shape that a caller passes in
 # (the runner and the CLI take one; tests pass a fake).
