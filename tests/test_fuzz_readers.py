@@ -1,5 +1,5 @@
 """Property-based fuzzing (Hypothesis) of the three readers of input a user or a pull request
-controls: the YAML manifest, the lock file and a render record (issue 18).
+controls: the YAML manifest, the lock file and a render record.
 
 The property: whatever the structure, reading it raises nothing but GalleryError (the CLI turns
 it into a message) and writes no file outside the example's temp folder (tests/fs_guard.py

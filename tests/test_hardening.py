@@ -1,8 +1,9 @@
-"""Issue 18: no input escapes its folder, no build deletes what it did not write, damaged state
-gives a message (never a traceback) and a damaged cache repairs itself.
+"""No input escapes its folder, no build deletes what it did not write, damaged state gives a
+message (never a traceback) and a damaged cache repairs itself.
 
-One test (or one parametrised group) per item of the issue, numbered as there; each failed on
-main before the fix. Galleries are tiny: 40x30 generated images and 8x8 fake renders (no torch).
+One test (or one parametrised group) per way in: fetched files, planted variant indexes, image
+paths, symbolic links in the site folder, inputs inside the output, files a user adds to the
+site. Galleries are tiny: 40x30 generated images and 8x8 fake renders (no torch).
 """
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ def site_files(site: Path) -> dict[str, bytes]:
 
 @pytest.mark.parametrize("target", ["../victim/site-packages/zz.pth", ".git/hooks/post-checkout",
                                     "images/../../victim/bin/activate"])
-def test_1_validate_never_writes_outside_the_images_folder(cli, tmp_path, monkeypatch, target):
+def test_validate_never_writes_outside_the_images_folder(cli, tmp_path, monkeypatch, target):
     """A missing `file:` is fetched only as an image inside the manifest's folder: a planted `.pth`
     or git hook (copied from the mirror before it was checked to be an image) is refused first."""
     mirror = tmp_path / "mirror"
@@ -65,7 +66,7 @@ def test_1_validate_never_writes_outside_the_images_folder(cli, tmp_path, monkey
     assert "outside" in err or "only image files" in err
 
 
-def test_1_a_fetched_file_that_is_not_an_image_never_lands(make_gallery, cli, tmp_path, monkeypatch):
+def test_a_fetched_file_that_is_not_an_image_never_lands(make_gallery, cli, tmp_path, monkeypatch):
     """Even inside the folder, with the right name and sha256: it must decode before the rename."""
     mirror = tmp_path / "mirror"
     mirror.mkdir()
@@ -80,7 +81,7 @@ def test_1_a_fetched_file_that_is_not_an_image_never_lands(make_gallery, cli, tm
     assert rc == 2 and "not a usable image" in err
 
 
-def test_2_a_planted_variants_index_cannot_publish_a_local_file(make_gallery, cli, tmp_path):
+def test_a_planted_variants_index_cannot_publish_a_local_file(make_gallery, cli, tmp_path):
     """An index.json in renders/variants naming /proc/self/environ or any absolute path is damaged:
     the web images are encoded again, and the named file never reaches site/."""
     path = cached_gallery(make_gallery)
@@ -102,7 +103,7 @@ def test_2_a_planted_variants_index_cannot_publish_a_local_file(make_gallery, cl
 
 
 @pytest.mark.parametrize("how", ["absolute", "dotdot", "symlink", "home"])
-def test_3_file_may_not_name_an_image_outside_the_manifests_folder(make_gallery, cli, tmp_path, monkeypatch, how):
+def test_file_may_not_name_an_image_outside_the_manifests_folder(make_gallery, cli, tmp_path, monkeypatch, how):
     elsewhere = write_image(tmp_path.parent / f"{tmp_path.name}-elsewhere" / "private.png", seed=5)
     monkeypatch.setenv("HOME", str(elsewhere.parent))
     (tmp_path / "images").mkdir()
@@ -123,7 +124,7 @@ def test_3_file_may_not_name_an_image_outside_the_manifests_folder(make_gallery,
     assert rc == 0, err
 
 
-def test_4_a_symlink_in_the_site_folder_is_never_written_through(make_gallery, cli, tmp_path):
+def test_a_symlink_in_the_site_folder_is_never_written_through(make_gallery, cli, tmp_path):
     path = cached_gallery(make_gallery)
     assert cli("build", "--config", path)[0] == 0
     victim = tmp_path / "victim"
@@ -162,7 +163,7 @@ def test_a_build_removes_links_it_did_not_make_and_never_follows_them(make_galle
 
 # ---------------------------------------------------------------- 5-6: data loss
 
-def test_5_an_input_image_inside_site_output_is_refused(make_gallery, cli, tmp_path):
+def test_an_input_image_inside_site_output_is_refused(make_gallery, cli, tmp_path):
     path = make_gallery(site={"output": "public"},
                         contents=[{"id": "pearl", "file": "public/photos/pearl.png"}])
     rc, out, err = cli("validate", "--config", path)
@@ -171,7 +172,7 @@ def test_5_an_input_image_inside_site_output_is_refused(make_gallery, cli, tmp_p
     assert (tmp_path / "public" / "photos" / "pearl.png").is_file()
 
 
-def test_6_files_a_user_adds_to_the_site_are_kept_or_named(make_gallery, cli, tmp_path):
+def test_files_a_user_adds_to_the_site_are_kept_or_named(make_gallery, cli, tmp_path):
     path = cached_gallery(make_gallery)
     assert cli("build", "--config", path)[0] == 0
     site = tmp_path / "site"

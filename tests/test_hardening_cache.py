@@ -1,6 +1,6 @@
-"""Issue 18, items 7-13: the render cache repairs itself, and damaged state gives a message.
-
-Each test failed on main before the fix (a traceback, or a damaged entry trusted forever).
+"""The render cache repairs itself, and damaged state gives a message (never a traceback, nor a
+damaged entry trusted forever): corrupt renders, mistyped records, hand-edited lock entries, a
+read-only cache, a full disk, unused web images, a pinned image swapped in place.
 Renders are 8x8 fakes (tests/gallery_fakes.py): no torch.
 """
 from __future__ import annotations
@@ -28,7 +28,7 @@ def cache_entry(tmp_path: Path, suffix: str) -> Path:
 # ---------------------------------------------------------------- 7: a corrupt render
 
 @pytest.mark.parametrize("damage", ["truncated", "zeroed"])
-def test_7_a_corrupt_cached_render_is_reported_rerendered_and_pruned(make_gallery, cli, tmp_path,
+def test_a_corrupt_cached_render_is_reported_rerendered_and_pruned(make_gallery, cli, tmp_path,
                                                                      fake_renderer, damage):
     path = cached_gallery(make_gallery)
     assert cli("build", "--config", path)[0] == 0
@@ -51,7 +51,7 @@ def test_7_a_corrupt_cached_render_is_reported_rerendered_and_pruned(make_galler
     assert "1 cached, 0 to render" in out and "  cached    pearl:gogh" in out
 
 
-def test_7_prune_removes_a_corrupt_render(make_gallery, cli, tmp_path):
+def test_prune_removes_a_corrupt_render(make_gallery, cli, tmp_path):
     path = cached_gallery(make_gallery)
     png = cache_entry(tmp_path, ".png")
     png.write_bytes(b"\0" * png.stat().st_size)
@@ -65,7 +65,7 @@ def test_7_prune_removes_a_corrupt_render(make_gallery, cli, tmp_path):
 @pytest.mark.parametrize("field, value", [
     ("weights", "w"), ("levels", "abc"), ("trace", ["x"]), ("params", [1]), ("final", "x"),
     ("seconds", "fast"), ("key", None)])
-def test_8_a_record_with_a_mistyped_field_counts_as_missing(make_gallery, cli, tmp_path, field, value):
+def test_a_record_with_a_mistyped_field_counts_as_missing(make_gallery, cli, tmp_path, field, value):
     path = cached_gallery(make_gallery)
     record = cache_entry(tmp_path, ".json")
     data = json.loads(record.read_text())
@@ -81,7 +81,7 @@ def test_8_a_record_with_a_mistyped_field_counts_as_missing(make_gallery, cli, t
     assert (field if field != "trace" else "levels[0].trace") in out
 
 
-def test_8_the_site_never_reads_a_bad_record_even_when_handed_one(tmp_path):
+def test_the_site_never_reads_a_bad_record_even_when_handed_one(tmp_path):
     """The builder checks a record itself too (a plan from elsewhere, a record changed since)."""
     from pipeline.plan.cache import read_record
     from pipeline.site.loss_chart import loss_chart
@@ -99,7 +99,7 @@ def test_8_the_site_never_reads_a_bad_record_even_when_handed_one(tmp_path):
 # ---------------------------------------------------------------- 9: a hand-edited lock file
 
 @pytest.mark.parametrize("content", [None, "pearl", ["pearl"], {"id": 5, "sha256": "x"}])
-def test_9_a_hand_edited_lock_entry_is_ignored_with_a_message(make_gallery, cli, tmp_path, content):
+def test_a_hand_edited_lock_entry_is_ignored_with_a_message(make_gallery, cli, tmp_path, content):
     path = cached_gallery(make_gallery)
     lock = path.with_suffix(".lock.json")
     data = json.loads(lock.read_text())
@@ -114,7 +114,7 @@ def test_9_a_hand_edited_lock_entry_is_ignored_with_a_message(make_gallery, cli,
     assert json.loads(lock.read_text())["cells"]["pearl:gogh"]["content"]["id"] == "pearl"  # rewritten
 
 
-def test_9_a_lock_file_that_is_a_folder_is_a_clear_error(make_gallery, cli, tmp_path):
+def test_a_lock_file_that_is_a_folder_is_a_clear_error(make_gallery, cli, tmp_path):
     path = cached_gallery(make_gallery)
     lock = path.with_suffix(".lock.json")
     lock.unlink()
@@ -126,7 +126,7 @@ def test_9_a_lock_file_that_is_a_folder_is_a_clear_error(make_gallery, cli, tmp_
 
 # ---------------------------------------------------------------- 10: a read-only cache
 
-def test_10_a_fully_cached_gallery_builds_from_a_read_only_cache(make_gallery, cli, tmp_path):
+def test_a_fully_cached_gallery_builds_from_a_read_only_cache(make_gallery, cli, tmp_path):
     path = cached_gallery(make_gallery, styles=("gogh", "munch"))
     assert cli("build", "--config", path)[0] == 0
     shutil.rmtree(tmp_path / "site")
@@ -140,7 +140,7 @@ def test_10_a_fully_cached_gallery_builds_from_a_read_only_cache(make_gallery, c
 
 # ---------------------------------------------------------------- 11: a full disk
 
-def test_11_a_full_disk_gives_the_message_not_a_traceback(make_gallery, cli, tmp_path, fake_renderer, monkeypatch):
+def test_a_full_disk_gives_the_message_not_a_traceback(make_gallery, cli, tmp_path, fake_renderer, monkeypatch):
     path = make_gallery(render={"size": 64, "preset": "draft"})
     real_fsync = os.fsync
 
@@ -161,7 +161,7 @@ def test_11_a_full_disk_gives_the_message_not_a_traceback(make_gallery, cli, tmp
 
 # ---------------------------------------------------------------- 12: prune and web images
 
-def test_12_prune_removes_web_images_no_page_uses_and_stale_temp_files(make_gallery, cli, tmp_path):
+def test_prune_removes_web_images_no_page_uses_and_stale_temp_files(make_gallery, cli, tmp_path):
     path = cached_gallery(make_gallery, styles=("gogh", "munch"))
     assert cli("build", "--config", path)[0] == 0
     variants = tmp_path / "renders" / "variants"
@@ -188,7 +188,7 @@ def test_12_prune_removes_web_images_no_page_uses_and_stale_temp_files(make_gall
 # ---------------------------------------------------------------- 13: a swapped pinned image
 
 @pytest.mark.parametrize("how", ["replaced", "in place"])
-def test_13_a_pinned_image_swapped_for_one_of_the_same_size_and_mtime_is_caught(make_gallery, cli, tmp_path, how):
+def test_a_pinned_image_swapped_for_one_of_the_same_size_and_mtime_is_caught(make_gallery, cli, tmp_path, how):
     image = write_image(tmp_path / "images" / "pearl.bmp", (40, 30), seed=1)
     path = make_gallery(contents=[{"id": "pearl", "file": "images/pearl.bmp", "sha256": sha256(image)}])
     (tmp_path / "renders" / ".mutexes").mkdir(parents=True)  # the memo lives in a cache the pipeline made

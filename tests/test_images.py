@@ -81,7 +81,7 @@ def test_grey_with_alpha(tmp_path):
     assert out.mode == "RGB" and close(out.getpixel((0, 0)), (127, 127, 127), 2)
 
 
-def test_16_bit_grey_is_scaled_not_clipped(tmp_path):
+def test_sixteen_bit_grey_is_scaled_not_clipped(tmp_path):
     path = tmp_path / "grey16.png"
     path.write_bytes(png_bytes(4, 2, 16, 0, struct.pack(">8H", *[32896] * 8)))  # 0x8080 ~ 50 %
     assert Image.open(path).mode.startswith("I")
@@ -89,7 +89,7 @@ def test_16_bit_grey_is_scaled_not_clipped(tmp_path):
     assert out.mode == "RGB" and close(out.getpixel((0, 0)), (128, 128, 128), 1)
 
 
-def test_16_bit_rgb(tmp_path):
+def test_sixteen_bit_rgb_becomes_eight_bit(tmp_path):
     path = tmp_path / "rgb16.png"
     path.write_bytes(png_bytes(2, 1, 16, 2, struct.pack(">6H", 65535, 0, 32896, 0, 65535, 0)))
     out = load_rgb(path)

@@ -448,7 +448,7 @@ def test_a_checked_image_is_decoded_again_only_when_it_changes(manifest, tmp_pat
 
 def test_validate_reports_every_problem_of_every_entry_in_one_run(manifest, refused, tmp_path, monkeypatch):
     """Two new entries, four problems of three kinds (a typo, an image that cannot be fetched, a
-    wrong sha256, a bad parameter): one run names them all (it used to take four runs)."""
+    wrong sha256, a bad parameter): one run names them all, not one a run."""
     monkeypatch.delenv("GALLERY_MIRROR", raising=False)
     url = f"https://127.0.0.1:{closed_port()}/kanagawa.jpg"  # offline: the connection is refused
     write_image(tmp_path / "images" / "wave.png", seed=3)

@@ -262,7 +262,7 @@ def _cpuinfo(tmp_path, monkeypatch, flags: str):
 # `make` at 512 px with standard at 10,10,10,10,130 (139 full-size passes): on a 2-core AVX2
 # CPU (fp32) about 10 minutes, and half a minute in `draft`; on a 2-core AVX512-BF16 CPU, where
 # `precision: auto` runs bf16, 189-206 s and 8-11 s on a machine other agents shared. Standard
-# is 179 passes since issue 19: the fp32 figure scaled (x1.29, the pace is per pass) to about
+# at 10,10,10,10,170 is 179 passes: the fp32 figure scaled (x1.29, the pace is per pass) to about
 # 13 minutes; on the bf16 CPU, quiet, 154-170 s a cell in one `gallery` run (bench/RESULTS.md).
 @pytest.mark.parametrize("flags, standard, draft, minutes, cpu", [
     ("avx512f", (700, 930), (20, 45), r"5\d", "in fp32"),

@@ -88,7 +88,7 @@ def test_pyramid_levels_follow_the_schedule():
 @pytest.mark.parametrize("size", [32, 64, 100, 192, 256, 1024])
 @pytest.mark.parametrize("preset", ["draft", "standard", "high"])
 def test_small_renders_fold_levels_below_min_size_into_the_smallest_level(size, preset):
-    """No size is optimised twice (a 192 px draft used to run three levels at 128 px: 60% of
+    """No size is optimised twice (a 192 px draft would run three levels at 128 px: 60% of
     its time), and folding keeps every iteration of the schedule (folding the pixel-work left a
     128 px draft 4 iterations: the photo with dark noise on top)."""
     p = RenderParams(size=size, preset=preset, min_size=128)

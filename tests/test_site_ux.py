@@ -1,4 +1,4 @@
-"""The site as a visitor meets it (issue 22): what each page leads with, the pyramid each render
+"""The site as a visitor meets it: what each page leads with, the pyramid each render
 ran, uncropped images, the lightbox's markup, sitemap, 404 page, feed and zip download.
 Browser behaviour is in test_browser_ux.py."""
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Why: both are JSON files a user can edit, a merge can garble and a pull request can plant.
 Code that reads them (the plan's reasons, the site's provenance table and loss chart) indexes
 into them; a record that is valid JSON with one mistyped field (`weights: "w"`, `levels: "abc"`)
-used to crash `build` with AttributeError. A value that fails its check makes the whole record
+would crash `build` with AttributeError. A value that fails its check makes the whole record
 or entry count as missing, with the reason, so the cell renders again instead.
 
 A spec is a type name ("str", "int", "num", "hex64", "dict", "any"), a dict of fields (each

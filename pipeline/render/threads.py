@@ -2,8 +2,8 @@
 
 Under `make -jN` each worker starts with cores // N threads. When fewer cells than N are left,
 the workers still running would leave the other cores idle: the demo's 9 cells under `make -j2`
-ended with one 512 px render on one of the two cores for its whole length, and `-j2` was slower
-than a plain `make` (measured in issue 6). Each rendering worker holds an flock on its own file
+would end with one 512 px render on one of the two cores for its whole length, making `-j2`
+slower than a plain `make` (measured: docs/performance.md). Each rendering worker holds an flock on its own file
 (a worker slot) in the cache's mutex folder; between iterations a worker counts the held slots and uses
 cores // count threads. The OS drops a dead worker's flock, so a crashed worker never holds cores.
 """
