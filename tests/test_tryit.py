@@ -72,14 +72,19 @@ def test_a_damaged_runtime_is_refused_with_the_fix(tmp_path, monkeypatch, damage
     assert ("not the pinned" in message) == (damage == "flip")
 
 
-def test_vendor_from_tarball_copies_the_three_files(tmp_path):
-    tgz = tmp_path / "onnxruntime-web-9.9.9.tgz"
-    with tarfile.open(tgz, "w:gz") as tar:
-        for name in (*runtime.FILES, "ort.min.mjs"):
-            data = f"contents of {name}".encode()
-            info = tarfile.TarInfo(f"package/dist/{name}")
+def _npm_tarball(path: Path, files: dict[str, bytes]) -> Path:
+    """An npm pack tarball holding `files` under package/."""
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(f"package/{name}")
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_vendor_from_tarball_copies_the_three_files(tmp_path):
+    tgz = _npm_tarball(tmp_path / "onnxruntime-web-9.9.9.tgz",
+                       {f"dist/{name}": f"contents of {name}".encode() for name in (*runtime.FILES, "ort.min.mjs")})
     dest = tmp_path / "dest"
     dest.mkdir()
     pins = runtime.vendor_from_tarball(tgz, dest)
@@ -90,6 +95,23 @@ def test_vendor_from_tarball_copies_the_three_files(tmp_path):
         pass
     with pytest.raises(GalleryError, match="no package/dist/ort.wasm.min.mjs"):
         runtime.vendor_from_tarball(incomplete, dest)
+
+
+def test_the_vendoring_command_copies_the_files_and_prints_the_pins(tmp_path, monkeypatch, capsys):
+    from pipeline.cli import vendor_runtime
+
+    files = {f"dist/{name}": f"contents of {name}".encode() for name in runtime.FILES}
+    tgz = _npm_tarball(tmp_path / "ort.tgz", {"package.json": b'{"version": "9.9.9"}', **files})
+    monkeypatch.setattr(runtime, "VENDOR", tmp_path / "vendor")
+    (tmp_path / "vendor").mkdir()
+    assert vendor_runtime.main([str(tgz)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert 'VERSION = "9.9.9"' in out
+    sha = hashlib.sha256(f"contents of {runtime.WASM}".encode()).hexdigest()
+    assert f'    "{runtime.WASM}": "{sha}",' in out
+    assert (tmp_path / "vendor" / runtime.WASM).read_bytes() == f"contents of {runtime.WASM}".encode()
+    assert vendor_runtime.main([str(_npm_tarball(tmp_path / "bare.tgz", files))]) == 1
+    assert "no version in package/package.json" in capsys.readouterr().err
 
 
 # ---- what a build ships --------------------------------------------------------------------------

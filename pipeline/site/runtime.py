@@ -7,7 +7,7 @@ licence, pinned here by version and sha256, and checked before each copy into a 
 
 To refresh the copy (docs/development.md, "Updating the vendored runtime"): `npm pack onnxruntime-web@VERSION`
 (or download the tarball from the registry), then
-`python -m pipeline.site.runtime onnxruntime-web-VERSION.tgz`, which copies the files and
+`python -m pipeline.cli.vendor_runtime onnxruntime-web-VERSION.tgz`, which copies the files and
 prints the lines to paste into VERSION and FILES below.
 """
 from __future__ import annotations
@@ -17,6 +17,7 @@ import logging
 import tarfile
 from pathlib import Path
 
+from pipeline.util import jsonload
 from pipeline.util.errors import GalleryError
 
 log = logging.getLogger(__name__)
@@ -77,24 +78,15 @@ def vendor_from_tarball(tarball: Path, dest: Path = VENDOR) -> dict[str, str]:
     return found
 
 
-def main(argv: list[str] | None = None) -> int:
-    """`python -m pipeline.site.runtime TARBALL`: vendor a new version, print the new pins."""
-    import argparse
-    import json
-
-    ap = argparse.ArgumentParser(prog="python -m pipeline.site.runtime", description=main.__doc__)
-    ap.add_argument("tarball", type=Path, help="onnxruntime-web-VERSION.tgz from `npm pack onnxruntime-web@VERSION`")
-    args = ap.parse_args(argv)
-    with tarfile.open(args.tarball, "r:gz") as tar:
-        version = json.load(tar.extractfile("package/package.json"))["version"]
-    pins = vendor_from_tarball(args.tarball)
-    print(f'VERSION = "{version}"')
-    for name, sha in pins.items():
-        print(f'    "{name}": "{sha}",')
-    print(f"then update the version in {VENDOR / LICENSE[0]} and its pin, and run "
-          "`.venv/bin/python -m pytest tests/test_tryit.py`")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+def tarball_version(tarball: Path) -> str:
+    """The onnxruntime-web version an npm tarball holds (its package/package.json)."""
+    with tarfile.open(tarball, "r:gz") as tar:
+        try:
+            member = tar.extractfile("package/package.json")
+            version = jsonload.loads(member.read().decode("utf-8"))["version"]
+        except (KeyError, AttributeError, ValueError, TypeError):
+            raise GalleryError(f"{tarball}: no version in package/package.json; is it an onnxruntime-web "
+                               f"tarball (npm pack onnxruntime-web@VERSION)?") from None
+    if not isinstance(version, str) or not version:
+        raise GalleryError(f"{tarball}: package/package.json's version is not a string")
+    return version
