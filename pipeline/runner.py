@@ -1,27 +1,30 @@
 """The orchestrator: the one run sequence every command that renders or builds calls.
 
     run(gallery, select=..., build_site=..., write_lock=..., renderer=..., remote=..., jobs=...,
-        on_event=...)
+        on_event=..., hooks=...)
 
 plans the gallery the caller read (once), chooses the cells (`select`: every missing cell, one
-cell, a shard, or none), pulls what the remote render cache has, renders the rest (each pushed
-as it is done; pipeline/workers.py, `jobs` at a time), checks the pushes, brings the lock file
-in step and builds the site. `render`, `render --cell`, `render --shard`, `gallery`, `make
-preview`, `site` and `serve` differ only in their arguments. Progress and outcomes go to
-`on_event` as the records of pipeline/events.py: nothing here prints or words anything.
+cell, a shard, or none), renders those still missing (pipeline/workers.py, `jobs` at a time),
+brings the lock file in step and builds the site. Extras beside this sequence hang on its named
+hooks (pipeline/plugins/: before rendering, after each render, after the renders), registered
+in one place (default_hooks): the remote render cache pulls, pushes and checks there.
+`render`, `render --cell`, `render --shard`, `gallery`, `make preview`, `site` and `serve`
+differ only in their arguments. Progress and outcomes go to `on_event` as the records of
+pipeline/events.py: nothing here prints or words anything.
 """
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any
 
-from pipeline.events import (LockUpdated, NotPushed, OnEvent, Planned, Pulled, RemoteUnavailable, RenderDone,
-                             RenderStarted, Settled, TransferDone, TransferStarted, TransferStep, ignore)
+from pipeline.events import LockUpdated, OnEvent, Planned, RenderDone, RenderStarted, Settled, ignore
 from pipeline.plan import planner
 from pipeline.plan.cache import Collection
 from pipeline.plan.lockfile import sibling_locks
 from pipeline.plan.planner import Cell, Plan
-from pipeline.plan.remote import Pusher, RemoteError, remote_for
+from pipeline.plugins import remote as remote_cache
+from pipeline.plugins.hooks import Hooks, Run
 from pipeline.render import Renderer, stylize
 from pipeline.util.plain import Plain
 
@@ -94,35 +97,41 @@ def plan(gallery) -> Plan:
     return planner.make_plan(gallery)
 
 
+def default_hooks() -> Hooks:
+    """The extras every run has, on the run's hooks (pipeline/plugins/): the remote render cache."""
+    hooks = Hooks([], [], [])
+    remote_cache.register(hooks)
+    return hooks
+
+
 def run(gallery, *, select=MISSING, build_site: bool = False, write_lock: bool = True,
         renderer: Renderer = stylize, remote: str | None = None, jobs: int = 1,
-        on_event: OnEvent = ignore, site_quiet: bool = False) -> RunReport:
-    """Plan `gallery`, pull the selected missing cells the remote has, render the rest with
-    `renderer` (`jobs` at a time, each pushed as it is done), say which pushes failed, bring the
-    lock file in step (`write_lock`: synced for the whole gallery, else the selected cells
-    recorded), and build the site (`build_site`; `site_quiet` keeps its log to the summary).
-    `remote`: a remote URL over GALLERY_REMOTE and the manifest's `cache: remote:`."""
+        on_event: OnEvent = ignore, site_quiet: bool = False, hooks: Hooks | None = None) -> RunReport:
+    """Plan `gallery`, call the extras before rendering (the remote cache pulls what it has),
+    render the rest with `renderer` (`jobs` at a time, the extras called after each: pushed),
+    call them after the renders (which pushes failed), bring the lock file in step
+    (`write_lock`: synced for the whole gallery, else the selected cells recorded), and build the
+    site (`build_site`; `site_quiet` keeps its log to the summary). `remote`: a remote URL over
+    GALLERY_REMOTE and the manifest's `cache: remote:`. `hooks`: the extras (default_hooks())."""
+    hooks = default_hooks() if hooks is None else hooks
     the_plan = plan(gallery)
     chosen = select.cells(the_plan)
     on_event(Planned(the_plan, chosen, select))
-    missing = [c for c in chosen if c.state == "render"]
-    the_remote = remote_for(gallery, remote) if missing else None
-    pulled = 0
-    if the_remote is not None:
-        pulled = len(pull_missing(the_plan, the_remote, missing, on_event))
-        still = {c.key for c in the_plan.missing()}
-        missing = [c for c in missing if c.key in still]
+    state = Run(gallery, the_plan, chosen, remote=remote, on_event=on_event)
+    for hook in hooks.before_render:
+        hook(state)
+    missing = state.missing
     done = {"rendered": 0, "by_others": 0}
     if missing:
         from pipeline.workers import render_cells  # Pillow, ctypes, multiprocessing: only to render
 
         on_event(RenderStarted(the_plan, missing, jobs))
         done = render_cells(the_plan, missing, jobs=jobs, write_lock=write_lock,
-                            push=Pusher.of(the_remote, the_plan.cache), renderer=renderer,
-                            on_event=on_event)
+                            after_each=[functools.partial(hook, state) for hook in hooks.after_each],
+                            renderer=renderer, on_event=on_event)
     on_event(RenderDone(the_plan, missing, done["rendered"], done["by_others"]))
-    if the_remote is not None and missing:
-        check_pushed(the_plan, the_remote, [c.key for c in missing], on_event)
+    for hook in hooks.after_render:
+        hook(state)
     if write_lock and select.whole:
         sync_lock_file(the_plan, on_event)
     elif write_lock:
@@ -130,7 +139,7 @@ def run(gallery, *, select=MISSING, build_site: bool = False, write_lock: bool =
             the_plan.record_in_lock(cell.key)
     on_event(Settled(the_plan))
     site = build(gallery, the_plan, quiet=site_quiet) if build_site else None
-    return RunReport(the_plan, chosen, pulled, done["rendered"], done["by_others"], site)
+    return RunReport(the_plan, chosen, state.pulled, done["rendered"], done["by_others"], site)
 
 
 def sync_lock_file(the_plan: Plan, on_event: OnEvent = ignore) -> bool:
@@ -200,46 +209,3 @@ def prune(the_plan: Plan, *, delete: bool = False) -> PruneReport:
     entries = cache.collect(keep, corrupt, delete=delete)
     sets = web_images.collect(cache.root, keep - set(corrupt), images, delete=delete)
     return PruneReport(the_plan, entries, sets, kept_for)
-
-
-# ---- the remote render cache
-
-def pull_missing(the_plan: Plan, remote, cells: list[Cell], on_event: OnEvent = ignore) -> list[str]:
-    """Pull those of `cells` that the remote has (each checked before it enters the cache), so
-    they need not render; returns the keys pulled. A remote that does not answer is reported
-    and left: the cells render here."""
-    try:
-        have = remote.which(c.key for c in cells)
-    except RemoteError as e:
-        on_event(RemoteUnavailable(e))
-        return []
-    keys = [c.key for c in cells if c.key in have]
-    if not keys:
-        return []
-    report = transfer(remote, "pull", keys, the_plan.cache, on_event=on_event)
-    on_event(Pulled(report, {c.key: c.name for c in cells}))
-    the_plan.refresh(report.done)
-    return report.done
-
-
-def transfer(remote, verb: str, keys: list[str], cache, *, jobs: int = 4, on_event: OnEvent = ignore):
-    """One pull or push of `keys` (remote.Transfer), each key reported as it is done."""
-    on_event(TransferStarted(verb, len(keys)))
-    report = remote.transfer(verb, keys, cache, jobs=jobs,
-                             on_each=lambda key, outcome: on_event(TransferStep(verb, key, outcome)))
-    on_event(TransferDone(verb, report))
-    return report
-
-
-def check_pushed(the_plan: Plan, remote, keys: list[str], on_event: OnEvent = ignore) -> None:
-    """Report the new renders that did not reach the remote (a push failed during the run)."""
-    new = [k for k in keys if the_plan.cache.has(k)]
-    if not new or remote.read_only:
-        return
-    try:
-        have = remote.which(new)  # one listing (or one check a key), not one per key
-    except RemoteError:
-        have = set()
-    missing = [k for k in new if k not in have]
-    if missing:
-        on_event(NotPushed(missing, remote.display))

@@ -69,14 +69,14 @@ def render_one(plan, cell, renderer: Renderer = stylize, threads=None,
     return float(record["seconds"])
 
 
-def render_cells(plan, cells: list, *, jobs: int = 1, write_lock: bool = True, push=None,
+def render_cells(plan, cells: list, *, jobs: int = 1, write_lock: bool = True, after_each=(),
                  renderer: Renderer = stylize, on_event: OnEvent = ignore) -> dict[str, int]:
     """Render `cells` with `renderer`, `jobs` at a time, skipping any that another process holds
     or finished; then mark them cached in `plan`. Returns {'rendered': n, 'by_others': m}.
     Each finished cell goes into the lock file at once (unless `write_lock` is off, as for
-    shards), so an interrupted run loses nothing. `push`: a plan.remote.Pusher that sends each
-    new render to the remote as soon as it is stored."""
-    work = _Work(plan, write_lock, push, renderer, on_event)
+    shards), so an interrupted run loses nothing. `after_each`: callables of a new cell, called
+    as soon as its render is stored, in the process that rendered it (the remote cache pushes)."""
+    work = _Work(plan, write_lock, list(after_each), renderer, on_event)
     if jobs > 1 and len(cells) > 1:
         done = _render_in_workers(work, cells, min(jobs, len(cells)))
     else:
@@ -88,8 +88,8 @@ def render_cells(plan, cells: list, *, jobs: int = 1, write_lock: bool = True, p
 class _Work:
     """What every cell of one render_cells call shares (handed to each forked worker)."""
 
-    def __init__(self, plan, write_lock: bool, push, renderer: Renderer, on_event: OnEvent):
-        self.plan, self.write_lock, self.push = plan, write_lock, push
+    def __init__(self, plan, write_lock: bool, after_each: list, renderer: Renderer, on_event: OnEvent):
+        self.plan, self.write_lock, self.after_each = plan, write_lock, after_each
         self.renderer, self.on_event = renderer, on_event
 
 
@@ -159,8 +159,9 @@ def _render_here(work: _Work, cells: list, *, jobs: int = 1, threads: int | None
                     seconds = render_one(plan, cell, work.renderer, workers.threads, on_event)
         finally:
             mutex.release()
-        if work.push is not None and seconds is not None:
-            work.push.push(cell.key)  # record last, as locally; a failure only stops the pushing
+        if seconds is not None:
+            for hook in work.after_each:
+                hook(cell)
         if work.write_lock:
             plan.record_in_lock(cell.key)
         done["by_others" if seconds is None else "rendered"] += 1

@@ -18,7 +18,7 @@ PACKAGE = REPO / "pipeline"
 # What each part may not import: util <- core <- manifest <- plan <- render/site, publish beside
 # them, and the run sequence (runner, workers, events) and cli on top. The stages after manifest
 # read the gallery through core's model, never the manifest's reader or editors.
-TOP = ("cli", "api", "runner", "workers", "events")
+TOP = ("cli", "api", "runner", "workers", "events", "plugins")
 STAGES = ("manifest", "plan", "render", "site")
 FORBIDDEN = {
     "util": ("core", *STAGES, "publish", *TOP),

@@ -12,6 +12,7 @@ from pipeline import runner
 from pipeline.cli.options import add_config, add_quiet
 from pipeline.cli.report import RunView
 from pipeline.cli.words import display
+from pipeline.plugins import remote as remote_cache
 from pipeline.plan.remote import describe, remote_for
 from pipeline.util.errors import GalleryError
 
@@ -35,7 +36,7 @@ def cmd_pull(args: argparse.Namespace) -> int:
     have = remote.which(names)
     keys = [c.key for c in missing if c.key in have]
     with RunView("pull", quiet=args.quiet) as view:
-        report = runner.transfer(remote, "pull", keys, plan.cache, jobs=args.jobs, on_event=view)
+        report = remote_cache.transfer(remote, "pull", keys, plan.cache, jobs=args.jobs, on_event=view)
         for line in describe(report, lambda k: names.get(k, k[:12])):
             print(line)
         plan.refresh(report.done)
@@ -60,7 +61,7 @@ def cmd_push(args: argparse.Namespace) -> int:
     if args.all:  # every complete entry of the cache, this manifest's or not
         keys += sorted(k for k in plan.cache.entries() if k not in names and plan.cache.has(k))
     with RunView("push", quiet=args.quiet) as view:
-        report = runner.transfer(remote, "push", keys, plan.cache, jobs=args.jobs, on_event=view)
+        report = remote_cache.transfer(remote, "push", keys, plan.cache, jobs=args.jobs, on_event=view)
     for line in describe(report, lambda k: names.get(k, k[:12])):
         print(line)
     return 0 if report.ok else 1
