@@ -167,6 +167,16 @@ def test_the_print_finder_finds_them(tmp_path):
     assert _prints_or_bars(bad) == ["runner.py:3: imports tqdm", "runner.py:4: print"]
 
 
+def test_one_place_takes_sha256():
+    """util/hashing.py is the one sha256 helper (bytes, files, streams, canonical JSON): no other
+    library module imports hashlib, so no two places can hash the same thing differently."""
+    hashers = [p.relative_to(PACKAGE).as_posix() for p in sorted(PACKAGE.rglob("*.py"))
+               if any(isinstance(n, (ast.Import, ast.ImportFrom))
+                      and "hashlib" in ([n.module] if isinstance(n, ast.ImportFrom) else [a.name for a in n.names])
+                      for n in ast.walk(ast.parse(p.read_text(encoding="utf-8"))))]
+    assert hashers == ["util/hashing.py"]
+
+
 # A test that swaps an engine module in sys.modules, or assigns the runner's globals, instead of
 # passing a renderer or a gallery through main(argv, load=, renderer=) or runner.run(renderer=).
 SWAPS = re.compile(r"sys\.modules\s*\[\s*['\"]pipeline\.render"

@@ -361,7 +361,7 @@ def test_sha256_mismatch_with_url_says_how_to_fetch_again(manifest, refused):
 
 
 def test_sha256_match(cli, manifest, tmp_path):
-    from pipeline.core.weights import file_sha256
+    from pipeline.util.hashing import file_sha256
 
     digest = file_sha256(write_image(tmp_path / "images" / "gogh.png", seed=2))
     path = manifest(BASE.replace("    title: Gogh", "    sha256: " + digest.upper()))

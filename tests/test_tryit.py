@@ -26,7 +26,7 @@ from pipeline.render.fast import models
 from pipeline.site import runtime, tryit
 from pipeline.site.builder import build_site
 from pipeline.util.errors import GalleryError, ManifestError
-from pipeline.util.files import file_sha256
+from pipeline.util.hashing import file_sha256
 from site_fixtures import STYLES, make_gallery as fake_gallery
 
 MB = 1_000_000

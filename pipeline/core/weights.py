@@ -6,12 +6,11 @@ for importing torch to get it, so this module only locates files and knows check
 """
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 from pathlib import Path
 
 from pipeline.util.errors import GalleryError
-from pipeline.util.files import file_sha256
+from pipeline.util.hashing import bytes_sha256, file_sha256
 
 CAFFE = "caffe-vgg19"
 TORCHVISION = "torchvision-vgg19"
@@ -75,5 +74,5 @@ def fast_models_identity() -> dict[str, str]:
     names = sorted(FAST_MODEL_FILES)
     joined = " ".join(f"{Path(FAST_MODEL_FILES[n]).name}:{FAST_MODEL_SHA256[n]}" for n in names)
     return {"id": f"{FAST_PACKAGE_PIN} " + "+".join(Path(FAST_MODEL_FILES[n]).name for n in names),
-            "sha256": hashlib.sha256(joined.encode("ascii")).hexdigest()}
+            "sha256": bytes_sha256(joined.encode("ascii"))}
 

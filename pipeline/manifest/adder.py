@@ -38,7 +38,8 @@ from pipeline.manifest.rewrite import Edit, load_for_edit, refused, remove_creat
 from pipeline.manifest.yaml_edit import append_entries, entry_lines
 from pipeline.util import safepath
 from pipeline.util.errors import GalleryError, quote
-from pipeline.util.files import atomic_writer, file_sha256
+from pipeline.util.files import atomic_writer
+from pipeline.util.hashing import file_sha256
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ import yaml
 from pipeline.manifest import roots as allowed_roots
 from pipeline.manifest.fields import Field
 from pipeline.core.model import ImageEntry
-from pipeline.core.weights import file_sha256
+from pipeline.util.hashing import file_sha256
 from pipeline.util import safepath
 from pipeline.util.errors import quote
 from pipeline.util.memo import MEMO_FILE

@@ -20,7 +20,8 @@ from pipeline.manifest.remover import find_entry
 from pipeline.manifest.rewrite import Edit, load_for_edit, rewrite_manifest
 from pipeline.manifest.yaml_edit import set_entry_value
 from pipeline.util.errors import GalleryError
-from pipeline.util.files import file_sha256, shown
+from pipeline.util.files import shown
+from pipeline.util.hashing import file_sha256
 
 
 @dataclass

@@ -12,7 +12,6 @@ any other folder.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -23,7 +22,7 @@ from pipeline.util.errors import GalleryError
 from pipeline.util import safepath
 from pipeline.util.files import _UMASK
 from pipeline.core.model import ImageEntry
-from pipeline.core.weights import file_sha256
+from pipeline.util.hashing import file_sha256, sha256_hasher
 
 MIRROR_ENV = "GALLERY_MIRROR"
 MAX_BYTES = 100 * 1024 * 1024  # no gallery image is this large; a bigger answer is not an image
@@ -125,7 +124,7 @@ def _save_verified(stream: IO[bytes], dest: Path, sha256: str, what: str, max_by
     from pipeline.core.images import ImageLoadError, load_rgb  # Pillow: only when something is fetched
 
     created = [p for p in (dest.parent, *dest.parent.parents) if not p.exists()]
-    h, size = hashlib.sha256(), 0
+    h, size = sha256_hasher(), 0
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
     try:

@@ -37,7 +37,8 @@ from pipeline.plan.records import record_problem
 from pipeline.plan.render_image import image_problem, size_problem
 from pipeline.util import jsonload, safepath
 from pipeline.util.errors import GalleryError
-from pipeline.util.files import sha256_now, write_bytes_atomic, write_text_atomic
+from pipeline.util.files import write_bytes_atomic, write_text_atomic
+from pipeline.util.hashing import file_sha256_now
 from pipeline.util.memo import MEMO_FILE, Memo
 from pipeline.util.mutex import Mutex
 from pipeline.util.plain import Plain
@@ -143,7 +144,7 @@ class Cache:
                                "(truncated or overwritten)")
         if want_sha is not None:
             try:
-                actual = sha256_now(image)
+                actual = file_sha256_now(image)
             except OSError as e:
                 return "corrupt", f"{image.name} cannot be read ({e.strerror})"
             if actual != want_sha:
@@ -191,7 +192,7 @@ class Cache:
         record.setdefault("created", datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
         save_atomic(image, self.image_path(key), format="PNG")
         ist = os.lstat(self.image_path(key))
-        sha = sha256_now(self.image_path(key))
+        sha = file_sha256_now(self.image_path(key))
         record = dict(record, image_sha256=sha, image_bytes=ist.st_size)
         write_text_atomic(self.record_path(key), dumps_record(record))
         self._records[key] = json.loads(dumps_record(record))

@@ -21,7 +21,7 @@ from pipeline.plan.lockfile import cell_name, read_lock, update_lock
 from pipeline.plan.shards import shard_of
 from pipeline.util.errors import GalleryError
 from pipeline.core.weights import weights_identity
-from pipeline.util.files import file_sha256
+from pipeline.util.hashing import file_sha256
 from pipeline.util.hashing import json_sha256
 from pipeline.util.mutex import Mutex
 

@@ -21,7 +21,6 @@ backend's failure means for the user is in remote_errors.py.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import os
 import re
@@ -39,6 +38,7 @@ from pipeline.plan.remote_errors import (DamagedEntry, RemoteDenied, RemoteError
 from pipeline.plan.remote_io import BoundedFS, Bounds, backend_options
 from pipeline.plan.render_image import MAX_RENDER_BYTES, image_problem
 from pipeline.util import jsonload
+from pipeline.util.hashing import bytes_sha256
 from pipeline.util.urls import endpoint_problem, redact, remote_url_problem, shown
 
 log = logging.getLogger(__name__)
@@ -240,7 +240,7 @@ class Remote:
             longer = len(data) > size
             raise DamagedEntry(f"image is {'longer' if longer else 'shorter'} than its record says "
                                f"({len(data)}{'+' if longer else ''} of {size} bytes)")
-        actual = hashlib.sha256(data).hexdigest()
+        actual = bytes_sha256(data)
         if actual != sha:
             raise DamagedEntry(f"image checksum differs from its record's ({actual[:12]} != {sha[:12]})")
         why = image_problem(data, record)
@@ -264,7 +264,7 @@ class Remote:
         if record is None or not cache.has(key):
             raise DamagedEntry("not in the local cache")
         image = cache.image_path(key).read_bytes()
-        sha = hashlib.sha256(image).hexdigest()
+        sha = bytes_sha256(image)
         if record.get("image_sha256") not in (None, sha):
             raise DamagedEntry(f"the local image differs from its record's checksum ({cache.image_path(key)}); "
                                f"delete the entry and render it again")

@@ -7,7 +7,6 @@ missing, then makes only the files whose recipe changed (site/state.py).
 """
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from pipeline.site.templating import environment, render_template, template_dirs
 from pipeline.site.views import gallery_views
 from pipeline.util import site_url
 from pipeline.util.errors import GalleryError, quote
+from pipeline.util.hashing import bytes_sha256
 from pipeline.site.web_images import DEFAULT_SETTINGS, DOWNLOADS, EncoderSettings, table_estimate
 
 # A page's bytes before it was ever made: render pages weighed 8-9 KB in bench_growth (at 100 to
@@ -234,7 +234,7 @@ def _copy(path: Path) -> Output:
 
 
 def _bytes(data: bytes) -> Output:
-    return Output("sha256:" + hashlib.sha256(data).hexdigest(), lambda: data, len(data))
+    return Output("sha256:" + bytes_sha256(data), lambda: data, len(data))
 
 
 def _static_files(g: Gallery) -> dict[str, Path]:

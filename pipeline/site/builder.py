@@ -12,7 +12,6 @@ removes (output.py writes the folder).
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from pathlib import Path
@@ -26,6 +25,7 @@ from pipeline.site.sizes import SizePlan, check_limits
 from pipeline.site.templating import template_dirs
 from pipeline.site.web_images import DEFAULT_SETTINGS, EncoderSettings
 from pipeline.util import safepath
+from pipeline.util.hashing import bytes_sha256
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ def _write(out: Path, outputs: dict[str, Output], previous: dict | None, site: S
             report.written.append(rel)
         else:
             report.unchanged += 1
-        files[rel] = sitestate.entry(out, rel, hashlib.sha256(data).hexdigest(), o.recipe)
+        files[rel] = sitestate.entry(out, rel, bytes_sha256(data), o.recipe)
     report.files = len(outputs)
     report.bytes = sum(sizes.values())
     report.pages = sum(1 for k in outputs if k.endswith(".html") and k != "404.html")

@@ -12,13 +12,13 @@ prints the lines to paste into VERSION and FILES below.
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import tarfile
 from pathlib import Path
 
 from pipeline.util import jsonload
 from pipeline.util.errors import GalleryError
+from pipeline.util.hashing import bytes_sha256
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ def runtime_files() -> dict[str, bytes]:
             raise GalleryError(f"{path}: the try-it page's runtime cannot be read ({e.strerror or e}); "
                                f"restore it from git (`git checkout -- {path.name}`) or {REFRESH}, "
                                f"or set `site: try_it: false`") from None
-        digest = hashlib.sha256(data).hexdigest()
+        digest = bytes_sha256(data)
         if digest != sha:
             raise GalleryError(f"{path}: sha256 {digest} is not the pinned {sha} (onnxruntime-web "
                                f"{VERSION}, pipeline/site/runtime.py): the copy is corrupt or was "
@@ -73,7 +73,7 @@ def vendor_from_tarball(tarball: Path, dest: Path = VENDOR) -> dict[str, str]:
                                    f"tarball (npm pack onnxruntime-web@VERSION)?") from None
             data = tar.extractfile(member).read()
             (dest / name).write_bytes(data)
-            found[name] = hashlib.sha256(data).hexdigest()
+            found[name] = bytes_sha256(data)
     log.info("copied %d files from %s into %s", len(found), tarball, dest)
     return found
 

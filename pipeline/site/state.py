@@ -30,7 +30,6 @@ cache, costs one full build, never a wrong site.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib.util
 import json
 import os
@@ -42,7 +41,7 @@ from typing import Any, Callable
 
 from pipeline.util import jsonload
 from pipeline.util.files import write_text_atomic
-from pipeline.util.hashing import json_sha256
+from pipeline.util.hashing import bytes_sha256, file_sha256_now, json_sha256, sha256_hasher
 
 STATE_VERSION = 2  # files: {relative path: [size, mtime_ns, sha256, recipe]}
 # An output file whose mtime is less than this before the state was taken is hashed, not trusted
@@ -58,7 +57,7 @@ LIBRARIES = ("jinja2", "markupsafe")
 
 def state_path(cache: Path, out: Path) -> Path:
     """Where the state of the site built into `out` is kept."""
-    name = hashlib.sha256(str(Path(out).resolve()).encode()).hexdigest()[:20]
+    name = bytes_sha256(str(Path(out).resolve()).encode())[:20]
     return Path(cache) / ".site" / f"{name}.json"
 
 
@@ -123,7 +122,7 @@ def _stat(path: Any) -> list[int] | None:
 
 
 def _code_hash() -> str:
-    h = hashlib.sha256()
+    h = sha256_hasher()
     package = Path(__file__).resolve().parent.parent
     for pattern in SITE_MODULES:
         for path in sorted(package.glob(pattern)):
@@ -154,8 +153,7 @@ def _tree(folder: Path) -> list[list[str]]:
         for name in sorted(filenames):
             path = os.path.join(dirpath, name)
             try:
-                with open(path, "rb") as f:
-                    digest = hashlib.sha256(f.read()).hexdigest()
+                digest = file_sha256_now(path)
             except OSError:
                 digest = "unreadable"
             out.append([os.path.relpath(path, root).replace(os.sep, "/"), digest])
@@ -277,8 +275,7 @@ def check(out: Path, state: dict[str, Any],
 
 def _sha256(path: str) -> str | None:
     try:
-        with open(path, "rb") as f:
-            return hashlib.sha256(f.read()).hexdigest()
+        return file_sha256_now(path)
     except OSError:
         return None
 

@@ -13,7 +13,6 @@ cached imports neither onnx nor onnxruntime. Nothing here imports torch.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -24,7 +23,8 @@ from pipeline.core.model import Gallery, ImageEntry
 from pipeline.site import runtime
 from pipeline.util import jsonload
 from pipeline.util.errors import GalleryError
-from pipeline.util.files import file_sha256, write_text_atomic, write_bytes_atomic
+from pipeline.util.files import write_bytes_atomic, write_text_atomic
+from pipeline.util.hashing import bytes_sha256, file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ def tryit_files(gallery: Gallery, template_dirs: list[Path]) -> tuple[dict[str, 
     vectors = {}
     for e in gallery.styles:
         data = struct.pack("<100f", *style_vector(e, models.MODEL_SHA256["predict"], cache))
-        rel = f"{VECTORS}{e.id}-{hashlib.sha256(data).hexdigest()[:12]}.f32"
+        rel = f"{VECTORS}{e.id}-{bytes_sha256(data)[:12]}.f32"
         files[FOLDER + rel] = data
         vectors[e.id] = rel
     for name in ASSETS:
@@ -144,11 +144,11 @@ def _transform_model(cache: Path, models) -> bytes:
     except OSError:
         data = None
     if data is not None:
-        if hashlib.sha256(data).hexdigest() == TRANSFORM_SHA256:
+        if bytes_sha256(data) == TRANSFORM_SHA256:
             return data
         log.warning("try-it: %s is not the network the pinned model makes; making it again", path)
     data = models.dynamic_size(models.model_bytes("transform"))
-    if hashlib.sha256(data).hexdigest() != TRANSFORM_SHA256:
+    if bytes_sha256(data) != TRANSFORM_SHA256:
         log.info("try-it: the transform network made with this onnx differs from the pinned bytes "
                  "(onnx %s makes them); it is made at each build instead of cached", ONNX_PIN)
         return data

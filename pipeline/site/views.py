@@ -13,7 +13,7 @@ from pipeline.core.params import PARAMS_BY_NAME, RenderParams
 from pipeline.plan.cache import read_record
 from pipeline.site.pictures import Pictures
 from pipeline.util.errors import GalleryError
-from pipeline.util.files import file_sha256
+from pipeline.util.hashing import file_sha256
 
 
 def page_name(content_id: str, style_id: str) -> str:

@@ -1,9 +1,8 @@
-"""Atomic file writes: a reader (or a crash) sees the old file or the whole new one, never half."""
+"""Atomic file writes (a reader, or a crash, sees the old file or the whole new one, never half)
+and paths as messages show them."""
 from __future__ import annotations
 
 import contextlib
-import functools
-import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -44,28 +43,6 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     with atomic_writer(path, "w") as f:
         f.write(text)
-
-
-def sha256_now(path: str | os.PathLike) -> str:
-    """sha256 of a file as it is now, read in 1 MiB chunks (no memo: a render just written,
-    a cache entry being checked)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-@functools.lru_cache(maxsize=None)
-def _sha256_cached(path: str, size: int, mtime_ns: int, ino: int = 0, ctime_ns: int = 0) -> str:
-    return sha256_now(path)
-
-
-def file_sha256(path: str | Path) -> str:
-    """sha256 of a file, memoised by (path, size, mtime, inode, ctime) so that repeated plans
-    hash once, and a file swapped for another of the same size and mtime is hashed again."""
-    st = Path(path).stat()
-    return _sha256_cached(str(Path(path).resolve()), st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
 
 
 def shown(path: str | os.PathLike) -> str:

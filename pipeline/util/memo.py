@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.util import jsonload
-from pipeline.util.files import file_sha256, write_text_atomic
+from pipeline.util.files import write_text_atomic
+from pipeline.util.hashing import file_sha256
 
 MEMO_FILE = ".memo.json"  # in the cache folder
 

@@ -17,7 +17,6 @@ Importing this module loads neither numpy, onnx nor onnxruntime (the plan reads 
 from __future__ import annotations
 
 import functools
-import hashlib
 import importlib.util
 import logging
 from pathlib import Path
@@ -28,6 +27,7 @@ from PIL import Image
 from pipeline.core.weights import (FAST_MODEL_FILES, FAST_MODEL_SHA256, FAST_PACKAGE, FAST_PACKAGE_PIN,
                                        fast_models_identity)
 from pipeline.util.errors import GalleryError
+from pipeline.util.hashing import bytes_sha256
 
 if TYPE_CHECKING:
     import numpy as np
@@ -97,7 +97,7 @@ def model_bytes(name: str) -> bytes:
     except OSError as e:
         raise ModelError(f"model file {path}: cannot be read ({e.strerror or e}); "
                          f"reinstall it: {REINSTALL}") from None
-    digest = hashlib.sha256(data).hexdigest()
+    digest = bytes_sha256(data)
     if digest != MODEL_SHA256[name]:
         raise ModelError(f"model file {path}: sha256 {digest} is not the expected "
                          f"{MODEL_SHA256[name]} ({PACKAGE_PIN}); the copy is corrupt or from another "

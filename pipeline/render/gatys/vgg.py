@@ -20,7 +20,8 @@ from torch import nn
 
 from pipeline.render.gatys.winograd import WinogradConv3x3
 from pipeline.core.weights import CAFFE, CAFFE_SHA256, TORCHVISION, WeightsError, caffe_weights_path, \
-    file_sha256, weights_identity
+    weights_identity
+from pipeline.util.hashing import file_sha256
 
 # VGG-19's 16 convolutions, block by block; each is followed by a ReLU, each block by a pool.
 BLOCKS = ((64, 64), (128, 128), (256, 256, 256, 256), (512, 512, 512, 512), (512, 512, 512, 512))
