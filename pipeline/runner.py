@@ -6,8 +6,9 @@
 plans the gallery the caller read (once), chooses the cells (`select`: every missing cell, one
 cell, a shard, or none), renders those still missing (pipeline/workers.py, `jobs` at a time),
 brings the lock file in step and builds the site. Extras beside this sequence hang on its named
-hooks (pipeline/plugins/: before rendering, after each render, after the renders), registered
-in one place (default_hooks): the remote render cache pulls, pushes and checks there.
+hooks (pipeline/plugins/: before rendering, after each render, after the renders, before the
+site), registered in one place (default_hooks): the remote render cache pulls, pushes and checks
+there, and the try-it page's style vectors are computed before the site is built.
 `render`, `render --cell`, `render --shard`, `gallery`, `make preview`, `site` and `serve`
 differ only in their arguments. Progress and outcomes go to `on_event` as the records of
 pipeline/events.py: nothing here prints or words anything.
@@ -24,6 +25,7 @@ from pipeline.plan.cache import Collection
 from pipeline.plan.lockfile import sibling_locks
 from pipeline.plan.planner import Cell, Plan
 from pipeline.plugins import remote as remote_cache
+from pipeline.plugins import tryit as tryit_vectors
 from pipeline.plugins.hooks import Hooks, Run
 from pipeline.render import Renderer, stylize
 from pipeline.util.plain import Plain
@@ -98,9 +100,11 @@ def plan(gallery) -> Plan:
 
 
 def default_hooks() -> Hooks:
-    """The extras every run has, on the run's hooks (pipeline/plugins/): the remote render cache."""
-    hooks = Hooks([], [], [])
+    """The extras every run has, on the run's hooks (pipeline/plugins/): the remote render cache
+    and the try-it page's style vectors."""
+    hooks = Hooks([], [], [], [])
     remote_cache.register(hooks)
+    tryit_vectors.register(hooks)
     return hooks
 
 
@@ -138,7 +142,11 @@ def run(gallery, *, select=MISSING, build_site: bool = False, write_lock: bool =
         for cell in chosen:
             the_plan.record_in_lock(cell.key)
     on_event(Settled(the_plan))
-    site = build(gallery, the_plan, quiet=site_quiet) if build_site else None
+    site = None
+    if build_site:
+        for hook in hooks.before_site:
+            hook(state)
+        site = build(gallery, the_plan, quiet=site_quiet)
     return RunReport(the_plan, chosen, state.pulled, done["rendered"], done["by_others"], site)
 
 

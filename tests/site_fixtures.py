@@ -1,4 +1,5 @@
-"""A small demo-like gallery for the site tests: generated pictures, fake renders and records.
+"""A small demo-like gallery for the site tests: generated pictures, fake renders and records,
+and the try-it page's style vectors, as a run leaves the cache before it builds the site.
 
 No torch: a "render" is the content picture tinted and textured by the style, which is enough
 for the site stage, which only reads the cache. Cells are built directly (the plan's fields).
@@ -17,6 +18,7 @@ from PIL import Image, ImageChops, ImageDraw, ImageFilter
 
 from pipeline.core.model import Gallery, ImageEntry, SiteSettings
 from pipeline.core.params import RenderParams
+from pipeline.plugins.tryit import cache_vectors
 
 CONTENTS = [("mona", "Mona Lisa", (300, 300)), ("pearl", "Girl with a Pearl Earring", (260, 320)),
             ("dancer", "The Dancer", (320, 240))]
@@ -153,6 +155,7 @@ def make_gallery(root: Path, *, title: str = "Test Gallery", styles=STYLES, cont
                                 Image.open(pics[s.id]).convert("RGB")).save(image)
                     record.write_text(json.dumps(fake_record(key, params, n)), encoding="utf-8")
             cells.append(FakeCell(c, s, params, key, state, reasons, image, record))
+    cache_vectors(gallery)
     return gallery, FakePlan(cells)
 
 
@@ -196,4 +199,5 @@ def grid_gallery(root: Path, contents: int, styles: int, *, px: int = 48, cache:
                 record.write_text(json.dumps({"key": key, "params": params.effective(), "device": "cpu",
                                               "seconds": 0.4, "engine": "fast"}), encoding="utf-8")
             cells.append(FakeCell(c, s, params, key, "cached", (), image, record))
+    cache_vectors(gallery)
     return gallery, FakePlan(cells)

@@ -22,6 +22,7 @@ from conftest import REPO, dump_manifest, write_image
 from pipeline.core.images import load_rgb
 from pipeline.manifest.reader import load_gallery
 from pipeline.manifest.schema import schema
+from pipeline.plugins import tryit as tryit_vectors
 from pipeline.render.fast import models
 from pipeline.site import runtime, tryit
 from pipeline.site.builder import build_site
@@ -191,23 +192,32 @@ def test_try_it_false_leaves_the_page_and_its_files_out(built, tmp_path):
         build_site(on_again, plan, quiet=True)
 
 
-def test_vectors_are_cached_by_style_and_model_hash(built, monkeypatch, tmp_path):
-    gallery, _, _, _ = built
-    cache = tmp_path / "try-it"  # a copy: the other tests share the module's cache
-    shutil.copytree(Path(gallery.cache) / "try-it", cache)
-    entry = gallery.styles[0]
-    sha = models.MODEL_SHA256["predict"]
-    monkeypatch.setattr(tryit, "_vectors", {})
+def test_the_run_caches_each_vector_once_and_the_site_only_reads_them(built, monkeypatch, tmp_path):
+    gallery, plan, _, _ = built
+    g = replace(gallery, cache=tmp_path / "renders", site=replace(gallery.site, output=tmp_path / "site"))
+    shutil.copytree(Path(gallery.cache), g.cache, ignore=shutil.ignore_patterns("vectors"))  # no vector
+    with pytest.raises(GalleryError, match=r"style 'starry': its try-it style vector is not in .*vectors.*"
+                                           r"python -m pipeline site"):
+        build_site(g, plan, quiet=True)
     calls = []
-    monkeypatch.setattr(tryit, "_compute", lambda e: calls.append(e.id) or [0.5] * 100)
-    first = tryit.style_vector(entry, sha, cache)  # from the disk cache: nothing computed
-    assert calls == [] and len(first) == 100 and first != [0.5] * 100
-    assert tryit.style_vector(entry, "f" * 64, cache) == [0.5] * 100  # another model: computed
-    assert calls == [entry.id]
-    monkeypatch.setattr(tryit, "_vectors", {})
-    (cache / "vectors" / f"{file_sha256(entry.file)}-{sha[:16]}.json").write_text("{not json", encoding="utf-8")
-    assert tryit.style_vector(entry, sha, cache) == [0.5] * 100  # a damaged entry is computed again
-    assert calls == [entry.id, entry.id]
+    compute = tryit_vectors._compute
+    monkeypatch.setattr(tryit_vectors, "_known", {})
+    monkeypatch.setattr(tryit_vectors, "_compute", lambda e: calls.append(e.id) or compute(e))
+    ids = [s for s, _ in STYLES]
+    assert tryit_vectors.cache_vectors(g) == ids and calls == ids
+    assert tryit_vectors.cache_vectors(g) == [] and calls == ids  # cached on disk
+    assert build_site(g, plan, quiet=True).files
+    entry, sha = g.styles[0], models.MODEL_SHA256["predict"]
+    path = tryit.vector_path(tryit.cache_dir(g), file_sha256(entry.file), sha)
+    assert tryit.read_vector(path, file_sha256(entry.file), "f" * 64) is None  # another network's: not used
+    path.write_text("{not json", encoding="utf-8")
+    assert tryit_vectors.cache_vectors(g) == [entry.id] and calls == ids  # repaired from this process's copy
+    monkeypatch.setattr(tryit_vectors, "_known", {})
+    path.write_text("{not json", encoding="utf-8")
+    assert tryit_vectors.cache_vectors(g) == [entry.id] and calls == ids + [entry.id]  # computed again
+    assert tryit.read_vector(path, file_sha256(entry.file), sha) == tryit.style_vector(entry, sha, tryit.cache_dir(g))
+    off = replace(g, cache=tmp_path / "other", site=replace(g.site, try_it=False))
+    assert tryit_vectors.cache_vectors(off) == [] and not (tmp_path / "other").exists()
 
 
 def test_the_pinned_transform_network_is_what_the_pinned_model_and_onnx_make():

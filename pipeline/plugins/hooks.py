@@ -5,6 +5,7 @@
     after_each(run, cell)     one new render is stored, in the process that made it (a forked
                               render worker, with -jN): the remote cache pushes it
     after_render(run)         the renders are done (the remote cache checks its pushes)
+    before_site(run)          the run is about to build the site (the try-it page's style vectors)
 
 Each hook is a list of callables, called in order. A hook reports through `run.on_event` (the
 records of pipeline/events.py) and never prints.
@@ -37,3 +38,4 @@ class Hooks(NamedTuple):
     before_render: list[Callable[[Run], None]]
     after_each: list[Callable[[Run, Any], None]]
     after_render: list[Callable[[Run], None]]
+    before_site: list[Callable[[Run], None]]

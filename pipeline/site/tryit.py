@@ -1,15 +1,17 @@
 """The files of the "Try it with your photo" page: runtime, networks, and the styles' vectors.
 
 The page runs the fast engine's transform network in the visitor's browser (onnxruntime-web,
-WebAssembly). The gallery's styles are not sent as images: their style vectors are computed
-here, in Python, with the same prediction network, and shipped as 400-byte files, so a visitor
-downloads only the transform network unless they bring a style image of their own.
+WebAssembly). The gallery's styles are not sent as images: their style vectors, computed in
+Python with the same prediction network, ship as 400-byte files, so a visitor downloads only
+the transform network unless they bring a style image of their own.
 
-A vector depends only on the style image's bytes and the prediction network's, so it is
-cached under both hashes (<cache>/try-it/) and used only when its record names both, the
-network's being the pinned one; the transform network is cached only as the pinned bytes it
-must have (TRANSFORM_SHA256), since every visitor's browser runs it. A build whose vectors are
-cached imports neither onnx nor onnxruntime. Nothing here imports torch.
+The site stage never runs a network: the run computes each vector before the site is built (the
+try-it extra on the run's before_site hook, pipeline/plugins/tryit.py) and caches it here, under
+the style image's and the prediction network's sha256 (<cache>/try-it/vectors/); a build reads
+it back only when its record names both, the network's being the pinned one. The transform
+network is cached only as the pinned bytes it must have (TRANSFORM_SHA256), since every
+visitor's browser runs it. A build whose networks are cached imports neither onnx nor
+onnxruntime. Nothing here imports torch.
 """
 from __future__ import annotations
 
@@ -39,14 +41,11 @@ CACHE_VERSION = 1
 TRANSFORM_SHA256 = "b31ad3a5f1675185a90dca478c153fb5054d5641265a143584c39a67c6538630"
 ONNX_PIN = "1.23.2"
 
-_vectors: dict[tuple[str, str], list[float]] = {}  # (style sha256, model sha256) -> vector, per process
-
-
 def tryit_files(gallery: Gallery, template_dirs: list[Path]) -> tuple[dict[str, bytes | Path], dict]:
     """(files for the site, relative path -> bytes or a file to copy; the template's view)."""
     from pipeline.render.fast import models
 
-    cache = Path(gallery.cache) / "try-it"
+    cache = cache_dir(gallery)
     files: dict[str, bytes | Path] = {}
     for name, data in runtime.runtime_files().items():
         files[FOLDER + (RUNTIME_LICENSE if name == runtime.LICENSE[0] else name)] = data
@@ -80,29 +79,30 @@ def tryit_files(gallery: Gallery, template_dirs: list[Path]) -> tuple[dict[str, 
     return files, view
 
 
+def cache_dir(gallery: Gallery) -> Path:
+    """Where the try-it page's networks and style vectors are cached: beside the renders."""
+    return Path(gallery.cache) / "try-it"
+
+
+def vector_path(cache: Path, style_sha: str, model_sha: str) -> Path:
+    """The cached vector of the style image `style_sha` by the prediction network `model_sha`."""
+    return cache / "vectors" / f"{style_sha}-{model_sha[:16]}.json"
+
+
 def style_vector(entry: ImageEntry, model_sha: str, cache: Path) -> list[float]:
-    """The style vector of one style image (100 floats), from the cache or computed now."""
+    """The style vector of one style image (100 floats), as the run cached it."""
     sha = entry.sha256 or file_sha256(entry.file)
-    key = (sha, model_sha)
-    path = cache / "vectors" / f"{sha}-{model_sha[:16]}.json"
-    # This process may know the vector already (another gallery, another cache): the cache named
-    # here still gets its copy, so a later build from it finds the vector on disk.
-    vector = _vectors.get(key) if path.is_file() else None
-    if vector is not None:
-        return vector
-    vector = _read_vector(path, sha, model_sha)
+    path = vector_path(cache, sha, model_sha)
+    vector = read_vector(path, sha, model_sha)
     if vector is None:
-        vector = _vectors.get(key) or _compute(entry)
-        doc = {"version": CACHE_VERSION, "style_sha256": sha, "model_sha256": model_sha, "vector": vector}
-        try:
-            write_text_atomic(path, json.dumps(doc) + "\n")
-        except OSError as e:  # a read-only cache only costs the computation next time
-            log.warning("cannot cache the style vector of %s in %s: %s", entry.id, path, e)
-    _vectors[key] = vector
+        raise GalleryError(f"style '{entry.id}': its try-it style vector is not in {path} (missing or "
+                           f"damaged): a site built through `python -m pipeline site` (make site, gallery "
+                           f"or serve) computes it first")
     return vector
 
 
-def _read_vector(path: Path, sha: str, model_sha: str) -> list[float] | None:
+def read_vector(path: Path, sha: str, model_sha: str) -> list[float] | None:
+    """The vector cached at `path` if its record names both hashes and it holds 100 finite numbers."""
     try:
         doc = jsonload.loads(path.read_text(encoding="utf-8"))
         vector = doc["vector"]
@@ -114,20 +114,10 @@ def _read_vector(path: Path, sha: str, model_sha: str) -> list[float] | None:
     return [float(v) for v in vector] if ok else None
 
 
-def _compute(entry: ImageEntry) -> list[float]:
-    import numpy as np
-
-    from pipeline.core.images import ImageLoadError, load_rgb
-    from pipeline.render.fast import models
-
-    try:
-        image = load_rgb(entry.file)
-    except (OSError, ImageLoadError) as e:
-        raise GalleryError(f"style '{entry.id}' ({entry.file}): cannot read the image for the try-it "
-                           f"page's style vector: {e}") from None
-    vector = models.style_vector(image)
-    log.info("try-it: style vector of %s computed", entry.id)
-    return [float(v) for v in np.asarray(vector, np.float32)]  # each exactly a float32
+def write_vector(path: Path, sha: str, model_sha: str, vector: list[float]) -> None:
+    """Cache a style vector with the hashes it was computed from (raises OSError)."""
+    doc = {"version": CACHE_VERSION, "style_sha256": sha, "model_sha256": model_sha, "vector": vector}
+    write_text_atomic(path, json.dumps(doc) + "\n")
 
 
 def _transform_model(cache: Path, models) -> bytes:
