@@ -84,7 +84,8 @@ def test_the_site_reads_the_vectors_the_run_computed_before_it(tmp_path, monkeyp
     monkeypatch.delenv("GALLERY_REMOTE", raising=False)
     g = build_gallery(tmp_path / "g", contents=("a",), styles=("x", "y"))
     runner.run(g, renderer=FakeRenderer())
-    without = runner.default_hooks()._replace(before_site=[])
+    default = runner.default_hooks()
+    without = Hooks(default.before_render, default.after_each, default.after_render, [])
     with pytest.raises(GalleryError, match="style 'x': its try-it style vector is not in"):
         runner.run(g, select=runner.NOTHING, build_site=True, hooks=without)
     report = runner.run(g, select=runner.NOTHING, build_site=True)

@@ -12,9 +12,10 @@ records of pipeline/events.py) and never prints.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable
 
 from pipeline.events import OnEvent
+from pipeline.util.plain import Plain
 
 
 class Run:
@@ -32,7 +33,7 @@ class Run:
         self.notes: dict[str, Any] = {}
 
 
-class Hooks(NamedTuple):
+class Hooks(Plain):
     """The callables on each of the run's hooks (see the module's docstring)."""
 
     before_render: list[Callable[[Run], None]]
