@@ -13,7 +13,7 @@ from typing import Callable
 
 from pipeline.core.weights import FAST_MODEL_SHA256
 from pipeline.plugins.hooks import Hooks, Run
-from pipeline.util.errors import GalleryError
+from pipeline.util.errors import DISK_ERRNOS, GalleryError
 from pipeline.util.hashing import file_sha256
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,8 @@ def cache_vectors(gallery, sha_of: Callable = file_sha256) -> list[str]:
         try:
             tryit.write_vector(path, sha, model, vector)
         except OSError as e:
+            if e.errno in DISK_ERRNOS:
+                raise  # a full or read-only disk: the CLI's one message for it says what to do
             raise GalleryError(f"cannot cache the try-it style vector of style '{entry.id}' in {path}: "
                                f"{e.strerror or e}; the site reads it from there: point `cache:` in "
                                f"{gallery.path} at a writable folder, or set `site: try_it: false`") from None
