@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.manifest.model import Gallery, SiteSettings
+from pipeline.core.model import Gallery, SiteSettings
 from pipeline.site import assemble
 from pipeline.site.builder import build_site
 from pipeline.util.errors import GalleryError
