@@ -6,6 +6,7 @@ on it. `seed_mirror` is the folder of the six demo images (GALLERY_MIRROR, else
 """
 from __future__ import annotations
 
+import difflib
 import os
 import shutil
 import struct
@@ -83,6 +84,16 @@ def linear_rgb_icc() -> bytes:
               + b"\0" * 48)
     assert len(header) == 128
     return header + struct.pack(">I", len(tags)) + table + body
+
+
+def lines_only(kind: str, before: str, after: str) -> list[str]:
+    """The lines `after` inserts into `before` (kind "insert") or drops from it ("delete"); fails
+    when any other line changed or moved, showing the diff."""
+    ops = difflib.SequenceMatcher(a=before.splitlines(), b=after.splitlines(), autojunk=False).get_opcodes()
+    assert all(op in ("equal", kind) for op, *_ in ops), \
+        "\n".join(difflib.unified_diff(before.splitlines(), after.splitlines(), lineterm=""))
+    a, b = before.splitlines(), after.splitlines()
+    return [line for op, i1, i2, j1, j2 in ops if op == kind for line in (b[j1:j2] if kind == "insert" else a[i1:i2])]
 
 
 def dump_manifest(path: Path, data: dict) -> Path:

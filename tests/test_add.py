@@ -1,7 +1,6 @@
 """`add`: images into the manifest without hand-editing YAML, keeping its comments and layout."""
 from __future__ import annotations
 
-import difflib
 import hashlib
 import io
 import shutil
@@ -9,18 +8,9 @@ import subprocess
 
 import pytest
 
-from conftest import REPO, gradient, snapshot, write_image
+from conftest import REPO, gradient, lines_only, snapshot, write_image
 from https_server import https  # noqa: F401 - fixture
 from pipeline.manifest.reader import load_gallery
-
-
-def _inserted_only(before: str, after: str) -> list[str]:
-    """The lines `after` adds to `before`; fails when any line of `before` changed or moved."""
-    ops = difflib.SequenceMatcher(a=before.splitlines(), b=after.splitlines(), autojunk=False).get_opcodes()
-    assert all(op in ("equal", "insert") for op, *_ in ops), \
-        "\n".join(difflib.unified_diff(before.splitlines(), after.splitlines(), lineterm=""))
-    b = after.splitlines()
-    return [line for op, _, _, j1, j2 in ops if op == "insert" for line in b[j1:j2]]
 
 
 def test_add_a_file_copies_it_hashes_it_and_appends_a_nice_entry(cli, demo, tmp_path):
@@ -28,7 +18,7 @@ def test_add_a_file_copies_it_hashes_it_and_appends_a_nice_entry(cli, demo, tmp_
     before = demo.read_text(encoding="utf-8")
     rc, out, err = cli("add", "style", photo, "--config", demo, "--credit", "Katsushika Hokusai, c. 1831")
     assert rc == 0, err
-    added = _inserted_only(before, demo.read_text(encoding="utf-8"))
+    added = lines_only("insert", before, demo.read_text(encoding="utf-8"))
     sha = hashlib.sha256(photo.read_bytes()).hexdigest()
     assert added == ["  - id: the-great-wave", "    title: The Great Wave", "    credit: Katsushika Hokusai, c. 1831",
                      "    file: my-images/style/the-great-wave.jpg", f"    sha256: {sha}"]
@@ -53,7 +43,7 @@ def test_add_a_folder_adds_each_image_with_unique_ids(cli, demo, tmp_path):
     before = demo.read_text(encoding="utf-8")
     rc, out, err = cli("add", "content", folder, "--config", demo)
     assert rc == 0, err
-    added = _inserted_only(before, demo.read_text(encoding="utf-8"))
+    added = lines_only("insert", before, demo.read_text(encoding="utf-8"))
     assert [line for line in added if "- id:" in line] == ["  - id: beach-day", "  - id: dancing-2"]
     assert [c.id for c in load_gallery(demo).contents][-2:] == ["beach-day", "dancing-2"]
     assert "renders 6 new cells" in out

@@ -2,22 +2,12 @@
 command each, keeping the manifest's comments and layout and writing nothing when refused."""
 from __future__ import annotations
 
-import difflib
 import hashlib
 
 import pytest
 
-from conftest import snapshot, write_image
+from conftest import lines_only, snapshot, write_image
 from pipeline.manifest.reader import load_gallery
-
-
-def _removed_only(before: str, after: str) -> list[str]:
-    """The lines `after` drops from `before`; fails when any line was added or changed."""
-    ops = difflib.SequenceMatcher(a=before.splitlines(), b=after.splitlines(), autojunk=False).get_opcodes()
-    assert all(op in ("equal", "delete") for op, *_ in ops), \
-        "\n".join(difflib.unified_diff(before.splitlines(), after.splitlines(), lineterm=""))
-    a = before.splitlines()
-    return [line for op, i1, i2, _, _ in ops if op == "delete" for line in a[i1:i2]]
 
 
 # ---- init
@@ -108,7 +98,7 @@ def test_remove_takes_the_entry_and_its_excludes_out_and_nothing_else(cli, demo,
     demo.write_text(text, encoding="utf-8")
     rc, out, err = cli("remove", "style", "picasso", "--config", demo)
     assert rc == 0, err
-    gone = _removed_only(text, demo.read_text(encoding="utf-8"))
+    gone = lines_only("delete", text, demo.read_text(encoding="utf-8"))
     assert gone[:3] == ["  - id: picasso", "    title: Seated Nude", "    credit: Pablo Picasso, 1909-1910"]
     assert gone[-1] == "  - {content: vinci, style: picasso}"
     assert "                                  # and they reach the faces too (measured at 512 px)" in gone

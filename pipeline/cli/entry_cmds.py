@@ -105,6 +105,12 @@ def cmd_repin(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_entry(p) -> None:
+    """The arguments naming one entry: its role and id, and the manifest."""
+    p.add_argument("role", choices=("content", "style"), help="content (a row) or style (a column)")
+    p.add_argument("id", metavar="ID", help="the entry's id")
+    add_config(p)
+
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -126,9 +132,7 @@ def register(sub) -> None:
                     "name it, keeping the manifest's comments and layout. Says which cells leave the "
                     "gallery and which cached renders are unused now (`prune` deletes them). The image "
                     "file stays on disk.")
-    p.add_argument("role", choices=("content", "style"), help="content (a row) or style (a column)")
-    p.add_argument("id", metavar="ID", help="the entry's id")
-    add_config(p)
+    _add_entry(p)
     p.set_defaults(func=cmd_remove)
 
     p = sub.add_parser(
@@ -137,7 +141,5 @@ def register(sub) -> None:
                     "and write its sha256 into the entry, so that a photo you replaced or retouched on "
                     "purpose is used (its cells render again). Refused for an entry with a url: the "
                     "workflow publishes the image at that address.")
-    p.add_argument("role", choices=("content", "style"), help="content (a row) or style (a column)")
-    p.add_argument("id", metavar="ID", help="the entry's id")
-    add_config(p)
+    _add_entry(p)
     p.set_defaults(func=cmd_repin)

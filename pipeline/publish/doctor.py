@@ -85,6 +85,14 @@ def _need(report: Report, repo: Repo, paths: list[str]) -> list[str]:
     return missing
 
 
+def _committed(report: Report, repo: Repo, level: str, what: str, rel: str) -> None:
+    """One line for a file the workflow needs as it is here: in git, or `git add` it."""
+    if _need(report, repo, [rel]):
+        report.add(level, what, f"{rel} is not in git as it is here", f"git add {rel}")
+    else:
+        report.add("ok", what, f"{rel} is in git")
+
+
 def _project(report: Report, repo: Repo) -> None:
     """The workflow runs `make` on the project's own files: in a clone they are committed; in a
     repository made with `git init` around a copy, nothing is yet."""
@@ -108,10 +116,8 @@ def _manifest(report: Report, repo: Repo, gallery: Gallery) -> None:
     if rel != MANIFEST:
         report.add("fix", "manifest", f"the workflow builds {MANIFEST}, not {rel}",
                    f"start your gallery there (make init), or set CONFIG in {WORKFLOW}")
-    elif _need(report, repo, [rel]):
-        report.add("fix", "manifest", f"{rel} is not in git as it is here", f"git add {rel}")
     else:
-        report.add("ok", "manifest", f"{rel} is in git")
+        _committed(report, repo, "fix", "manifest", rel)
     for what, path, folder in (("site.output", gallery.site.output, SITE), ("cache", gallery.cache, CACHE)):
         want = repo.top / folder
         if Path(path).resolve() != want:
@@ -142,10 +148,8 @@ def _workflow(report: Report, repo: Repo) -> dict:
     if "deploy-pages" not in path.read_text(encoding="utf-8"):
         report.add("fix", "workflow", f"{WORKFLOW} does not deploy to Pages (no actions/deploy-pages step)",
                    f"restore it: git checkout -- {WORKFLOW}")
-    elif _need(report, repo, [WORKFLOW]):
-        report.add("fix", "workflow", f"{WORKFLOW} is not in git as it is here", f"git add {WORKFLOW}")
     else:
-        report.add("ok", "workflow", f"{WORKFLOW} is in git")
+        _committed(report, repo, "fix", "workflow", WORKFLOW)
     return data
 
 
@@ -253,10 +257,8 @@ def _lock_file(report: Report, repo: Repo, gallery: Gallery) -> None:
     if not lock.is_file():
         report.add("note", "lock file", f"no {rel} yet: it records what each cell was rendered from, and "
                                         "its diff shows which cells changed", "make gallery writes it; commit it then")
-    elif _need(report, repo, [rel]):
-        report.add("note", "lock file", f"{rel} is not in git as it is here", f"git add {rel}")
     else:
-        report.add("ok", "lock file", f"{rel} is in git")
+        _committed(report, repo, "note", "lock file", rel)
 
 
 def pages_address(remote: str) -> str:
