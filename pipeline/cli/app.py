@@ -18,6 +18,7 @@ from pipeline.cli.options import add_config, add_quiet
 from pipeline.manifest import roots
 from pipeline.manifest.reader import load_gallery
 from pipeline.manifest.schema import schema_json
+from pipeline.publish.git import GitMissing, Repo
 from pipeline.render import Renderer, stylize
 from pipeline.util.errors import DISK_ERRNOS, GalleryError
 from pipeline.util.files import write_text_atomic
@@ -41,7 +42,6 @@ def _unpublished(gallery) -> list[str]:
     """Entries without a url whose file git ignores: they exist only on this machine, so the
     Pages workflow (a fresh checkout) would fail on them. Silent outside a git work tree
     (`doctor` says everything a repository lacks for Pages)."""
-    from pipeline.publish.git import GitMissing, Repo  # subprocess: validate alone pays for it
 
     local = [e for e in gallery.contents + gallery.styles if not e.url]
     try:

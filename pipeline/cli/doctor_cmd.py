@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from pipeline.cli.options import add_config
+from pipeline.publish.git import GitMissing
 from pipeline.util.errors import GalleryError
 from pipeline.util.files import shown
 
@@ -13,7 +14,6 @@ _MARK = {"ok": "ok  ", "fix": "FIX ", "note": "note"}
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     from pipeline.publish.doctor import PAGES_SETTING, check  # 17 ms: doctor alone pays for it
-    from pipeline.publish.git import GitMissing
 
     gallery = args.inputs.gallery(args)
     try:

@@ -6,14 +6,14 @@ import argparse
 from pathlib import Path
 
 from pipeline.cli.options import add_config, config_words
+from pipeline.manifest.remover import check_removable, remove_entry
+from pipeline.manifest.starter import DEFAULT_TITLE, write_starter
 from pipeline.plan.planner import make_plan
 from pipeline.util.errors import GalleryError
 from pipeline.util.files import shown
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from pipeline.manifest.starter import DEFAULT_TITLE, write_starter  # init alone pays for it
-
     cw = config_words(args.config, make=True)
     started = write_starter(Path(args.config), title=args.title or DEFAULT_TITLE, force=args.force,
                             make_config=cw)
@@ -31,8 +31,6 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
-    from pipeline.manifest.remover import check_removable, remove_entry  # the YAML editor: only to edit
-
     manifest = Path(args.config)
     check_removable(manifest, args.role, args.id)
     before = _cached_renders(args, args.role, args.id)

@@ -9,6 +9,8 @@ from pathlib import Path
 from pipeline import runner
 from pipeline.cli import overrides
 from pipeline.cli.options import add_config
+from pipeline.site import owner
+from pipeline.site.watch import watch_and_rebuild
 from pipeline.util.errors import GalleryError
 
 
@@ -24,7 +26,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     While it runs, serve owns the site folder: other builds of it are refused (site/owner.py)."""
     if args.dir:
         return _serve(args, Path(args.dir), None)
-    from pipeline.site import owner  # with state.py: serve alone pays for them (1% of a cached status)
 
     gallery = _load_for_serve(args)
     out = Path(gallery.site.output)
@@ -58,7 +59,6 @@ def _serve(args: argparse.Namespace, folder: Path, gallery, listening=lambda url
     try:
         if watch:
             from pipeline.site.templating import template_dirs
-            from pipeline.site.watch import watch_and_rebuild
 
             def rebuilt(report) -> None:
                 if report.written or report.removed:

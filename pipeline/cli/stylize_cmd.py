@@ -12,6 +12,7 @@ from pathlib import Path
 
 from pipeline.cli.report import RenderProgress, mode_for
 from pipeline.core.params import PARAMS, ParamError, RenderParams, unused, unused_reason
+from pipeline.render.heap import keep_freed_memory
 from pipeline.util.errors import GalleryError
 from pipeline.util.files import write_text_atomic
 
@@ -67,8 +68,6 @@ def cmd_stylize(args: argparse.Namespace) -> int:
             images.append(load_rgb(path))
         except ImageLoadError as e:
             raise GalleryError(f"{role} image {path}: {e}") from None
-
-    from pipeline.render.heap import keep_freed_memory  # ctypes: only to render
 
     keep_freed_memory()  # this process only renders: reuse its tensors' memory (see heap.py)
     progress = RenderProgress("stylize", mode_for(not args.quiet))

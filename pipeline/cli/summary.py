@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import Counter
 
 from pipeline.cli.words import human_bytes
+from pipeline.site.sizes import MB, enough, mb
 
 SHOWN = 15  # cells (or cache entries) listed by default; --all lists every one
 
@@ -52,7 +53,6 @@ def site_line(gallery, cells) -> str:
     """'site: about 437 MB in 6,486 files once every cell is rendered (web images 135 MB, ...),
     under site.budget_mb (800 MB)', or what would fit it under."""
     from pipeline.site.assemble import predict
-    from pipeline.site.sizes import MB, enough, mb
 
     plan = predict(gallery, cells)
     budget = gallery.site.budget_mb * MB

@@ -31,10 +31,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.manifest.fields import ENTRY_FIELDS, ID_MAX, slug, value_problem
 from pipeline.core.images import ImageLoadError, load_rgb
 from pipeline.core.model import Gallery
+from pipeline.manifest.fields import ENTRY_FIELDS, ID_MAX, slug, value_problem
 from pipeline.manifest.rewrite import Edit, load_for_edit, refused, remove_created, rewrite_manifest
+from pipeline.manifest.sources import SourceError, download
 from pipeline.manifest.yaml_edit import append_entries, entry_lines
 from pipeline.util import safepath
 from pipeline.util.errors import GalleryError, quote
@@ -170,7 +171,6 @@ def _stage(source: str, n: int, root: Path, work: Path) -> _Staged:
             raise GalleryError(f"add: {problem}")
         name = Path(urllib.parse.unquote(urllib.parse.urlparse(url).path)).name or "image"
         path = work / f"{n}-download"
-        from pipeline.manifest.sources import SourceError, download
 
         try:
             download(url, path, sha256="")

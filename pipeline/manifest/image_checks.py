@@ -13,12 +13,13 @@ from pathlib import Path
 
 import yaml
 
+from pipeline.core.model import ImageEntry
 from pipeline.manifest import roots as allowed_roots
 from pipeline.manifest.fields import Field
-from pipeline.core.model import ImageEntry
-from pipeline.util.hashing import file_sha256
+from pipeline.manifest.sources import SourceError
 from pipeline.util import safepath
 from pipeline.util.errors import quote
+from pipeline.util.hashing import file_sha256
 from pipeline.util.memo import MEMO_FILE
 
 
@@ -27,7 +28,6 @@ class ImageFileChecks:
 
     def fetch_file(self, entry: ImageEntry, node: yaml.Node, where: str) -> bool:
         """Put a missing file in place through `self.fetch`; False after reporting why it failed."""
-        from pipeline.manifest.sources import SourceError
 
         try:
             self.fetch(entry)

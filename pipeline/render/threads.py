@@ -15,6 +15,7 @@ import os
 import re
 import socket
 from pathlib import Path
+from pipeline.util.errors import GalleryError, quote
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,6 @@ def bound_threads(n: int, var: str, cpus: int | None = None) -> int:
 def requested_threads() -> int | None:
     """The thread count a user fixed (GALLERY_THREADS, else OMP_NUM_THREADS, as `make -jN` sets
     for each worker), bounded to the cores; None when neither is set. Both engines read it."""
-    from pipeline.util.errors import GalleryError, quote
 
     for var in USER_THREAD_VARIABLES:
         value = os.environ.get(var, "").strip()
