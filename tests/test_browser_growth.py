@@ -79,6 +79,24 @@ def test_the_heads_stay_in_view_while_the_matrix_scrolls(browser, site):
         ctx.close()
 
 
+def test_a_wheel_on_the_matrix_scrolls_it_then_the_page(browser, site):
+    """The matrix's box holds the wheel until its end, then the page scrolls on to the footer."""
+    ctx, page, errors = _page(browser, site + "index.html")
+    try:
+        box = page.locator(".matrix-scroll").bounding_box()
+        page.mouse.move(box["x"] + box["width"] / 2, min(box["y"] + 100, 700))
+        for _ in range(80):
+            page.mouse.wheel(0, 300)
+            page.wait_for_timeout(20)
+        assert page.evaluate("(e => e.scrollHeight - e.clientHeight - e.scrollTop)"
+                             "(document.querySelector('.matrix-scroll'))") < 2  # the matrix to its end
+        assert page.evaluate("document.documentElement.scrollHeight - innerHeight - scrollY") < 2  # the page too
+        assert page.locator("footer").is_visible()
+        assert errors == []
+    finally:
+        ctx.close()
+
+
 def test_the_filter_finds_a_picture_a_style_and_the_parts_that_hold_them(browser, site):
     ctx, page, errors = _page(browser, site + "index.html")
     try:

@@ -144,6 +144,14 @@ def fmt(v: Any) -> str:
     return "—" if v is None else str(v)
 
 
+def device_name(device) -> str:
+    """What a visitor calls the record's torch device: 'CPU', 'GPU', 'GPU (Apple)'."""
+    if not isinstance(device, str) or not device:
+        return fmt(device)
+    kind = device.split(":")[0].lower()
+    return {"cpu": "CPU", "cuda": "GPU", "mps": "GPU (Apple)", "xpu": "GPU (Intel)"}.get(kind, device)
+
+
 def provenance(cell: dict) -> dict:
     """Everything the record says about how the render was made; gaps shown as such."""
     rec = cell.get("record") or {}
@@ -159,7 +167,7 @@ def provenance(cell: dict) -> dict:
         "recorded": bool(rec),
         "params": param_rows(params),
         "weights_id": weights.get("id", "—"), "weights_sha256": weights.get("sha256", "—"),
-        "renderer_version": fmt(rec.get("renderer_version")), "device": fmt(rec.get("device")),
+        "renderer_version": fmt(rec.get("renderer_version")), "device": device_name(rec.get("device")),
         "precision": fmt(rec.get("precision")),
         "software": " · ".join(f"{k} {rec[k]}" for k in ("torch", "onnxruntime") if rec.get(k)),
         "seconds": f"{seconds:.1f} s" if isinstance(seconds, (int, float)) else "—",
