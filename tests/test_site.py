@@ -232,7 +232,7 @@ def test_a_file_over_max_file_mb_fails_before_anything_is_written(tmp_path, cach
     with pytest.raises(GalleryError, match="max_file_mb") as e:
         build_site(tiny, plan, quiet=True)
     assert not gallery.site.output.exists()  # nothing written before the check
-    assert "site: downloads:" in str(e.value) or "scale its source image down" in str(e.value)
+    assert "site: downloads:" in str(e.value) or "scale the file of style 'starry' down" in str(e.value)
 
 
 @pytest.mark.parametrize("bad, message", [
