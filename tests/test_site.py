@@ -462,7 +462,7 @@ def test_a_changed_cell_or_record_rebuilds(tmp_path, cache, renders):
     try:
         report = _rebuilt(gallery, plan, renders)
         assert report.written == [f"render/{cell.content.id}--{cell.style.id}.html"]
-        assert "NVIDIA H100" in read(out, report.written[0])
+        assert "on a GPU (NVIDIA H100)" in read(out, report.written[0])  # in a visitor's words
     finally:
         record["device"] = "cpu"  # the render cache is shared by this module's tests
         cell.record.write_text(json.dumps(record))

@@ -145,11 +145,16 @@ def fmt(v: Any) -> str:
 
 
 def device_name(device) -> str:
-    """What a visitor calls the record's torch device: 'CPU', 'GPU', 'GPU (Apple)'."""
+    """What a visitor calls the record's torch device: 'CPU', 'GPU', 'GPU (NVIDIA H100)' for
+    'cuda:0 (NVIDIA H100)'; a device it does not know, as recorded."""
     if not isinstance(device, str) or not device:
-        return fmt(device)
-    kind = device.split(":")[0].lower()
-    return {"cpu": "CPU", "cuda": "GPU", "mps": "GPU (Apple)", "xpu": "GPU (Intel)"}.get(kind, device)
+        return fmt(device or None)
+    kind, _, rest = device.partition(" ")
+    name = {"cpu": "CPU", "cuda": "GPU", "mps": "GPU", "xpu": "GPU"}.get(kind.split(":")[0].lower())
+    if name is None:
+        return device
+    model = rest.strip() if rest.strip().startswith("(") else ("(Apple)" if kind.startswith("mps") else "")
+    return f"{name} {model}".strip()
 
 
 def provenance(cell: dict) -> dict:
