@@ -43,6 +43,25 @@ def test_the_site_command_is_called_site_as_in_make_site(cli, capsys):
     assert "GALLERY_BASE_URL" in capsys.readouterr().out
 
 
+def test_a_command_imports_its_own_module_and_help_lists_them_all(make_gallery):
+    """A no-op `gallery` does not pay for the other commands' modules (serve's server, the
+    manifest editors, git); `--help` still lists every command."""
+    config = make_gallery()
+    code = ("import sys\nfrom pipeline.cli.app import main\n"
+            f"main(['status', '--config', {str(config)!r}])\n"
+            "others = ['pipeline.cli.' + m for m in ('site_cmds', 'entry_cmds', 'add_cmd', 'doctor_cmd', "
+            "'remote_cmds', 'stylize_cmd', 'check_cmds')]\n"
+            "print(sorted(m for m in others + ['pipeline.manifest.yaml_edit', 'pipeline.publish.git'] "
+            "if m in sys.modules))\n")
+    r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().splitlines()[-1] == "[]", r.stdout
+    from pipeline.cli.app import COMMANDS, build_parser
+
+    listed = re.findall(r"^    (\w+)\s", build_parser().format_help(), re.M)
+    assert listed == [c for c in COMMANDS if c != "build"], listed
+
+
 def test_the_console_command_names_itself(tmp_path):
     exe = Path(sys.executable).with_name("style-gallery")
     if not exe.exists():
