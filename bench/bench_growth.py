@@ -237,15 +237,19 @@ class SiteFailed(Exception):
 # ---------------------------------------------------------------- report
 
 def machine() -> str:
-    model = "unknown CPU"
+    """'2-core AMD EPYC with AVX512-BF16': the cores, the model and its widest vector extension."""
+    model, flags = "unknown CPU", set()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
+            if line.startswith("model name") and model == "unknown CPU":
                 model = line.split(":", 1)[1].strip()
-                break
+            elif line.startswith("flags") and not flags:
+                flags = set(line.split(":", 1)[1].split())
     except OSError:
         pass
-    return f"{os.cpu_count()}-core {model}"
+    extension = next((name for flag, name in (("avx512_bf16", "AVX512-BF16"), ("avx512f", "AVX512"),
+                                              ("avx2", "AVX2")) if flag in flags), "")
+    return f"{os.cpu_count()}-core {model}" + (f" with {extension}" if extension else "")
 
 
 def load() -> str:
