@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 from pipeline.core.model import Gallery
-from pipeline.site import extras
+from pipeline.site import extras as extras_
 from pipeline.site import state as sitestate
 from pipeline.site import tryit as tryit_page
 from pipeline.site.downloads import ZipPart, credits_text, plan_zips, zip_bytes
@@ -32,7 +32,6 @@ from pipeline.site.web_images import DEFAULT_SETTINGS, DOWNLOADS, EncoderSetting
 # 1,000 cells), the matrix's blocks up to 105 KB, the other pages 10-40 KB.
 PAGE_GUESS = {"render.html": 10_000, "index.html": 100_000, "matrix.html": 100_000}
 PAGE_GUESS_OTHER = 30_000
-FEED_GUESS = 800  # feed.xml's bytes a render
 
 
 @dataclass
@@ -78,8 +77,9 @@ class SiteFiles:
     """
 
     def __init__(self, gallery: Gallery, cells: list, settings: EncoderSettings, with_records: bool = True,
-                 expected: bool = False):
+                 expected: bool = False, extras: list[extras_.Extra] | None = None):
         g = self.g = gallery
+        self.extras = extras_.default_extras() if extras is None else extras
         self.plan_cells = cells
         self._images = {f"{c.content.id}--{c.style.id}": Path(c.image) for c in cells}
         self.base_url = base_url(g)
@@ -102,13 +102,15 @@ class SiteFiles:
         """Zips and pages from the pictures' sizes as they stand (again once encoded: a zip's
         parts and the sizes the pages show follow the real files)."""
         self.zips = plan_zips(self.g.site.zip, self.rendered, self.pictures.size, int(self.g.site.max_file_mb * MB),
-                              extras.slug(self.g.site.title))
+                              extras_.slug(self.g.site.title))
         self.pages = site_pages(self.g, self.contents, self.styles, self.cells, self.zips, self.tryit, self.plan_cells)
+        self.pages += [page for extra in self.extras for page in extra.pages(self)]
 
     @property
     def site_view(self) -> dict:
         return {"title": self.g.site.title, "description": self.g.site.description, "base_url": self.base_url,
-                "tryit": self.tryit["href"] if self.tryit else "", "lightbox": extras.LIGHTBOX if self.rendered else ""}
+                "tryit": self.tryit["href"] if self.tryit else "", "lightbox": extras_.LIGHTBOX if self.rendered else "",
+                **{k: link for extra in self.extras for k, link in extra.view.items()}}
 
     # ---------------------------------------------------------------- sizes
 
@@ -132,11 +134,9 @@ class SiteFiles:
         if self.tryit_estimate:
             files["try-it/"] = self.tryit_estimate
         if self.rendered:
-            files[extras.LIGHTBOX] = len(extras.lightbox_script(self.rendered))
-        files["feed.xml"] = old["feed.xml"][0] if "feed.xml" in old else 1000 + FEED_GUESS * len(self.rendered)
-        if self.base_url:
-            for rel in ("sitemap.xml", "robots.txt"):
-                files[rel] = old[rel][0] if rel in old else 200 + 100 * len(self.pages)
+            files[extras_.LIGHTBOX] = len(extras_.lightbox_script(self.rendered))
+        for extra in self.extras:
+            files.update(extra.sizes(self, old))
         files[".nojekyll"], files[MARKER] = 0, len(MARKER_TEXT.encode())
         plan = SizePlan(files, predicted, downloads=self.g.site.downloads)
         plan.savings = self.savings(plan)
@@ -202,9 +202,9 @@ class SiteFiles:
                    "page": self._meta(p), "site": site, **p.ctx}
             out[p.rel] = Output(sitestate.recipe([code, p.template, ctx]),
                                 lambda p=p, ctx=ctx: render_template(env, p.template, ctx).encode("utf-8"))
-        data = extras.feeds(env, self.g, self.base_url, self.rendered, site, [p.rel for p in self.pages])
+        data = {rel: blob for extra in self.extras for rel, blob in extra.files(self, env).items()}
         if self.rendered:
-            data[extras.LIGHTBOX] = extras.lightbox_script(self.rendered)
+            data[extras_.LIGHTBOX] = extras_.lightbox_script(self.rendered)
         data[".nojekyll"] = b""
         data[MARKER] = MARKER_TEXT.encode()
         for rel, blob in data.items():

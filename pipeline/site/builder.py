@@ -20,6 +20,7 @@ from pipeline.core.model import Gallery
 from pipeline.site import owner
 from pipeline.site import state as sitestate
 from pipeline.site.assemble import Output, SiteFiles, base_url
+from pipeline.site.extras import Extra, default_extras
 from pipeline.site.output import SiteReport, check_output, kept, remove_stale, warn_unknown_removed
 from pipeline.site.sizes import SizePlan, check_limits
 from pipeline.site.templating import template_dirs
@@ -31,9 +32,10 @@ log = logging.getLogger(__name__)
 
 
 def build_site(gallery: Gallery, plan, quiet: bool = False,
-               settings: EncoderSettings = DEFAULT_SETTINGS) -> SiteReport:
+               settings: EncoderSettings = DEFAULT_SETTINGS, extras: list[Extra] | None = None) -> SiteReport:
     """Write the site for `gallery` into `gallery.site.output` from `plan`'s cells, and say
-    (through logging) what changed; `quiet` keeps it to the summary line.
+    (through logging) what changed; `quiet` keeps it to the summary line. `extras`: the parts
+    beside the gallery itself (default: site/extras.py's default_extras()).
 
     When nothing the site reads has changed since the last build and its output is intact,
     nothing is rendered or written (see site/state.py): the same result, in milliseconds.
@@ -44,16 +46,17 @@ def build_site(gallery: Gallery, plan, quiet: bool = False,
     report = SiteReport(output=out)
     say = (lambda msg: log.debug("site: %s", msg)) if quiet else (lambda msg: log.info("site: %s", msg))
     cells = list(plan.cells)
+    extras = default_extras() if extras is None else extras
 
     with owner.owning(out, gallery.cache):  # one build of a site at a time; none while `serve` owns it
         # Fingerprint the inputs before reading them: an edit during the build shows up next time.
         dirs = template_dirs(gallery)
         state_file = sitestate.state_path(gallery.cache, out)
-        fp = sitestate.fingerprint(gallery, cells, settings, dirs, base_url(gallery))
+        fp = sitestate.fingerprint(gallery, cells, settings, dirs, base_url(gallery), extras)
         previous = sitestate.load(state_file, out)
         if not _up_to_date(out, state_file, previous, fp, gallery, report):
             taken = sitestate.now_ns()
-            site = SiteFiles(gallery, cells, settings)
+            site = SiteFiles(gallery, cells, settings, extras=extras)
             check_limits(site.size_plan(previous), gallery)  # before any encoding
             report.encoded = site.pictures.encode_missing(say)
             if report.encoded:

@@ -1,6 +1,10 @@
 """What a gallery site offers beyond its pages: the lightbox's list of renders (a script every
-page loads only when a visitor opens the lightbox), the Atom feed of new renders, sitemap.xml
-and robots.txt. (The downloads' zips: site/downloads.py.)
+page loads only when a visitor opens the lightbox), and the extras that hang on the build's
+hooks: the Atom feed of new renders with sitemap.xml and robots.txt, and the 404 page. (The
+downloads' zips: site/downloads.py, switched by `site.zip`; the try-it page: `site.try_it`.)
+
+An extra is turned off or replaced in one place, `default_extras()`, or for one build
+(`build_site(extras=...)`), as sigal's plugins hang on its signals.
 
 All of it is derived from the same views the pages use, deterministically (the feed's dates come
 from the render records), so a rebuild with the same inputs stays byte-identical.
@@ -9,11 +13,64 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from pipeline.site.pages import ABSOLUTE, Page, card
 
 EPOCH = "2000-01-01T00:00:00Z"  # a render recorded before records carried "created"
 LIGHTBOX = "data/lightbox.js"
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _nothing(*_: Any) -> dict:
+    return {}
+
+
+@dataclass(frozen=True)
+class Extra:
+    """A part of the site beside the gallery itself, on the build's hooks. Each hook gets the
+    site being planned (assemble.SiteFiles: its gallery `g`, `base_url`, `rendered` cells,
+    `pages`, `site_view`): `pages(site)` adds pages; `files(site, env)` adds files (bytes) made
+    with the templates' Jinja2 environment; `sizes(site, old)` predicts those files' bytes
+    before anything is made (`old`: the last build's files and sizes); `view` is what every
+    page is told of it (a link)."""
+
+    name: str
+    pages: Callable[..., list[Page]] = lambda site: []
+    files: Callable[..., dict[str, bytes]] = _nothing
+    sizes: Callable[..., dict[str, int]] = _nothing
+    view: dict[str, str] = field(default_factory=dict)
+
+
+FEED_GUESS = 800  # feed.xml's bytes a render, before its first build
+
+
+def _feed_files(site, env) -> dict[str, bytes]:
+    return feeds(env, site.g, site.base_url, site.rendered, site.site_view, [p.rel for p in site.pages])
+
+
+def _feed_sizes(site, old: dict) -> dict[str, int]:
+    sizes = {"feed.xml": old["feed.xml"][0] if "feed.xml" in old else 1000 + FEED_GUESS * len(site.rendered)}
+    if site.base_url:
+        for rel in ("sitemap.xml", "robots.txt"):
+            sizes[rel] = old[rel][0] if rel in old else 200 + 100 * len(site.pages)
+    return sizes
+
+
+def _not_found_page(site) -> list[Page]:
+    title = site.g.site.title
+    return [Page("404.html", "404.html", f"Not found · {title}", "This page is not part of the gallery.",
+                 root=ABSOLUTE, ctx={"examples": [card(c) for c in site.rendered[:6]]})]
+
+
+FEEDS = Extra("feeds", files=_feed_files, sizes=_feed_sizes, view={"feed": "feed.xml"})
+NOT_FOUND = Extra("404", pages=_not_found_page)
+
+
+def default_extras() -> list[Extra]:
+    """The build's extras, registered here: the feed (with sitemap and robots) and the 404 page."""
+    return [FEEDS, NOT_FOUND]
 
 
 def slug(text: str) -> str:

@@ -67,7 +67,7 @@ def full(cell: dict) -> dict:
 
 def site_pages(g: Gallery, contents: dict, styles: dict, cells: list[dict], zips: list[ZipPart],
                tryit: dict | None, plan_cells: list) -> list[Page]:
-    """Every page (404.html included), each with the data it shows; `plan_cells` for the about
+    """Every page of the gallery itself (the extras add theirs: site/extras.py), each with the data it shows; `plan_cells` for the about
     page's credits (which engines the gallery uses)."""
     site_title = g.site.title
     rendered = [c for c in cells if c["state"] == "rendered"]
@@ -119,8 +119,6 @@ def site_pages(g: Gallery, contents: dict, styles: dict, cells: list[dict], zips
         pages.append(Page(tryit["href"], "try-it.html", f"Try it with your photo · {site_title}",
                           "Your own photo in the style of one of the gallery's paintings, painted in your "
                           "browser: nothing is uploaded.", ctx={"styles": list(styles.values()), "tryit": tryit}))
-    pages.append(Page("404.html", "404.html", f"Not found · {site_title}", "This page is not part of the gallery.",
-                      root=ABSOLUTE, ctx={"examples": [card(c) for c in rendered[:6]]}))
     return pages
 
 

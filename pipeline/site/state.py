@@ -76,8 +76,10 @@ def recipe(value: Any) -> str:
     return json_sha256(value, default=_plain)
 
 
-def fingerprint(gallery: Any, cells: list, settings: Any, template_dirs: list[Path], base_url: str) -> str:
-    """sha256 over the canonical JSON of everything a build reads (see the module's docstring)."""
+def fingerprint(gallery: Any, cells: list, settings: Any, template_dirs: list[Path], base_url: str,
+                extras: list = ()) -> str:
+    """sha256 over the canonical JSON of everything a build reads (see the module's docstring),
+    and which extras it runs (site/extras.py: each by name and the functions on its hooks)."""
     entries = [{**_fields(e, skip=("line",)), "stat": _stat(e.file)}
                for e in (*gallery.contents, *gallery.styles)]
     doc = {
@@ -86,6 +88,8 @@ def fingerprint(gallery: Any, cells: list, settings: Any, template_dirs: list[Pa
         "entries": entries,
         "base_url": base_url,
         "encoder": settings.key_dict(),
+        "extras": [[e.name, *(f"{fn.__module__}.{fn.__qualname__}" for fn in (e.pages, e.files, e.sizes))]
+                   for e in extras],
         "cells": [[c.content.id, c.style.id, c.key, c.state, list(c.reasons), repr(c.params),
                    str(c.image), _stat(c.image), str(c.record), _stat(c.record)] for c in cells],
     }
