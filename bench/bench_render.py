@@ -35,13 +35,15 @@ from pipeline.core.params import PRESETS, RenderParams  # noqa: E402
 
 
 def find_in_mirror(kind: str, name: str) -> Path:
-    """`name` from GALLERY_MIRROR (folders separated by ':') or ../shared/seed-gallery."""
-    folders = os.environ.get("GALLERY_MIRROR", "").split(":") + [str(ROOT.parent / "shared" / "seed-gallery")]
+    """`name` from GALLERY_MIRROR (folders separated by ':'), ../shared/seed-gallery or
+    ../shared/sweep-images (the sweep's photographs with skies and extra paintings)."""
+    folders = os.environ.get("GALLERY_MIRROR", "").split(":") + [
+        str(ROOT.parent / "shared" / sub) for sub in ("seed-gallery", "sweep-images")]
     for folder in filter(None, folders):
         for cand in (Path(folder) / kind / name, Path(folder) / name):
             if cand.is_file():
                 return cand
-    sys.exit(f"bench: {kind}/{name} is not in GALLERY_MIRROR or ../shared/seed-gallery: "
+    sys.exit(f"bench: {kind}/{name} is not in GALLERY_MIRROR, ../shared/seed-gallery or ../shared/sweep-images: "
              "pass CONTENT and STYLE paths")
 
 

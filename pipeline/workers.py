@@ -65,7 +65,12 @@ def render_one(plan, cell, renderer: Renderer = stylize, threads=None,
     seconds = time.perf_counter() - start
     record = make_record(cell, result.record)
     record.setdefault("seconds", seconds)
-    cache.store(cell.key, result.image, record)
+    timelapse = None
+    if result.frames:  # the optimiser's time-lapse, kept with the render (not part of its key)
+        from pipeline.plan.timelapse import files as timelapse_files
+
+        timelapse = timelapse_files(result.frames)
+    cache.store(cell.key, result.image, record, timelapse)
     return float(record["seconds"])
 
 

@@ -102,12 +102,33 @@ def fake_record(key: str, params: RenderParams, seed: int) -> dict:
             "inputs": {}}
 
 
+def fake_timelapse(cache: Path, key: str, content: Image.Image, render: Image.Image) -> dict:
+    """Write a time-lapse of the picture turning into `render` beside its entry in `cache`, with
+    the project's encoder (pyramid levels' ends, then the top level in steps), and return the
+    record's fields for it."""
+    from pipeline.plan.cache import timelapse_paths
+    from pipeline.plan.timelapse import encode, still
+
+    start = content.resize(render.size)
+    frames = [{"level": 0, "iteration": 0}, {"level": 0, "iteration": 40}, {"level": 1, "iteration": 30},
+              *({"level": 2, "iteration": 4 * k} for k in range(1, 6))]
+    images = [Image.blend(start, render, min(1.0, i / (len(frames) - 1)) ** 0.7) for i in range(len(frames))]
+    anim, picture = encode(images, frames), still(images, frames)
+    for path, data in zip(timelapse_paths(cache, key), (anim, picture)):
+        path.write_bytes(data)
+    return {"frames": frames, "timelapse": {"sha256": hashlib.sha256(anim).hexdigest(), "bytes": len(anim),
+                                            "still_sha256": hashlib.sha256(picture).hexdigest(),
+                                            "still_bytes": len(picture)}}
+
+
 def make_gallery(root: Path, *, title: str = "Test Gallery", styles=STYLES, contents=CONTENTS,
                  missing=(), excluded=(), base_url: str = "", description: str = "A test gallery.",
-                 output: Path | None = None, cache: Path | None = None) -> tuple[Gallery, FakePlan]:
+                 output: Path | None = None, cache: Path | None = None,
+                 timelapse=()) -> tuple[Gallery, FakePlan]:
     """Write pictures, renders and records under `root` and return (gallery, plan).
 
-    `missing` and `excluded` hold (content_id, style_id) pairs: pending and excluded cells.
+    `missing` and `excluded` hold (content_id, style_id) pairs: pending and excluded cells;
+    `timelapse` the cached cells that come with a time-lapse.
     `cache` may be shared between tests (keys hash the pictures' bytes): encoding is the slow part.
     """
     root = Path(root)
@@ -151,9 +172,13 @@ def make_gallery(root: Path, *, title: str = "Test Gallery", styles=STYLES, cont
                 state, reasons = "cached", ()
                 if not image.exists():
                     image.parent.mkdir(parents=True, exist_ok=True)
-                    fake_render(Image.open(pics[c.id]).convert("RGB"),
-                                Image.open(pics[s.id]).convert("RGB")).save(image)
-                    record.write_text(json.dumps(fake_record(key, params, n)), encoding="utf-8")
+                    picture = Image.open(pics[c.id]).convert("RGB")
+                    render = fake_render(picture, Image.open(pics[s.id]).convert("RGB"))
+                    render.save(image)
+                    rec = fake_record(key, params, n)
+                    if (c.id, s.id) in timelapse:
+                        rec.update(fake_timelapse(cache, key, picture, render))
+                    record.write_text(json.dumps(rec), encoding="utf-8")
             cells.append(FakeCell(c, s, params, key, state, reasons, image, record))
     cache_vectors(gallery)
     return gallery, FakePlan(cells)

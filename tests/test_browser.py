@@ -55,7 +55,7 @@ def base_url(tmp_path_factory):
     root = tmp_path_factory.mktemp("browser")
     gallery, plan = make_gallery(root, title="Style Transfer Gallery",
                                  description="Three pictures in the manner of three paintings.",
-                                 missing={("dancer", "nude")})
+                                 missing={("dancer", "nude")}, timelapse={("mona", "starry")})
     build_site(gallery, plan, quiet=True)
     # a wide gallery (8 styles, mostly unrendered): the matrix must scroll in its box, not the page
     styles = STYLES + [(f"extra{i}", f"Extra style {i}") for i in range(5)]
@@ -90,7 +90,8 @@ def _open(browser, url, width=1280, height=900, scheme="light"):
 
 
 def _load_all_images(page) -> list[str]:
-    """Scroll every image into view (lazy ones load then), wait, return those that did not decode."""
+    """Scroll every image into view (lazy ones load then), wait, return those that did not decode
+    (an image with no source yet is one the visitor must ask for: the time-lapse's)."""
     page.evaluate("""async () => {
         for (const img of document.querySelectorAll('img')) {
             img.scrollIntoView({block: 'center'});
@@ -99,7 +100,8 @@ def _load_all_images(page) -> list[str]:
         window.scrollTo(0, 0);
     }""")
     page.wait_for_function("[...document.images].every(i => i.complete)", timeout=15000)
-    return page.evaluate("[...document.images].filter(i => !(i.naturalWidth > 0)).map(i => i.currentSrc || i.src)")
+    return page.evaluate("[...document.images].filter(i => (i.src || i.srcset) && !(i.naturalWidth > 0))"
+                         ".map(i => i.currentSrc || i.src)")
 
 
 def lightbox_items(site_url: str) -> list[dict]:
@@ -156,6 +158,46 @@ def test_matrix_fits_a_phone_and_screenshots(browser, base_url):
             finally:
                 ctx.close()
     (SHOTS / "bytes.json").write_text(json.dumps(sizes, indent=1) + "\n")
+
+
+@pytest.mark.parametrize("motion", ["no-preference", "reduce"])
+def test_the_timelapse_loads_only_when_opened_and_stands_still_for_reduced_motion(browser, base_url, motion):
+    from io import BytesIO
+    from urllib.request import urlopen
+
+    from PIL import Image
+
+    for width, height, suffix in ((1280, 900, "desktop"), (375, 812, "phone")):
+        ctx = browser.new_context(viewport={"width": width, "height": height}, reduced_motion=motion)
+        try:
+            page = ctx.new_page()
+            asked: list[str] = []
+            page.on("request", lambda r: asked.append(r.url) if "/timelapse/" in r.url else None)
+            page.goto(base_url + "render/mona--starry.html", wait_until="load")
+            _load_all_images(page)
+            box = page.locator("details.timelapse")
+            assert box.count() == 1 and not box.evaluate("d => d.open") and asked == []
+            box.locator("summary").click()
+            page.wait_for_function("(() => { const i = document.querySelector('.timelapse-img');"
+                                   " return i.complete && i.naturalWidth > 0; })()", timeout=15000)
+            src = page.evaluate("document.querySelector('.timelapse-img').currentSrc")
+            assert src.endswith("-still.webp") == (motion == "reduce") and len(asked) == 1, (src, asked)
+            assert page.locator(".timelapse-still" if motion == "reduce" else ".timelapse-motion").is_visible()
+            assert page.evaluate("document.documentElement.scrollWidth") <= width
+            with urlopen(src, timeout=10) as r:
+                data = r.read()
+            with Image.open(BytesIO(data)) as im:  # the animation moves; the still is one picture
+                assert (im.n_frames > 1) == (motion != "reduce") and im.format == "WEBP"
+            assert len(data) < 1_500_000
+            box.scroll_into_view_if_needed()
+            _shot(page, f"render-timelapse-{'still-' if motion == 'reduce' else ''}{suffix}.png")
+        finally:
+            ctx.close()
+    ctx, page, problems = _open(browser, base_url + "render/pearl--stairs.html")  # a render without one
+    try:
+        assert page.locator("details.timelapse").count() == 0 and problems == []
+    finally:
+        ctx.close()
 
 
 def test_slider_moves_with_arrow_keys(browser, base_url):

@@ -5,6 +5,7 @@ Every knob a user can set lives in PARAMS; presets fill in the per-level iterati
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
@@ -28,6 +29,11 @@ FAST_VERSION = 1
 # feed-forward network (pipeline/render/fast/).
 ENGINES = ("gatys", "fast")
 GATYS, FAST = ENGINES
+
+# A render larger than this is this size's render refined level by level up to its size, with
+# the preset's few "above" iterations a level (see RenderParams.levels): at 2048 px, standard's
+# 170 iterations at full size would cost 16 times the 512 px render, and memory to match.
+LARGE_BASE = 512
 
 # Style weight multiplier per pyramid level below the top (see RenderParams.level_style_factor);
 # a preset may set its own ("level_style_decay").
@@ -57,8 +63,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     "quick": {"iterations": (0, 0, 0, 0, 4), "init": "fast"},
     "draft": {"iterations": (16, 8, 8, 0, 0), "level_style_decay": 1.0},
     # standard: within 1.05x of the reference on the worst of five pairs, at 256 and at 512 px.
-    "standard": {"iterations": (10, 10, 10, 10, 170)},
-    "high": {"iterations": (10, 10, 10, 10, 200)},
+    "standard": {"iterations": (10, 10, 10, 10, 170), "above": (20, 20, 10, 10)},
+    "high": {"iterations": (10, 10, 10, 10, 200), "above": (30, 30, 15, 15)},
 }
 
 _G = (GATYS,)  # the optimiser's own parameters: a render block of fast cells only refuses them
@@ -238,6 +244,9 @@ class RenderParams:
         did, left a 128 px draft 4 iterations and a 192 px one 8: the photo with dark noise on
         top.) A small render costs less than the same preset at 512 px all the same.
         """
+        below = self.base()
+        if below is not None:
+            return below.levels() + self.levels_above()
         schedule = self.schedule()
         n = len(schedule)
         lo = min(self.min_size, self.size)
@@ -245,6 +254,21 @@ class RenderParams:
         kept = [[s, it] for s, it in zip(natural, schedule) if s >= lo]  # the top is always kept
         kept[0][1] += sum(it for s, it in zip(natural, schedule) if s < lo)
         return tuple((s, it) for s, it in kept)
+
+    def base(self) -> "RenderParams | None":
+        """The render a large one refines (these parameters at LARGE_BASE), or None."""
+        return replace(self, size=LARGE_BASE) if self.size > LARGE_BASE else None
+
+    def levels_above(self) -> tuple[tuple[int, int], ...]:
+        """A large render's levels above LARGE_BASE: about sqrt(2) apart, ending at `size`, with
+        the preset's "above" iterations, smallest first (its last value for any further level).
+        Counted from the bottom, so a 2048 px render's first levels are the 1024 px one's."""
+        if self.size <= LARGE_BASE:
+            return ()
+        steps = math.ceil(math.log(self.size / LARGE_BASE, 2 ** 0.5) - 1e-9)
+        above = PRESETS[self.preset].get("above", (0,))
+        return tuple((round(self.size / (2 ** 0.5) ** (steps - 1 - i)), above[min(i, len(above) - 1)])
+                     for i in range(steps))
 
     def folds(self) -> bool:
         """Whether levels below `min_size` fold into the smallest kept level (small renders)."""
@@ -265,6 +289,14 @@ class RenderParams:
         """
         steps_from_top = n_levels - 1 - level
         return PRESETS[self.preset].get("level_style_decay", LEVEL_STYLE_DECAY) ** steps_from_top
+
+    def stop(self) -> tuple[int, float] | None:
+        """(window, gain): the preset's early stop at the top level (see gatys.core.stalled), or
+        None. An explicit `iterations` schedule runs every iteration it names."""
+        if self.iterations is not None:
+            return None
+        rule = PRESETS[self.preset].get("stop")
+        return tuple(rule) if rule else None
 
     def start(self) -> str:
         """The image the optimiser starts from: `init`, or for init: auto the preset's (content
@@ -287,6 +319,8 @@ class RenderParams:
         if self.engine == GATYS:
             d["iterations"] = list(self.schedule())
             d["init"] = self.start()  # init: auto resolved, so keys from before auto hold
+            if self.stop() is not None:
+                d["stop"] = list(self.stop())
         return d
 
     def key_dict(self) -> dict[str, Any]:
@@ -301,10 +335,10 @@ class RenderParams:
                 d.pop(p.name, None)
         if self.engine == GATYS:
             del d["engine"]
-            if self.folds():
-                # Where levels fold, the pyramid actually run is part of what makes the pixels: it
-                # changed when folding moved from pixel-work to iterations. Renders where nothing
-                # folds (512 px and up, by default) keep their keys.
+            if self.folds() or self.base() is not None:
+                # Where levels fold, or a large render adds levels above its base, the pyramid
+                # actually run is part of what makes the pixels (and it may be retuned). Renders
+                # of the plain pyramid (512 px by default) keep their keys.
                 d["levels"] = [list(level) for level in self.levels()]
         return d
 

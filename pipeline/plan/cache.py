@@ -3,6 +3,9 @@
     <cache>/<key[:2]>/<key>.png    the render (lossless PNG)
     <cache>/<key[:2]>/<key>.json   its record, written last: the entry exists once both do;
                                    it carries the PNG's sha256 and size, checked when used
+    <cache>/<key[:2]>/<key>.webp   its time-lapse (animated), when the engine recorded one, and
+    <cache>/<key[:2]>/<key>.still.webp  the same in one still picture: part of the entry (its
+                                   record gives their sizes and sha256), not of its key
     <cache>/.mutexes/<key>.mutex   held (flock) while one process renders that key
     <cache>/.mutexes/<name>.mutex  held while the lock file (gallery.lock.json) is read, changed, written
     <cache>/.mutexes/workers/      one worker slot per render process running now (render/threads.py)
@@ -38,14 +41,15 @@ from pipeline.plan.render_image import image_problem, size_problem
 from pipeline.util import jsonload, safepath
 from pipeline.util.errors import GalleryError
 from pipeline.util.files import write_bytes_atomic, write_text_atomic
-from pipeline.util.hashing import file_sha256_now
+from pipeline.util.hashing import bytes_sha256, file_sha256_now
 from pipeline.util.memo import MEMO_FILE, Memo
 from pipeline.util.mutex import Mutex
 from pipeline.util.plain import Plain
 
 KEY_RE = re.compile(r"^[0-9a-f]{64}$")
 # Temp files of atomic writes look like `.<name>.<random>.tmp` (see fsutil.atomic_writer).
-TMP_RE = re.compile(r"^\.(?P<key>[0-9a-f]{64})\.(png|json)\..*\.tmp$")
+TMP_RE = re.compile(r"^\.(?P<key>[0-9a-f]{64})\.(png|json|webp|still\.webp)\..*\.tmp$")
+ENTRY_SUFFIXES = (".png", ".json", ".webp")  # .webp: the time-lapse and its still
 STALE_TMP_SECONDS = 3600  # prune leaves younger temp files alone: a render may be writing them
 
 
@@ -83,6 +87,9 @@ class Cache:
 
     def record_path(self, key: str) -> Path:
         return self.root / key[:2] / f"{key}.json"
+
+    def timelapse_paths(self, key: str) -> tuple[Path, Path]:
+        return timelapse_paths(self.root, key)
 
     def mutex_dir(self) -> Path:
         return self.root / ".mutexes"
@@ -178,8 +185,10 @@ class Cache:
         self.memo.data.get("record-summaries", {}).pop(key, None)
 
     # ---- writing
-    def store(self, key: str, image: Any, record: dict[str, Any]) -> None:
-        """Write the image, then the record: a crash in between leaves an entry that is not cached."""
+    def store(self, key: str, image: Any, record: dict[str, Any],
+              timelapse: tuple[bytes, bytes] | None = None) -> None:
+        """Write the image (and the time-lapse: animation, still), then the record: a crash in
+        between leaves an entry that is not cached."""
         from pipeline.core.images import save_atomic  # PIL: only a process that renders needs it
 
         self._check_inside(key)
@@ -194,6 +203,13 @@ class Cache:
         ist = os.lstat(self.image_path(key))
         sha = file_sha256_now(self.image_path(key))
         record = dict(record, image_sha256=sha, image_bytes=ist.st_size)
+        for path in self.timelapse_paths(key):
+            path.unlink(missing_ok=True)  # an older render's, never shown with this one
+        if timelapse is not None:
+            for path, data in zip(self.timelapse_paths(key), timelapse):
+                write_bytes_atomic(path, data)
+            record["timelapse"] = {"sha256": bytes_sha256(timelapse[0]), "bytes": len(timelapse[0]),
+                                   "still_sha256": bytes_sha256(timelapse[1]), "still_bytes": len(timelapse[1])}
         write_text_atomic(self.record_path(key), dumps_record(record))
         self._records[key] = json.loads(dumps_record(record))
         self._states.pop(key, None)
@@ -240,7 +256,7 @@ class Cache:
                 stem = p.name.split(".")[0]
                 m = TMP_RE.match(p.name)
                 key = m.group("key") if m else stem
-                if KEY_RE.match(key) and (m or p.suffix in (".png", ".json")):
+                if KEY_RE.match(key) and (m or p.suffix in ENTRY_SUFFIXES):
                     found.setdefault(key, []).append(p)
         return found
 
@@ -331,6 +347,11 @@ class Collection(Plain):
     garbage: list[Garbage]
     deleted: int = 0
     busy: list[str] = []  # being rendered right now: kept (never changed in place)
+
+
+def timelapse_paths(root: Path, key: str) -> tuple[Path, Path]:
+    """An entry's time-lapse: the animation and its still picture."""
+    return Path(root) / key[:2] / f"{key}.webp", Path(root) / key[:2] / f"{key}.still.webp"
 
 
 def read_record(path: Path, key: str | None = None) -> dict[str, Any] | None:

@@ -41,6 +41,8 @@ RECORD_SPEC: dict[str, Any] = {
     "levels": null([{"size": null(["int"]), "iterations": null("int"), "seconds": null("num"),
                      "trace": null([{"iteration": "int", **_LOSSES}])}]),
     "final": null(_LOSSES),
+    "frames": null([{"level": "int", "iteration": "int"}]),
+    "timelapse": null({"sha256": "hex64", "bytes": "int", "still_sha256": "hex64", "still_bytes": "int"}),
     "inputs": null({"content": {"id": "str", "sha256": "str", "file": "str"},
                     "style": {"id": "str", "sha256": "str", "file": "str"},
                     "params": "dict", "weights": "dict"}),

@@ -37,6 +37,11 @@ class Steps:
         """The next iterations run at `size`; each costs `cost` top-level iterations."""
         self.size, self.cost = size, cost
 
+    def skip(self, n: int) -> None:
+        """`n` iterations of the current level will not run (an early stop): out of the total."""
+        self.total -= n
+        self.work_total -= n * self.cost
+
     def step(self, loss: float) -> None:
         self.done += 1
         self.work_done += self.cost

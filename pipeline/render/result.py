@@ -12,7 +12,10 @@ if TYPE_CHECKING:
 
 
 class RenderResult(Plain):
-    """The stylised image (8-bit RGB, the content's aspect ratio) and how it was made (JSON-able)."""
+    """The stylised image (8-bit RGB, the content's aspect ratio), how it was made (JSON-able)
+    and its time-lapse: the optimiser's frames (gatys/timelapse.py Frame: .level, .iteration,
+    .image), none from an engine that paints in one pass."""
 
     image: Image.Image
     record: dict
+    frames: tuple | list = ()

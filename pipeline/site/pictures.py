@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.plan.cache import timelapse_paths
 from pipeline.site.web_images import (DEFAULT_SETTINGS, DOWNLOADS, MIME, EncoderSettings, Variant, VariantSet,
                                       encode_set, plan_set, table_estimate, variants_dir)
+from pipeline.util import safepath
 from pipeline.util.errors import DISK_ERRNOS, GalleryError
 
 log = logging.getLogger(__name__)
@@ -47,6 +50,7 @@ class Pictures:
 
     def __init__(self, cache: Path, settings: EncoderSettings = DEFAULT_SETTINGS, downloads: str = "png",
                  verify: bool = True):
+        self.cache_root = Path(cache)
         self.cache_dir = variants_dir(cache)
         self.settings = settings
         self.downloads = downloads
@@ -104,6 +108,35 @@ class Pictures:
             v = vset.variants[0]
             self.files[rel] = (vset.key, v.format, v.width)
         return {"href": rel, "format": LABEL[self.downloads], "width": size[0], "height": size[1]}
+
+    def timelapse(self, name: str, key: str, record: dict | None) -> dict | None:
+        """Plan a render's time-lapse (its animation and still, copied as they are in the cache)
+        when its record names them and the files are there at the sizes it gives; else None."""
+        want = (record or {}).get("timelapse")
+        if not want:
+            return None
+        anim, still = timelapse_paths(self.cache_root, key)
+        for path, size in ((anim, want["bytes"]), (still, want["still_bytes"])):
+            try:
+                st = os.lstat(path)
+            except OSError:
+                return None
+            if not stat.S_ISREG(st.st_mode) or st.st_size != size or not safepath.inside(path, self.cache_root):
+                log.warning("%s is not the time-lapse its record describes: not published", path)
+                return None
+        from PIL import Image  # a page's build reads records: not the cost of a prediction
+
+        try:
+            with Image.open(anim) as im:
+                width, height = im.size
+        except (OSError, ValueError) as e:
+            log.warning("%s cannot be read (%s): not published", anim, e)
+            return None
+        rel, still_rel = (f"timelapse/{name}-{want['sha256'][:10]}.webp",
+                          f"timelapse/{name}-{want['still_sha256'][:10]}-still.webp")
+        self.files[rel], self.files[still_rel] = anim, still
+        return {"href": rel, "still": still_rel, "bytes": want["bytes"], "width": width, "height": height,
+                "frames": len(record.get("frames") or [])}
 
     # ---------------------------------------------------------------- sizes
 

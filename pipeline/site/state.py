@@ -13,7 +13,7 @@ image's source file). The next build
 
 What the fingerprint covers: the gallery's fields (site settings, every entry but its line
 number, render defaults, exclusions), the resolved base URL, each cell (ids, key, state,
-parameters, and the (size, mtime) of its render and record), each source image's (size, mtime),
+parameters, and the (size, mtime) of its render, record and time-lapse), each source image's (size, mtime),
 the encoder settings (with Pillow's version), every file of the template folders (hashed: a user
 edits them), the site stage's own source code and the Jinja2 / MarkupSafe installs. Inputs that
 would be slow to read (records, images) are tracked by (size, mtime), like the plan's memo.
@@ -39,6 +39,7 @@ from dataclasses import fields, is_dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from pipeline.plan.cache import timelapse_paths
 from pipeline.util import jsonload
 from pipeline.util.files import write_text_atomic
 from pipeline.util.hashing import bytes_sha256, file_sha256_now, json_sha256, sha256_hasher
@@ -91,7 +92,8 @@ def fingerprint(gallery: Any, cells: list, settings: Any, template_dirs: list[Pa
         "extras": [[e.name, *(f"{fn.__module__}.{fn.__qualname__}" for fn in (e.pages, e.files, e.sizes))]
                    for e in extras],
         "cells": [[c.content.id, c.style.id, c.key, c.state, list(c.reasons), repr(c.params),
-                   str(c.image), _stat(c.image), str(c.record), _stat(c.record)] for c in cells],
+                   str(c.image), _stat(c.image), str(c.record), _stat(c.record),
+                   *(_stat(p) for p in timelapse_paths(gallery.cache, c.key))] for c in cells],
     }
     return json_sha256(doc, default=_plain)
 

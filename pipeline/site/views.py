@@ -72,6 +72,7 @@ def cell_view(cell, contents: dict, styles: dict, pictures: Pictures, with_recor
         view["download"] = pictures.download(name, Path(cell.image), cell.key, wh)
         if with_records and size is None:
             view["record"] = read_record(Path(cell.record), cell.key)
+            view["timelapse"] = pictures.timelapse(name, cell.key, view["record"])
     return view
 
 

@@ -9,6 +9,25 @@ document.querySelectorAll(".compare").forEach(function (figure) {
   update();
 });
 
+/* The time-lapse: its animation (about a megabyte) loads only when a visitor opens it; a
+   visitor who asks the system for reduced motion gets its still picture (four moments)
+   instead, and so does anyone who switches that setting before opening it. */
+document.querySelectorAll("[data-timelapse]").forEach(function (box) {
+  var img = box.querySelector(".timelapse-img");
+  if (!img) return;
+  var reduce = window.matchMedia ? window.matchMedia("(prefers-reduced-motion: reduce)") : null;
+  function load() {
+    if (!box.open) return;
+    var still = reduce && reduce.matches;
+    box.classList.toggle("is-still", !!still);
+    var want = img.getAttribute(still ? "data-still" : "data-motion");
+    if (img.getAttribute("src") !== want) img.setAttribute("src", want);
+  }
+  box.addEventListener("toggle", load);
+  if (reduce && reduce.addEventListener) reduce.addEventListener("change", load);
+  load();
+});
+
 /* The lightbox: every render full screen, with zoom (click, double-click, +/-, wheel, pinch),
    pan (drag), the arrow keys and swipes to move across all the gallery's renders, Escape to
    close. Its list of renders is one shared script (body[data-lightbox], paths relative to the

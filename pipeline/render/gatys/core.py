@@ -1,13 +1,12 @@
 """The optimisation core: Gatys et al.'s style transfer, coarse to fine, as one pure function.
 
-`stylize(content, style, params)` -> RenderResult(image, record). It knows nothing of
+`stylize(content, style, params)` -> RenderResult(image, record, frames). It knows nothing of
 manifests, caches or sites. The image is optimised directly as RGB pixels in 0-255 (the
 space the classic Caffe implementations use, where L-BFGS is well scaled), starting from the
-content image at a small size and refined level by level up to `params.size`.
-
-Every loss term is relative (a squared distance divided by the target's squared norm), so
-content_weight and style_weight mean the same at every size, for every style image and
-for every weights file.
+content image at a small size and refined level by level up to `params.size`. A render larger
+than LARGE_BASE is that size's render refined further up, a few iterations a level, its
+largest levels computed in tiles (tiled.py): its cost and memory stay bounded (see
+RenderParams.levels).
 """
 from __future__ import annotations
 
@@ -20,84 +19,29 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from pipeline.util.errors import GalleryError
-from pipeline.render.gatys.lbfgs import LBFGS
 from pipeline.core.params import RENDERER_VERSION, RenderParams
+from pipeline.render.gatys.device import (RenderError, choose_threads, cpu_bf16_supported,  # noqa: F401
+                                          resolve_device, resolve_precision)
+from pipeline.render.gatys.lbfgs import LBFGS
+from pipeline.render.gatys.objective import (AUTOCAST_DTYPES, CONTENT_LAYER, STYLE_LAYERS, Objective,  # noqa: F401
+                                             as_floats, gram)
+from pipeline.render.gatys.tiled import TiledObjective, needs_tiles
+from pipeline.render.gatys.timelapse import FRAME_EDGE, TOP_FRAMES, Timelapse
 from pipeline.render.gatys.vgg import load_vgg
+from pipeline.render.imageops import fit_long_edge, recombine_colors
 from pipeline.render.progress import Progress, Steps
 from pipeline.render.result import RenderResult
-from pipeline.render.imageops import fit_long_edge, recombine_colors  # noqa: F401 - shared with fast
-from pipeline.render.threads import requested_threads
 
-CONTENT_LAYER = "relu4_2"
-STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
-# Share of each style layer in the style term (sums to 1).
-STYLE_LAYER_WEIGHTS = (0.2, 0.2, 0.2, 0.2, 0.2)
 LBFGS_HISTORY = 50
+# L-BFGS keeps two image-sized vectors per pair of its history: above ~900 x 900 px, 50 pairs
+# would take more than this, so large renders keep fewer (a 2048 px square keeps 10).
+LBFGS_HISTORY_BYTES = 1 << 30
 # init: fast starts near the optimum, where torch's first L-BFGS step moves no pixel and the
 # next ones learn no curvature (pearl x gogh, 256 px: the objective stood still for 10+
 # iterations). Its first step moves the pixels by this much instead (root mean square, 0-255).
+# The levels above a large render's base start from a finished picture the same way.
 INIT_FAST_FIRST_STEP = 2.0
 ADAM_LR = 4.0  # pixels (0-255) per step: Adam's step size is about lr, whatever the loss scale
-# The network's dtype under autocast for each reduced precision (fp32: no autocast).
-AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-class RenderError(GalleryError):
-    """A render that cannot start: bad device, unsupported precision, unusable image."""
-
-
-# ---------------------------------------------------------------- device, precision, threads
-
-def resolve_device(name: str) -> torch.device:
-    """auto picks cuda, then mps, then cpu; an explicit device must exist here."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        dev = torch.device(name)
-    except (RuntimeError, ValueError):
-        raise RenderError(f"unknown device '{name}': use auto, cpu, cuda, cuda:N or mps") from None
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise RenderError(f"device '{name}' is not available: this machine has no usable CUDA GPU "
-                              "(use --device auto or cpu)")
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise RenderError(f"device '{name}' is not available: only {torch.cuda.device_count()} "
-                              "CUDA device(s)")
-    elif dev.type == "mps":
-        if not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-            raise RenderError(f"device '{name}' is not available on this machine (use auto or cpu)")
-    elif dev.type != "cpu":
-        raise RenderError(f"unsupported device '{name}': use auto, cpu, cuda, cuda:N or mps")
-    return dev
-
-
-def cpu_bf16_supported() -> bool:
-    """True where oneDNN has native bf16 (AVX512-BF16/AMX); elsewhere bf16 is emulated and slow."""
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
-
-
-def resolve_precision(name: str, device: torch.device) -> str:
-    """auto: bf16 on CPUs with native bf16, bf16 (else fp16) on CUDA, fp32 elsewhere."""
-    if name != "auto":
-        return name
-    if device.type == "cpu":
-        return "bf16" if cpu_bf16_supported() else "fp32"
-    if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    return "fp32"
-
-
-def choose_threads() -> int:
-    """The user's count (render/threads.py), else torch's default."""
-    return requested_threads() or torch.get_num_threads()
 
 
 # ---------------------------------------------------------------- images <-> tensors
@@ -125,95 +69,29 @@ def luminance_style(style: Image.Image, content: Image.Image) -> Image.Image:
     return Image.fromarray(grey.numpy(), "L").convert("RGB")
 
 
-# ---------------------------------------------------------------- the loss
-
-def gram(f: torch.Tensor) -> torch.Tensor:
-    """Channel co-activations averaged over positions: the style of a feature map, size-free."""
-    _, c, h, w = f.shape
-    return _Gram.apply(f.reshape(c, h * w), h * w)
-
-
-class _Gram(torch.autograd.Function):
-    """F F^T / n, whose gradient takes one matrix product where autograd's mm takes two.
-
-    autograd differentiates F F^T as two products (G' F and (F^T G')^T) and a sum; both
-    factors are F, so the gradient is (G' + G'^T) F / n, one product over all positions.
-    Measured at 512 px: the five style layers' Grams, forward and backward, 0.50 -> 0.32 s
-    of a 4.7 s pass; the loss's G' is symmetric, so renders came out bit-identical.
-    """
-
-    @staticmethod
-    def forward(ctx, f: torch.Tensor, n: int) -> torch.Tensor:
-        ctx.save_for_backward(f)
-        ctx.n = n
-        return (f @ f.T) / n
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        f, = ctx.saved_tensors
-        return ((grad + grad.T) / ctx.n) @ f, None
-
-
-class Objective:
-    """content + style + tv for one pyramid level: targets are computed once, in fp32 terms.
-
-    The network runs under autocast when `precision` asks for it; Gram matrices and losses
-    are always fp32 (bf16 Grams lose the small differences the optimiser follows).
-    """
-
-    def __init__(self, net, content: torch.Tensor, style: torch.Tensor, content_weight: float,
-                 style_weight: float, tv_weight: float, precision: str = "fp32"):
-        self.net = net
-        self.weights = (content_weight, style_weight, tv_weight)
-        self.precision = precision
-        with torch.no_grad():
-            fc = self.features(content)[CONTENT_LAYER]
-            fs = self.features(style)
-        self.content_target = fc
-        self.content_norm = fc.pow(2).mean().clamp_min(1e-8)
-        self.style_targets = [gram(fs[n]) for n in STYLE_LAYERS]
-        self.style_norms = [g.pow(2).mean().clamp_min(1e-8) for g in self.style_targets]
-
-    def features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        dtype = AUTOCAST_DTYPES.get(self.precision)
-        with torch.autocast(x.device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-            out = self.net(x)
-        return {k: v.float() for k, v in out.items()}
-
-    def terms(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        f = self.features(x)
-        content = (f[CONTENT_LAYER] - self.content_target).pow(2).mean() / self.content_norm
-        style = sum(w * (gram(f[n]) - g).pow(2).mean() / s
-                    for w, n, g, s in zip(STYLE_LAYER_WEIGHTS, STYLE_LAYERS, self.style_targets,
-                                          self.style_norms))
-        tv = ((x[..., 1:, :] - x[..., :-1, :]).pow(2).mean()
-              + (x[..., :, 1:] - x[..., :, :-1]).pow(2).mean()) / 255 ** 2
-        cw, sw, tw = self.weights
-        total = cw * content + sw * style + tw * tv
-        return {"content": content, "style": style, "tv": tv, "total": total}
-
-
-def as_floats(terms: dict[str, torch.Tensor]) -> dict[str, float]:
-    return {k: float(v.detach()) for k, v in terms.items()}
-
-
 # ---------------------------------------------------------------- the optimiser
 
-def optimise(objective: Objective, x: torch.Tensor, iterations: int, optimizer: str,
-             steps: Steps, before_step: Callable[[int], None] | None = None,
-             curvature: float | None = None,
-             first_step_rms: float | None = None) -> tuple[torch.Tensor, list[dict], float | None]:
-    """Run `iterations` steps from x; return the result, the trace (terms before each step)
-    and L-BFGS's curvature scale at the end (the next level starts from it).
+def optimise(objective, x: torch.Tensor, iterations: int, optimizer: str, steps: Steps,
+             before_step: Callable[[int], None] | None = None, curvature: float | None = None,
+             first_step_rms: float | None = None, stop: tuple[int, float] | None = None,
+             after_step: Callable[[int, torch.Tensor], None] | None = None,
+             ) -> tuple[torch.Tensor, list[dict], float | None]:
+    """Run up to `iterations` steps from x; return the result, the trace (terms before each
+    step) and L-BFGS's curvature scale at the end (the next level starts from it).
 
-    Each iteration costs one forward+backward and is traced; x is kept in 0-255 throughout.
-    `before_step(i)` runs before iteration i (the thread count is adjusted there).
+    Each iteration costs one objective.value_and_grad and is traced; x stays in 0-255.
+    `before_step(i)` runs before iteration i (the thread count is adjusted there), `after_step(n,
+    x)` after the n-th step (n from 1; the time-lapse reads x there, changing nothing).
     `first_step_rms`: with no curvature yet, L-BFGS's first step moves the pixels by this much
     (root mean square, 0-255 scale) instead of torch's step that moves nothing.
+    `stop` (window, gain): end early once the objective fell by less than `gain` (relative)
+    over the last `window` iterations (see stalled).
     """
-    x = x.detach().clone().requires_grad_(True)
-    lbfgs = LBFGS(LBFGS_HISTORY, curvature, first_step_rms) if optimizer == "lbfgs" else None
-    adam = torch.optim.Adam([x], lr=ADAM_LR) if lbfgs is None else None
+    x = x.detach().clone()
+    lbfgs = LBFGS(lbfgs_history(x.numel()), curvature, first_step_rms) if optimizer == "lbfgs" else None
+    if lbfgs is None:
+        x.requires_grad_(True)
+        adam = torch.optim.Adam([x], lr=ADAM_LR)
     trace: list[dict] = []
     # The relative losses are O(1), so their per-pixel gradients are tiny (~1/pixels):
     # L-BFGS would then skip every curvature pair (its s.y > 1e-10 test) and crawl along -g,
@@ -223,16 +101,13 @@ def optimise(objective: Objective, x: torch.Tensor, iterations: int, optimizer: 
     for i in range(iterations):
         if before_step is not None:
             before_step(i)
-        x.grad = None
         # Every evaluated image is a valid one: unclamped, L-BFGS drifts out of 0-255 and the
         # saved (clipped) image scored up to 20% worse than the optimiser believed (500 steps
         # at 512 px). Clamping here cost nothing measurable (0.4788 vs 0.4786 after 150 steps
         # at 256 px) and the saved image now scores what the trace says.
         with torch.no_grad():
             x.clamp_(0, 255)
-        t = objective.terms(x)
-        (t["total"] * scale).backward()
-        terms = as_floats(t)
+        terms, grad = objective.value_and_grad(x, scale)
         if not math.isfinite(terms["total"]):
             raise RenderError(f"the objective became {terms['total']} at iteration {i}: try "
                               "--precision fp32 or lower weights")
@@ -240,10 +115,31 @@ def optimise(objective: Objective, x: torch.Tensor, iterations: int, optimizer: 
         steps.step(terms["total"])
         with torch.no_grad():
             if lbfgs is not None:
-                lbfgs.step(x, x.grad)
+                lbfgs.step(x, grad)
             else:
+                x.grad = grad
                 adam.step()
+        if after_step is not None:
+            after_step(i + 1, x)
+        if stop is not None and stalled(trace, *stop):
+            steps.skip(iterations - i - 1)
+            break
     return x.detach().clamp_(0, 255), trace, lbfgs.gamma if lbfgs is not None else None
+
+
+def stalled(trace: list[dict], window: int, gain: float) -> bool:
+    """Whether the objective fell by less than `gain` times its value over the last `window`
+    iterations: the render has come as far as its budget is worth (easy pairs stop early,
+    hard ones run on to their cap)."""
+    if len(trace) <= window:
+        return False
+    before, now = trace[-1 - window]["total"], trace[-1]["total"]
+    return before - now < gain * now
+
+
+def lbfgs_history(values: int) -> int:
+    """L-BFGS pairs kept for an image of `values` pixel values (see LBFGS_HISTORY_BYTES)."""
+    return max(5, min(LBFGS_HISTORY, LBFGS_HISTORY_BYTES // (2 * 4 * values)))
 
 
 # ---------------------------------------------------------------- the pyramid
@@ -292,97 +188,190 @@ def next_level_start(x: torch.Tensor, c_prev: torch.Tensor, c: torch.Tensor, ini
 
 def stylize(content: Image.Image, style: Image.Image, params: RenderParams,
             progress: Progress | None = None, label: str = "stylize",
-            threads: Callable[[], int] | None = None) -> RenderResult:
+            threads: Callable[[], int] | None = None, frames: int = TOP_FRAMES,
+            base: RenderResult | None = None) -> RenderResult:
     """Render `content` in the manner of `style`: coarse to fine, one L-BFGS run per level.
 
     `progress`, when given, receives a RenderStep after each iteration (render/progress.py);
-    `label` is the common interface's (the fast engine logs it). `threads`, when given, says
-    before each iteration how many threads to use now (a `make -jN` worker takes the cores its
-    finished siblings left idle); the record lists the changes.
+    `label` is the common interface's (the fast engine logs it). `threads`, when given, says before each iteration how many threads to use now (a `make -jN`
+    worker takes the cores its finished siblings left idle); the record lists the changes.
+    `frames`: the time-lapse's frames through the top level (0: none; the start and each
+    level's end come with any other number); they never change the render's pixels.
+    `base`: for a render above LARGE_BASE, the render of the same parameters at LARGE_BASE
+    when the caller has it (a gallery's print size refines the gallery's render): the result
+    is the same bytes as without it, sooner.
     """
     t_start = time.perf_counter()
-    device = resolve_device(params.device)
-    precision = resolve_precision(params.precision, device)
-    start_threads = choose_threads()
-    torch.set_num_threads(start_threads)
-    thread_changes: list[dict] = []
+    plan = params.levels()
+    top = fit_long_edge(content.size, plan[-1][0])
+    to_run = plan[len(params.base().levels()):] if base is not None and params.base() is not None else plan
+    work = sum(it * w * h for (w, h), (_, it) in
+               zip((fit_long_edge(content.size, e) for e, _ in to_run), to_run)) / (top[0] * top[1])
+    steps = Steps(sum(it for _, it in to_run), work, progress)
+    result = _stylize(content.convert("RGB"), style.convert("RGB"), params, steps, top[0] * top[1], threads,
+                      frames, base)
+    result.record["seconds"] = round(time.perf_counter() - t_start, 3)
+    return result
 
-    def adjust_threads(level: int, step: int) -> None:
-        n = threads()
-        if n != torch.get_num_threads():
-            torch.set_num_threads(n)
-            thread_changes.append({"level": level, "iteration": step, "threads": n})
 
-    torch.manual_seed(params.seed)
-    if device.type == "cuda":  # reproducible pixels: no autotuned, non-deterministic kernels
-        torch.backends.cudnn.deterministic = True
-        torch.backends.cudnn.benchmark = False
-
-    content = content.convert("RGB")
-    style = style.convert("RGB")
+def _stylize(content: Image.Image, style: Image.Image, params: RenderParams, steps: Steps, pixels: int,
+             threads: Callable[[], int] | None, frames: int, base: RenderResult | None) -> RenderResult:
+    """stylize's body: a large render runs (or takes) its base's render, then its own levels.
+    `pixels`: the whole render's, in which the steps' work is counted."""
+    below = params.base()
+    if below is not None and base is None:
+        base = _stylize(content, style, below, steps, pixels, threads, frames, None)
+    run = _Run(params, threads)
     head_start = fast_start(content, style, params, threads) if params.start() == "fast" else None
     if params.preserve_colors:
         style = luminance_style(style, content)
-
-    net, identity = feature_net(params.weights, params.pooling, device)
-
     plan = params.levels()
-    sizes = [fit_long_edge(content.size, long_edge) for long_edge, _ in plan]
-    top = sizes[-1][0] * sizes[-1][1]
-    work = sum(it * w * h for (w, h), (_, it) in zip(sizes, plan)) / top  # in top-level iterations
-    levels: list[dict] = []
-    x = None
-    curvature = None  # L-BFGS's curvature scale, handed from level to level
-    steps = Steps(sum(it for _, it in plan), work, progress)
-    for i, ((long_edge, iters), wh) in enumerate(zip(plan, sizes)):
-        t0 = time.perf_counter()
-        c = to_tensor(content.resize(wh, Image.LANCZOS), device)
-        # The image each level starts from and keeps the detail of: the content, or the
-        # fast render at this level's size (init: fast); noise has none.
-        base = c if head_start is None else to_tensor(head_start.image.resize(wh, Image.LANCZOS), device)
-        if x is None:
-            x = base if params.start() != "noise" else _noise(c, params.seed)
-        else:
-            x = next_level_start(x, base_prev, base, params.start())
-        base_prev = base
-        steps.level(wh, wh[0] * wh[1] / top)
-        trace = []
-        if iters > 0 or i == len(plan) - 1:  # the top's targets also score the result
-            s_wh = fit_long_edge(style.size, max(1, round(long_edge * params.style_scale)))
-            s = to_tensor(style.resize(s_wh, Image.LANCZOS), device)
-            obj = Objective(net, c, s, *level_weights(params, i, len(plan)), precision)
-        if iters > 0:
-            x, trace, curvature = optimise(
-                obj, x, iters, params.optimizer, steps,
-                functools.partial(adjust_threads, i) if threads else None, curvature,
-                INIT_FAST_FIRST_STEP if head_start is not None else None)
-        levels.append({"size": list(wh), "iterations": iters,
-                       "seconds": round(time.perf_counter() - t0, 3), "trace": trace})
-
+    top = fit_long_edge(content.size, plan[-1][0])
+    lapse = Timelapse(frames) if frames else None
+    frame_base = _frame_base(content, head_start, top, run.device)
+    if below is None:
+        x, levels, obj = run.levels(content, style, head_start, plan, steps, pixels, lapse, frame_base)
+    else:
+        if lapse is not None:
+            lapse.frames += base.frames
+        first = len(below.levels())
+        x, levels, obj = run.levels(content, style, head_start, plan[first:], steps, pixels, lapse, frame_base,
+                                    start=base.image, first=first)
+        levels = base.record["levels"] + levels
     image = to_image(x)
     with torch.no_grad():  # the objective of the image as saved (rounded to 8 bits)
-        final = as_floats(obj.terms(to_tensor(image, device)))
+        final = as_floats(obj.terms(to_tensor(image, run.device)))
     if params.preserve_colors:
         image = recombine_colors(image, content)
     record = {
         "engine": "gatys",
         "params": params.effective(),
-        "weights": identity,
+        "weights": run.identity,
         "renderer_version": RENDERER_VERSION,
-        "device": str(device),
-        "precision": precision,
-        "threads": start_threads,
-        **({"thread_changes": thread_changes} if thread_changes else {}),
+        "device": str(run.device),
+        "precision": run.precision,
+        "threads": run.start_threads,
+        **({"thread_changes": run.thread_changes} if run.thread_changes else {}),
         "torch": torch.__version__,
-        "seconds": round(time.perf_counter() - t_start, 3),
+        "seconds": None,  # stylize sets it: the whole render's
         "levels": levels,
         "final": final,
     }
+    if base is not None:
+        record["base"] = {"size": base.record["levels"][-1]["size"], "final": base.record["final"]}
     if head_start is not None:
         hs = head_start.record
         record["head_start"] = {k: hs[k] for k in ("engine", "weights", "renderer_version", "onnxruntime",
                                                    "seconds")}
-    return RenderResult(image=image, record=record)
+    if lapse is not None:
+        record["frames"] = [f.describe() for f in lapse.frames]
+    return RenderResult(image=image, record=record, frames=lapse.frames if lapse is not None else [])
+
+
+class _Run:
+    """What every level of one render shares: device, precision, network, threads, schedule."""
+
+    def __init__(self, params: RenderParams, threads: Callable[[], int] | None):
+        self.params = params
+        self.device = resolve_device(params.device)
+        self.precision = resolve_precision(params.precision, self.device)
+        self.start_threads = choose_threads()
+        torch.set_num_threads(self.start_threads)
+        self.threads = threads
+        self.thread_changes: list[dict] = []
+        torch.manual_seed(params.seed)
+        if self.device.type == "cuda":  # reproducible pixels: no autotuned, non-deterministic kernels
+            torch.backends.cudnn.deterministic = True
+            torch.backends.cudnn.benchmark = False
+        self.net, self.identity = feature_net(params.weights, params.pooling, self.device)
+
+    def adjust_threads(self, level: int, step: int) -> None:
+        n = self.threads()
+        if n != torch.get_num_threads():
+            torch.set_num_threads(n)
+            self.thread_changes.append({"level": level, "iteration": step, "threads": n})
+
+    def levels(self, content: Image.Image, style: Image.Image, head_start: RenderResult | None,
+               plan, steps: Steps, pixels: int, lapse: Timelapse | None, frame_base: torch.Tensor,
+               start: Image.Image | None = None, first: int = 0):
+        """Optimise the levels of `plan` in turn ((long edge, iterations) each, smallest first);
+        `start`: the finished picture a large render's upper levels begin from (else the
+        params' start). Returns the last level's result, the levels' records and objective."""
+        params, device = self.params, self.device
+        init = params.start()
+        n_levels = len(plan) + first
+        levels: list[dict] = []
+        x = base_prev = None
+        if start is not None:
+            x = to_tensor(start, device)
+            base_prev = self._level_base(content, head_start, start.size)
+        curvature = None  # L-BFGS's curvature scale, handed from level to level
+        for i, (long_edge, iters) in enumerate(plan, start=first):
+            t0 = time.perf_counter()
+            wh = fit_long_edge(content.size, long_edge)
+            c = to_tensor(content.resize(wh, Image.LANCZOS), device)
+            # The image each level starts from and keeps the detail of: the content, or the
+            # fast render at this level's size (init: fast); noise has none.
+            base = self._level_base(content, head_start, wh, c)
+            if x is None:
+                x = base if init != "noise" else _noise(c, params.seed)
+                if lapse is not None:
+                    lapse.add(i, 0, _frame(x, base, frame_base, init))
+            else:
+                x = next_level_start(x, base_prev, base, init)
+            base_prev = base
+            steps.level(wh, wh[0] * wh[1] / pixels)
+            trace = []
+            is_top = i == n_levels - 1
+            if iters > 0 or is_top:  # the top's targets also score the result
+                s_wh = fit_long_edge(style.size, max(1, round(long_edge * params.style_scale)))
+                s = to_tensor(style.resize(s_wh, Image.LANCZOS), device)
+                kind = TiledObjective if needs_tiles(wh[1], wh[0]) else Objective
+                # the levels above a large render's base paint at the full style weight, as its top did
+                weights = level_weights(params, i, n_levels) if start is None else level_weights(params, 0, 1)
+                obj = kind(self.net, c, s, *weights, self.precision)
+            if iters > 0:
+                after = None
+                if lapse is not None and is_top:
+                    lapse.top_level(iters)
+
+                    def after(done, x, i=i, base=base):
+                        if lapse.due(done):
+                            lapse.add(i, done, _frame(x, base, frame_base, init))
+                x, trace, curvature = optimise(
+                    obj, x, iters, params.optimizer, steps,
+                    functools.partial(self.adjust_threads, i) if self.threads else None, curvature,
+                    INIT_FAST_FIRST_STEP if (head_start is not None or start is not None) else None,
+                    params.stop() if is_top else None, after)
+            if lapse is not None:
+                lapse.add(i, len(trace), _frame(x, base, frame_base, init))
+            levels.append({"size": list(wh), "iterations": iters,
+                           "seconds": round(time.perf_counter() - t0, 3), "trace": trace})
+        return x, levels, obj
+
+    def _level_base(self, content: Image.Image, head_start: RenderResult | None, wh: tuple[int, int],
+                    c: torch.Tensor | None = None) -> torch.Tensor:
+        if head_start is None:
+            return c if c is not None else to_tensor(content.resize(wh, Image.LANCZOS), self.device)
+        return to_tensor(head_start.image.resize(wh, Image.LANCZOS), self.device)
+
+
+def _frame_base(content: Image.Image, head_start: RenderResult | None, top: tuple[int, int],
+                device: torch.device) -> torch.Tensor:
+    """The content (or fast render) at the time-lapse's size: what coarse levels are shown on."""
+    size = fit_long_edge(top, min(FRAME_EDGE, max(top)))
+    return to_tensor((head_start.image if head_start is not None else content).resize(size, Image.LANCZOS), device)
+
+
+def _frame(x: torch.Tensor, base: torch.Tensor, frame_base: torch.Tensor, init: str) -> Image.Image:
+    """The picture x at the time-lapse's size: a smaller level as the next level would start
+    from it (its change upsampled onto the content), a larger one scaled down."""
+    if x.shape[-2:] == frame_base.shape[-2:]:
+        return to_image(x)
+    if x.shape[-1] > frame_base.shape[-1]:
+        return to_image(x).resize((frame_base.shape[-1], frame_base.shape[-2]), Image.LANCZOS)
+    with torch.no_grad():
+        return to_image(next_level_start(x, base, frame_base, init))
 
 
 def fast_start(content: Image.Image, style: Image.Image, params: RenderParams,
