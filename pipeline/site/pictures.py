@@ -30,6 +30,8 @@ LABEL = {"png": "PNG", "webp": "WebP", "avif": "AVIF", "jpeg": "JPEG"}
 # A render's PNG, before it exists: bytes per pixel of bench_growth's 512 px fast-engine renders
 # (2.2; the optimiser's smoother renders weigh less). Only `status`'s prediction uses it.
 PNG_BYTES_PER_PIXEL = 2.2
+# A render this large (long edge, px) is offered as a print: at PRINT_DPI, 1024 px is 8.7 cm.
+PRINT_EDGE, PRINT_DPI = 1024, 300
 
 
 @dataclass
@@ -107,7 +109,10 @@ class Pictures:
                               None if Path(image).is_file() else tuple(size))
             v = vset.variants[0]
             self.files[rel] = (vset.key, v.format, v.width)
-        return {"href": rel, "format": LABEL[self.downloads], "width": size[0], "height": size[1]}
+        # large enough to print: say how large, at a photo print's resolution
+        printed = (f"{size[0] / PRINT_DPI * 2.54:.0f} × {size[1] / PRINT_DPI * 2.54:.0f} cm at {PRINT_DPI} dpi"
+                   if max(size) >= PRINT_EDGE else "")
+        return {"href": rel, "format": LABEL[self.downloads], "width": size[0], "height": size[1], "print": printed}
 
     def timelapse(self, name: str, key: str, record: dict | None) -> dict | None:
         """Plan a render's time-lapse (its animation and still, copied as they are in the cache)
