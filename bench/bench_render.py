@@ -79,7 +79,7 @@ def pass_seconds(content, style, params, conv: str, repeats: int = 3, precision:
     net, _ = feature_net(params.weights, params.pooling, dev)
     c = to_tensor(content.resize(fit_long_edge(content.size, params.size), Image.LANCZOS), dev)
     s = to_tensor(style.resize(fit_long_edge(style.size, params.size), Image.LANCZOS), dev)
-    obj = Objective(net, c, s, *level_weights(params, 0, 1), precision)
+    obj = Objective(net, c, s, *level_weights(params, params.pyramid().levels[-1]), precision)
 
     def one() -> float:
         x = c.clone().requires_grad_(True)

@@ -81,8 +81,8 @@ def test_pyramid_levels_follow_the_schedule():
     assert [it for _, it in p.levels()] == list(p.schedule())  # nothing folds at 512 px
     assert sizes[-1] == 512 and len(sizes) == len(p.schedule()) and 120 <= sizes[0] <= 140
     assert all(1.3 < b / a < 1.5 for a, b in zip(sizes, sizes[1:]))
-    assert p.level_style_factor(len(sizes) - 1, len(sizes)) == 1
-    assert p.level_style_factor(0, len(sizes)) < 1
+    factors = [lv.style_factor for lv in p.pyramid()]
+    assert factors[-1] == 1 and factors[0] < 1 and factors == sorted(factors)
 
 
 @pytest.mark.parametrize("size", [32, 64, 100, 192, 256, 1024])
@@ -97,7 +97,8 @@ def test_small_renders_fold_levels_below_min_size_into_the_smallest_level(size, 
     assert sizes[-1] == size and sizes[0] >= min(128, size)
     assert all(b > a for a, b in zip(sizes, sizes[1:]))
     # (above LARGE_BASE the levels go on up from the 512 px pyramid: tests/test_large.py)
-    assert sum(it for _, it in levels) == sum(p.schedule()) + sum(it for _, it in p.levels_above())
+    above = p.pyramid().levels[p.pyramid().base:]
+    assert sum(it for _, it in levels) == sum(p.schedule()) + sum(lv.iterations for lv in above)
 
 
 def test_a_192px_draft_runs_two_levels():

@@ -5,10 +5,10 @@ Every knob a user can set lives in PARAMS; presets fill in the per-level iterati
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from pipeline.core.pyramid import Pyramid
 from pipeline.util.errors import quote
 
 
@@ -31,11 +31,11 @@ ENGINES = ("gatys", "fast")
 GATYS, FAST = ENGINES
 
 # A render larger than this is this size's render refined level by level up to its size, with
-# the preset's few "above" iterations a level (see RenderParams.levels): at 2048 px, standard's
+# the preset's few "above" iterations a level (see core/pyramid.py): at 2048 px, standard's
 # 170 iterations at full size would cost 16 times the 512 px render, and memory to match.
 LARGE_BASE = 512
 
-# Style weight multiplier per pyramid level below the top (see RenderParams.level_style_factor);
+# Style weight multiplier per pyramid level below the top (see core/pyramid.py);
 # a preset may set its own ("level_style_decay").
 LEVEL_STYLE_DECAY = 0.7
 
@@ -233,42 +233,19 @@ class RenderParams:
             return tuple(self.iterations)
         return tuple(PRESETS[self.preset]["iterations"])
 
-    def levels(self) -> tuple[tuple[int, int], ...]:
-        """(long edge, iterations) of each pyramid level, smallest first, ending at `size`.
+    def pyramid(self) -> Pyramid:
+        """The levels this render runs: sizes, iterations, style-weight factors (core/pyramid.py)."""
+        preset = PRESETS[self.preset]
+        return Pyramid.build(self.size, self.min_size, self.schedule(),
+                             preset.get("level_style_decay", LEVEL_STYLE_DECAY), preset.get("above", (0,)), LARGE_BASE)
 
-        Levels are about sqrt(2) apart, one per schedule entry. A level that would fall below
-        `min_size` (or below `size` itself when that is smaller) is not run at a size it was
-        not meant for: its iterations move to the smallest level kept, so no size is optimised
-        twice (a 192 px draft once ran three levels at 128 px) and a small render still runs
-        every iteration of its schedule. (Folding the pixel-work instead, as renderer 5 to 7
-        did, left a 128 px draft 4 iterations and a 192 px one 8: the photo with dark noise on
-        top.) A small render costs less than the same preset at 512 px all the same.
-        """
-        below = self.base()
-        if below is not None:
-            return below.levels() + self.levels_above()
-        schedule = self.schedule()
-        n = len(schedule)
-        lo = min(self.min_size, self.size)
-        natural = [round(self.size / (2 ** 0.5) ** (n - 1 - i)) for i in range(n)]
-        kept = [[s, it] for s, it in zip(natural, schedule) if s >= lo]  # the top is always kept
-        kept[0][1] += sum(it for s, it in zip(natural, schedule) if s < lo)
-        return tuple((s, it) for s, it in kept)
+    def levels(self) -> tuple[tuple[int, int], ...]:
+        """(long edge, iterations) of each pyramid level, smallest first, ending at `size`."""
+        return self.pyramid().sizes()
 
     def base(self) -> "RenderParams | None":
         """The render a large one refines (these parameters at LARGE_BASE), or None."""
         return replace(self, size=LARGE_BASE) if self.size > LARGE_BASE else None
-
-    def levels_above(self) -> tuple[tuple[int, int], ...]:
-        """A large render's levels above LARGE_BASE: about sqrt(2) apart, ending at `size`, with
-        the preset's "above" iterations, smallest first (its last value for any further level).
-        Counted from the bottom, so a 2048 px render's first levels are the 1024 px one's."""
-        if self.size <= LARGE_BASE:
-            return ()
-        steps = math.ceil(math.log(self.size / LARGE_BASE, 2 ** 0.5) - 1e-9)
-        above = PRESETS[self.preset].get("above", (0,))
-        return tuple((round(self.size / (2 ** 0.5) ** (steps - 1 - i)), above[min(i, len(above) - 1)])
-                     for i in range(steps))
 
     def folds(self) -> bool:
         """Whether levels below `min_size` fold into the smallest kept level (small renders)."""
@@ -278,17 +255,6 @@ class RenderParams:
         """The cost of the schedule in pixel-iterations (a level's iterations times its long edge
         squared, summed): what render time is proportional to, whatever the level sizes."""
         return float(sum(it * size * size for size, it in self.levels()))
-
-    def level_style_factor(self, level: int, n_levels: int) -> float:
-        """Multiplier of style_weight at a pyramid level (the last level is always 1).
-
-        Why: at small sizes the content layer sees only a few positions, so the full style
-        weight paints the subject over; lighter style at the coarse levels keeps the layout
-        and the finer levels add the texture. The factor is the preset's decay (or
-        LEVEL_STYLE_DECAY) per level below the top.
-        """
-        steps_from_top = n_levels - 1 - level
-        return PRESETS[self.preset].get("level_style_decay", LEVEL_STYLE_DECAY) ** steps_from_top
 
     def stop(self) -> tuple[int, float] | None:
         """(window, gain): the preset's early stop at the top level (see gatys.core.stalled), or

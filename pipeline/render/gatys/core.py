@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from pipeline.core.params import RENDERER_VERSION, RenderParams
+from pipeline.core.pyramid import Level
 from pipeline.render.gatys.device import (RenderError, choose_threads, cpu_bf16_supported,  # noqa: F401
                                           resolve_device, resolve_precision)
 from pipeline.render.gatys.lbfgs import LBFGS
@@ -160,10 +161,9 @@ def _feature_net(weights: str, pooling: str, device: str, version: str):
     return net, identity
 
 
-def level_weights(params: RenderParams, level: int, n_levels: int) -> tuple[float, float, float]:
-    """(content, style, tv) weights at a pyramid level: see RenderParams.level_style_factor."""
-    return (params.content_weight, params.style_weight * params.level_style_factor(level, n_levels),
-            params.tv_weight)
+def level_weights(params: RenderParams, level: Level) -> tuple[float, float, float]:
+    """(content, style, tv) weights at a pyramid level (its style factor: core/pyramid.py)."""
+    return params.content_weight, params.style_weight * level.style_factor, params.tv_weight
 
 
 def next_level_start(x: torch.Tensor, c_prev: torch.Tensor, c: torch.Tensor, init: str) -> torch.Tensor:
@@ -202,12 +202,12 @@ def stylize(content: Image.Image, style: Image.Image, params: RenderParams,
     is the same bytes as without it, sooner.
     """
     t_start = time.perf_counter()
-    plan = params.levels()
-    top = fit_long_edge(content.size, plan[-1][0])
-    to_run = plan[len(params.base().levels()):] if base is not None and params.base() is not None else plan
-    work = sum(it * w * h for (w, h), (_, it) in
-               zip((fit_long_edge(content.size, e) for e, _ in to_run), to_run)) / (top[0] * top[1])
-    steps = Steps(sum(it for _, it in to_run), work, progress)
+    pyramid = params.pyramid()
+    top = fit_long_edge(content.size, pyramid.levels[-1].edge)
+    to_run = pyramid.levels[pyramid.base:] if base is not None else pyramid.levels
+    work = sum(lv.iterations * w * h for (w, h), lv in
+               zip((fit_long_edge(content.size, lv.edge) for lv in to_run), to_run)) / (top[0] * top[1])
+    steps = Steps(sum(lv.iterations for lv in to_run), work, progress)
     result = _stylize(content.convert("RGB"), style.convert("RGB"), params, steps, top[0] * top[1], threads,
                       frames, base)
     result.record["seconds"] = round(time.perf_counter() - t_start, 3)
@@ -225,8 +225,9 @@ def _stylize(content: Image.Image, style: Image.Image, params: RenderParams, ste
     head_start = fast_start(content, style, params, threads) if params.start() == "fast" else None
     if params.preserve_colors:
         style = luminance_style(style, content)
-    plan = params.levels()
-    top = fit_long_edge(content.size, plan[-1][0])
+    pyramid = params.pyramid()
+    plan = pyramid.levels
+    top = fit_long_edge(content.size, plan[-1].edge)
     lapse = Timelapse(frames) if frames else None
     frame_base = _frame_base(content, head_start, top, run.device)
     if below is None:
@@ -234,7 +235,7 @@ def _stylize(content: Image.Image, style: Image.Image, params: RenderParams, ste
     else:
         if lapse is not None:
             lapse.frames += base.frames
-        first = len(below.levels())
+        first = pyramid.base
         x, levels, obj = run.levels(content, style, head_start, plan[first:], steps, pixels, lapse, frame_base,
                                     start=base.image, first=first)
         levels = base.record["levels"] + levels
@@ -294,7 +295,7 @@ class _Run:
     def levels(self, content: Image.Image, style: Image.Image, head_start: RenderResult | None,
                plan, steps: Steps, pixels: int, lapse: Timelapse | None, frame_base: torch.Tensor,
                start: Image.Image | None = None, first: int = 0):
-        """Optimise the levels of `plan` in turn ((long edge, iterations) each, smallest first);
+        """Optimise the pyramid levels of `plan` in turn (core/pyramid.py Level, smallest first);
         `start`: the finished picture a large render's upper levels begin from (else the
         params' start). Returns the last level's result, the levels' records and objective."""
         params, device = self.params, self.device
@@ -306,7 +307,8 @@ class _Run:
             x = to_tensor(start, device)
             base_prev = self._level_base(content, head_start, start.size)
         curvature = None  # L-BFGS's curvature scale, handed from level to level
-        for i, (long_edge, iters) in enumerate(plan, start=first):
+        for i, level in enumerate(plan, start=first):
+            long_edge, iters = level.edge, level.iterations
             t0 = time.perf_counter()
             wh = fit_long_edge(content.size, long_edge)
             c = to_tensor(content.resize(wh, Image.LANCZOS), device)
@@ -327,9 +329,7 @@ class _Run:
                 s_wh = fit_long_edge(style.size, max(1, round(long_edge * params.style_scale)))
                 s = to_tensor(style.resize(s_wh, Image.LANCZOS), device)
                 kind = TiledObjective if needs_tiles(wh[1], wh[0]) else Objective
-                # the levels above a large render's base paint at the full style weight, as its top did
-                weights = level_weights(params, i, n_levels) if start is None else level_weights(params, 0, 1)
-                obj = kind(self.net, c, s, *weights, self.precision)
+                obj = kind(self.net, c, s, *level_weights(params, level), self.precision)
             if iters > 0:
                 after = None
                 if lapse is not None and is_top:
@@ -401,7 +401,6 @@ def evaluate(image: Image.Image, content: Image.Image, style: Image.Image, param
     c = to_tensor(content.convert("RGB").resize(image.size, Image.LANCZOS), device)
     s_wh = fit_long_edge(style.size, max(1, round(max(image.size) * params.style_scale)))
     s = to_tensor(style.convert("RGB").resize(s_wh, Image.LANCZOS), device)
-    n = len(params.schedule())
     with torch.no_grad():
-        obj = Objective(net, c, s, *level_weights(params, n - 1, n), "fp32")
+        obj = Objective(net, c, s, *level_weights(params, params.pyramid().levels[-1]), "fp32")
         return as_floats(obj.terms(to_tensor(image, device)))
