@@ -17,7 +17,8 @@ def test_every_preset_runs_its_whole_schedule_at_every_size(preset, size):
     p = RenderParams(size=size, preset=preset)
     ref = RenderParams(size=512, preset=preset)
     optimised = [(s, it) for s, it in p.levels() if it]
-    assert sum(it for _, it in optimised) == sum(p.schedule()), p.levels()
+    above = sum(lv.iterations for lv in p.pyramid().levels[p.pyramid().base:])  # print sizes refine on
+    assert sum(it for _, it in optimised) == sum(p.schedule()) + above, p.levels()
     # what is only upsampled at the top is no bigger a step than at 512 px (2x for draft)
     top_step = size / optimised[-1][0]
     ref_step = 512 / [s for s, it in ref.levels() if it][-1]
@@ -29,10 +30,19 @@ def test_a_128px_draft_optimises_as_long_as_the_512px_one():
     assert RenderParams(size=128, preset="draft").levels() == ((128, 32),)  # every iteration of the schedule, folded
 
 
-@pytest.mark.parametrize("size", [512, 768, 1024])
+@pytest.mark.parametrize("size", [384, 512])
 def test_renders_where_nothing_folds_keep_their_keys(size):
-    p = RenderParams(size=size)
+    p = RenderParams(size=size, min_size=64)
     assert not p.folds() and "levels" not in key_params(p)
+
+
+@pytest.mark.parametrize("size", [768, 1024, 2048])
+def test_print_sizes_key_on_the_pyramid_they_run(size):
+    """Above 512 px standard refines its 512 px render: other pixels than the plain pyramid's
+    made, so other keys (and a change to the levels above changes them again)."""
+    p = RenderParams(size=size)
+    assert key_params(p)["levels"] == [list(level) for level in p.levels()]
+    assert p.levels()[4] == (512, 170) and p.levels()[-1][0] == size
 
 
 def test_folded_renders_key_on_the_pyramid_they_run():

@@ -39,3 +39,12 @@ def test_the_pyramid_is_torch_free():
     code = "import sys, pipeline.core.pyramid, pipeline.core.params; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_only_a_preset_with_levels_above_refines_a_print_size():
+    """draft and quick run their own pyramid at any size (cheap there), as does an explicit
+    schedule, which names every level it runs."""
+    assert RenderParams(size=1024, preset="quick").levels()[-1] == (1024, 4)
+    assert RenderParams(size=1024, preset="draft").pyramid().base == 5
+    explicit = RenderParams(size=2048, iterations=(5, 10))
+    assert explicit.base() is None and explicit.levels() == ((1448, 5), (2048, 10))

@@ -236,16 +236,21 @@ class RenderParams:
     def pyramid(self) -> Pyramid:
         """The levels this render runs: sizes, iterations, style-weight factors (core/pyramid.py)."""
         preset = PRESETS[self.preset]
-        return Pyramid.build(self.size, self.min_size, self.schedule(),
-                             preset.get("level_style_decay", LEVEL_STYLE_DECAY), preset.get("above", (0,)), LARGE_BASE)
+        return Pyramid.build(self.size, self.min_size, self.schedule(), preset.get("level_style_decay", LEVEL_STYLE_DECAY),
+                             preset.get("above", (0,)), LARGE_BASE if self.base() is not None else None)
 
     def levels(self) -> tuple[tuple[int, int], ...]:
         """(long edge, iterations) of each pyramid level, smallest first, ending at `size`."""
         return self.pyramid().sizes()
 
     def base(self) -> "RenderParams | None":
-        """The render a large one refines (these parameters at LARGE_BASE), or None."""
-        return replace(self, size=LARGE_BASE) if self.size > LARGE_BASE else None
+        """The render a large one refines (these parameters at LARGE_BASE), or None. Only a
+        preset with iterations "above" its base refines (standard, high); the others, and an
+        explicit `iterations` schedule, run their own levels at any size (draft and quick are
+        cheap at any size: their top levels upsample, or run a few iterations)."""
+        if self.size <= LARGE_BASE or self.iterations is not None or "above" not in PRESETS[self.preset]:
+            return None
+        return replace(self, size=LARGE_BASE)
 
     def folds(self) -> bool:
         """Whether levels below `min_size` fold into the smallest kept level (small renders)."""
