@@ -78,6 +78,7 @@ def tile_style_distance(net, image, style, scale_edge: int, tile: int = 512) -> 
         targets = [gram(fs[n]) for n in STYLE_LAYERS]
         del fs
         ds = []
+        tile = min(tile, image.width, image.height)  # a 512 px render is one tile as high as it is
         for top in range(0, image.height - tile + 1, tile):
             for left in range(0, image.width - tile + 1, tile):
                 fx = net(to_tensor(image.crop((left, top, left + tile, top + tile)), dev))
