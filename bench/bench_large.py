@@ -26,6 +26,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -92,7 +94,7 @@ def sharpness(image) -> float:
     import torch
     import torch.nn.functional as F
 
-    y = torch.tensor(list(image.convert("L").getdata()), dtype=torch.float32).view(1, 1, image.height, image.width)
+    y = torch.tensor(np.asarray(image.convert("L")), dtype=torch.float32).view(1, 1, image.height, image.width)
     k = torch.tensor([[0, 1, 0], [1, -4, 1], [0, 1, 0]], dtype=torch.float32).view(1, 1, 3, 3)
     return float(F.conv2d(y, k).abs().mean())
 
