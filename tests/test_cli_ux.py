@@ -164,3 +164,16 @@ def test_make_passes_size_and_preset_to_every_step():
         assert "--size 256" in line and "--preset draft" in line, line
     out = _make_n("gallery", STAMP="/dev/null", ARGS="--quiet")
     assert re.search(r"pipeline gallery .*--quiet", out)
+
+
+@needs_make
+def test_variables_said_on_makes_command_line_stay_out_of_the_recipes_environment(tmp_path):
+    """`make test ARGS=-q` must not hand -q to the makes and commands its recipes start (the
+    tests' own `make add ...`): the Makefile reads ARGS, CONFIG, SIZE, ... but exports none."""
+    probe = tmp_path / "probe.mk"
+    names = ("ARGS", "CONFIG", "SIZE", "PRESET", "STYLE", "CONTENT", "PORT")
+    probe.write_text("probe:\n\t@echo " + " ".join(f"{n}=[$${n}]" for n in names) + "\n")
+    r = subprocess.run(["make", "--no-print-directory", "-C", str(REPO), "-f", "Makefile", "-f", str(probe),
+                        "probe", *(f"{n}=x" for n in names)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == [f"{n}=[]" for n in names], r.stdout
