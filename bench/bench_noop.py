@@ -174,8 +174,7 @@ def main() -> int:
                 make.append(f"STAMP={root / 'installed'}")
             seconds, _ = timed(make, REPO)
             print(f"  {'make gallery (whole no-op)':<32} {seconds * 1000:7.0f} ms  cpu {CPU[0] * 1000:5.0f} ms   "
-                  f"(validate, status --make, "
-                  f"gallery: plan + lock + site)")
+                  "(one `gallery` process: read, plan, lock file, site)")
         else:
             print("  make gallery: skipped (no make)")
     finally:
