@@ -43,6 +43,15 @@ class _Gram(torch.autograd.Function):
         return ((grad + grad.T) / ctx.n) @ f, None
 
 
+def net_features(net, precision: str, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The network's features of `x` as fp32, computed under autocast when `precision` is a
+    reduced one (bf16): what the whole-image and the tiled objective both read."""
+    dtype = AUTOCAST_DTYPES.get(precision)
+    with torch.autocast(x.device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+        out = net(x)
+    return {k: v.float() for k, v in out.items()}
+
+
 class Objective:
     """content + style + tv for one pyramid level: targets are computed once, in fp32 terms.
 
@@ -64,10 +73,7 @@ class Objective:
         self.style_norms = [g.pow(2).mean().clamp_min(1e-8) for g in self.style_targets]
 
     def features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        dtype = AUTOCAST_DTYPES.get(self.precision)
-        with torch.autocast(x.device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-            out = self.net(x)
-        return {k: v.float() for k, v in out.items()}
+        return net_features(self.net, self.precision, x)
 
     def terms(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         f = self.features(x)

@@ -23,8 +23,8 @@ import math
 
 import torch
 
-from pipeline.render.gatys.objective import (AUTOCAST_DTYPES, CONTENT_LAYER, STYLE_LAYER_WEIGHTS, STYLE_LAYERS,
-                                             _Gram)
+from pipeline.render.gatys.objective import (CONTENT_LAYER, STYLE_LAYER_WEIGHTS, STYLE_LAYERS, _Gram,
+                                             net_features)
 
 # The deepest layer used (relu5_1) sits below four 2x2 poolings: tiles are cut on a 16 px grid
 # so that every tile's pooling windows are the whole image's.
@@ -96,10 +96,7 @@ class TiledObjective:
         self.style_norms = [g.pow(2).mean().clamp_min(1e-8) for g in self.style_targets]
 
     def features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        dtype = AUTOCAST_DTYPES.get(self.precision)
-        with torch.autocast(x.device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-            out = self.net(x)
-        return {k: v.float() for k, v in out.items()}
+        return net_features(self.net, self.precision, x)
 
     @staticmethod
     def core_of(f: torch.Tensor, name: str, core: tuple, crop: tuple) -> torch.Tensor:
