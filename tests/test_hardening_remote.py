@@ -307,6 +307,21 @@ def test_an_s3_object_is_read_no_further_than_its_record_allows(tmp_path, s3):
     nothing_entered(b)
 
 
+
+def test_a_record_that_gives_its_image_a_negative_size_is_refused_before_the_image_is_read(tmp_path, monkeypatch):
+    """A negative size would make a capped read a slice from the object's end: all of it."""
+    remote = make((tmp_path / "remote").as_uri(), {})
+    plant(remote, png() + b"\0" * (1 << 20), image_bytes=-2)
+    reads = []
+    real = remote.io.read_capped
+    monkeypatch.setattr(remote.io, "read_capped", lambda *args: reads.append(args) or real(*args))
+    b = Cache(tmp_path / "b")
+    report = remote.transfer("pull", [KEY], b)
+    assert "'image_bytes' must be a size in bytes (a whole number, 0 or more), not -2" in report.damaged[KEY]
+    assert [what for _, _, what in reads] == ["record"]
+    nothing_entered(b)
+
+
 # ---------------------------------------------------------------- every wait bounded
 
 class Mute:

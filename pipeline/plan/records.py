@@ -6,9 +6,10 @@ into them; a record that is valid JSON with one mistyped field (`weights: "w"`, 
 would crash `build` with AttributeError. A value that fails its check makes the whole record
 or entry count as missing, with the reason, so the cell renders again instead.
 
-A spec is a type name ("str", "int", "num", "hex64", "dict", "any"), a dict of fields (each
-optional unless listed in REQUIRED), a one-element list (a list of that spec), or `null(spec)`:
-that spec or null (readers take a top-level null as "not recorded").
+A spec is a type name ("str", "int", "bytes": a whole number not below 0, "num", "hex64",
+"dict", "any"), a dict of fields (each optional unless listed in REQUIRED), a one-element list
+(a list of that spec), or `null(spec)`: that spec or null (readers take a top-level null as
+"not recorded").
 """
 from __future__ import annotations
 
@@ -42,14 +43,15 @@ RECORD_SPEC: dict[str, Any] = {
                      "trace": null([{"iteration": "int", **_LOSSES}])}]),
     "final": null(_LOSSES),
     "frames": null([{"level": "int", "iteration": "int"}]),
-    "timelapse": null({"sha256": "hex64", "bytes": "int", "still_sha256": "hex64", "still_bytes": "int"}),
+    "timelapse": null({REQUIRED: ("sha256", "bytes", "still_sha256", "still_bytes"),
+                       "sha256": "hex64", "bytes": "bytes", "still_sha256": "hex64", "still_bytes": "bytes"}),
     "inputs": null({"content": {"id": "str", "sha256": "str", "file": "str"},
                     "style": {"id": "str", "sha256": "str", "file": "str"},
                     "params": "dict", "weights": "dict"}),
     "created_with": null("dict"),
     "created": null("str"),
     "image_sha256": "hex64",
-    "image_bytes": "int",
+    "image_bytes": "bytes",  # a negative size would read a remote object whole (a slice from its end)
 }
 
 LOCK_ENTRY_SPEC: dict[str, Any] = {
@@ -111,6 +113,7 @@ def problem(value: Any, spec: Any, where: str = "") -> str | None:
         "any": lambda v: True,
         "str": lambda v: isinstance(v, str),
         "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+        "bytes": lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
         # NaN passes (a diverged loss is recorded as such; every reader skips it), infinity does not
         "num": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and not math.isinf(v),
         "hex64": lambda v: isinstance(v, str) and bool(_HEX64.match(v)),
@@ -118,8 +121,8 @@ def problem(value: Any, spec: Any, where: str = "") -> str | None:
     }[spec](value)
     if ok:
         return None
-    want = {"str": "text", "int": "a whole number", "num": "a number (not infinite)",
-            "hex64": "64 hexadecimal digits", "dict": "a mapping"}[spec]
+    want = {"str": "text", "int": "a whole number", "bytes": "a size in bytes (a whole number, 0 or more)",
+            "num": "a number (not infinite)", "hex64": "64 hexadecimal digits", "dict": "a mapping"}[spec]
     return f"{at}must be {want}, not {_kind(value)}"
 
 
