@@ -203,11 +203,8 @@ class Cache:
         ist = os.lstat(self.image_path(key))
         sha = file_sha256_now(self.image_path(key))
         record = dict(record, image_sha256=sha, image_bytes=ist.st_size)
-        for path in self.timelapse_paths(key):
-            path.unlink(missing_ok=True)  # an older render's, never shown with this one
+        self._write_timelapse(key, timelapse)
         if timelapse is not None:
-            for path, data in zip(self.timelapse_paths(key), timelapse):
-                write_bytes_atomic(path, data)
             record["timelapse"] = {"sha256": bytes_sha256(timelapse[0]), "bytes": len(timelapse[0]),
                                    "still_sha256": bytes_sha256(timelapse[1]), "still_bytes": len(timelapse[1])}
         write_text_atomic(self.record_path(key), dumps_record(record))
@@ -215,15 +212,29 @@ class Cache:
         self._states.pop(key, None)
         self.memo.put("checked", key, ist, checked_mark(sha))  # just made: the next plan need not read it
 
-    def put(self, key: str, png: bytes, record: dict[str, Any]) -> None:
-        """Write an entry whose image is encoded and checked already (a pulled one, checked against
-        `record` with render_image.image_problem): the image, then the record, as store does."""
+    def put(self, key: str, png: bytes, record: dict[str, Any],
+            timelapse: tuple[bytes, bytes] | None = None) -> None:
+        """Write an entry whose image (and time-lapse) are encoded and checked already (a pulled
+        one, checked against `record`): the image and time-lapse, then the record, as store does.
+        Without a time-lapse, the record written lists none."""
         self._check_inside(key)
         write_bytes_atomic(self.image_path(key), png)
         ist = os.lstat(self.image_path(key))
+        self._write_timelapse(key, timelapse)
+        if timelapse is None:
+            record = {k: v for k, v in record.items() if k != "timelapse"}
         write_text_atomic(self.record_path(key), dumps_record(record))
         self.forget(key)
         self.memo.put("checked", key, ist, checked_mark(record.get("image_sha256")))
+
+    def _write_timelapse(self, key: str, timelapse: tuple[bytes, bytes] | None) -> None:
+        """Write the entry's time-lapse (animation, still), or remove an older render's: a
+        time-lapse is never shown with another render than its own."""
+        for path in self.timelapse_paths(key):
+            path.unlink(missing_ok=True)
+        if timelapse is not None:
+            for path, data in zip(self.timelapse_paths(key), timelapse):
+                write_bytes_atomic(path, data)
 
     def _check_inside(self, key: str) -> None:
         for path in (self.image_path(key), self.record_path(key)):

@@ -4,11 +4,13 @@ Layout on the remote, content addressed like the local cache:
 
     <root>/<key[:2]>/<key>.json            the record, with the image's sha256 and size; written last
     <root>/<key[:2]>/<key>.<sha256>.png    the render, named by its own hash as well
+    <root>/<key[:2]>/<key>.<sha256>.webp   its time-lapse, when its record lists one (remote_timelapse.py),
+    <root>/<key[:2]>/<key>.<sha256>.still.webp  and the time-lapse's still: each named by its hash
 
 Why the image is also named by its hash: two machines may render one key to different bytes
 (another thread count sums in another order). If both push at once, whichever record lands last
-names its own image, which exists and matches; no remote locking is needed (Bazel's action cache
-and content store work the same way).
+names its own image (and time-lapse), which exists and matches; no remote locking is needed
+(Bazel's action cache and content store work the same way).
 
 A remote is trusted no more than a file from a stranger: a record must pass the checks a local
 record passes (pipeline.plan.records) and an image those of a local render (its size and sha256
@@ -29,13 +31,13 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Iterable
 
-from pipeline.plan import remote_batch
+from pipeline.plan import remote_batch, remote_timelapse
 from pipeline.plan.cache import KEY_RE, Cache, dumps_record
 from pipeline.plan.records import record_problem
 from pipeline.plan.remote_batch import Transfer, describe  # noqa: F401 (callers import them here)
 from pipeline.plan.remote_errors import (DamagedEntry, RemoteDenied, RemoteError, RemoteUnreachable,  # noqa: F401 (callers catch them here)
                                           credential_help, install_hint, translate)
-from pipeline.plan.remote_io import BoundedFS, Bounds, backend_options
+from pipeline.plan.remote_io import BoundedFS, Bounds, backend_options, check_read
 from pipeline.plan.render_image import MAX_RENDER_BYTES, image_problem
 from pipeline.util import jsonload
 from pipeline.util.hashing import bytes_sha256
@@ -109,6 +111,13 @@ class Remote:
         if not (KEY_RE.match(key) and SHA_RE.match(sha)):
             raise ValueError(f"not a key and image hash: {key!r} {sha!r}")
         return f"{self.root}/{key[:2]}/{key}.{sha}.png"
+
+    def timelapse_paths(self, key: str, lapse: dict[str, Any]) -> tuple[str, str]:
+        """The animation and the still that a record's `timelapse` lists."""
+        sha, still = lapse.get("sha256"), lapse.get("still_sha256")
+        if not (KEY_RE.match(key) and SHA_RE.match(str(sha)) and SHA_RE.match(str(still))):
+            raise ValueError(f"not a key and time-lapse hashes: {key!r} {sha!r} {still!r}")
+        return f"{self.root}/{key[:2]}/{key}.{sha}.webp", f"{self.root}/{key[:2]}/{key}.{still}.still.webp"
 
     def translate(self, exc: BaseException, doing: str) -> RemoteError:
         """The backend's exception as a RemoteError; one that says the remote does not answer is
@@ -216,7 +225,8 @@ class Remote:
             record = self.read_record(key)
             if record is None:
                 return "absent"
-            cache.put(key, self._checked_image(key, record), record)
+            image = self._checked_image(key, record)
+            cache.put(key, image, record, remote_timelapse.pulled(self, key, record))
             log.debug("pulled %s from %s", key[:12], self.display)
             return "pulled"
         finally:
@@ -228,32 +238,32 @@ class Remote:
         if size > MAX_RENDER_BYTES:
             raise DamagedEntry(f"record says the image is {size} bytes, more than a render may be "
                                f"({MAX_RENDER_BYTES >> 20} MiB)")
-        try:
-            data = self.io.read_capped(self.image_path(key, sha), size, "image")
-        except DamagedEntry:
-            raise
-        except FileNotFoundError:
-            raise DamagedEntry("record names an image that is not there") from None
-        except Exception as e:  # noqa: BLE001
-            raise self.translate(e, "pulling") from None
-        if len(data) != size:
-            longer = len(data) > size
-            raise DamagedEntry(f"image is {'longer' if longer else 'shorter'} than its record says "
-                               f"({len(data)}{'+' if longer else ''} of {size} bytes)")
-        actual = bytes_sha256(data)
-        if actual != sha:
-            raise DamagedEntry(f"image checksum differs from its record's ({actual[:12]} != {sha[:12]})")
+        data = check_read(self.read(self.image_path(key, sha), size, "image"), size, sha, "image")
         why = image_problem(data, record)
         if why:
             raise DamagedEntry(f"image {why}")
         return data
 
+    def read(self, path: str, size: int, what: str) -> bytes:
+        """The object a record names, read no further than `size` + 1 bytes (one more: a longer
+        object shows). DamagedEntry when it is absent; RemoteError when the remote fails."""
+        try:
+            return self.io.read_capped(path, size, what)
+        except DamagedEntry:
+            raise
+        except FileNotFoundError:
+            raise DamagedEntry(f"record names {'an' if what[0] in 'aeiou' else 'a'} {what} that is not there") from None
+        except Exception as e:  # noqa: BLE001
+            raise self.translate(e, "pulling") from None
+
     # ---- writing
     def push(self, key: str, cache: Cache) -> str:
-        """Copy one complete local entry to the remote: image, then record. Idempotent.
+        """Copy one complete local entry to the remote: image and time-lapse, then record. Idempotent.
 
         Returns "pushed", "replaced" (over a remote entry that fails the checks a pull makes) or
-        "present" (the remote already has a sound entry for the key).
+        "present" (the remote already has a sound entry for the key, with a time-lapse where this
+        one has a sound one). A local time-lapse that is not the one its record lists stays here
+        (a warning), and the render goes without it.
         """
         if self.read_only:
             raise RemoteError(f"remote {self.display}: {self.protocol}:// is read-only; push to an "
@@ -274,30 +284,43 @@ class Remote:
             raise DamagedEntry(f"larger than a remote entry may be (image {len(image)} bytes, record "
                                f"{len(text)} bytes); not pushed")
         try:
-            there = self._remote_state(key)
+            there = self._remote_state(key, bool(remote_timelapse.listed(record)))
             if there == "sound":
                 return "present"
-            path = self.image_path(key, sha)
-            if not self._size_is(path, len(image)):
-                self._put(path, image)
+            lapse = remote_timelapse.local(cache, key, record)  # read only when it would travel
+            if lapse is None and there == "incomplete":
+                return "present"  # the remote's render is sound; this time-lapse is not
+            files = [(self.image_path(key, sha), image)]
+            if lapse is None:
+                text = dumps_record(remote_timelapse.without(record)).encode("utf-8")
+            else:
+                files += zip(self.timelapse_paths(key, record["timelapse"]), lapse)
+            for path, data in files:
+                if not self._size_is(path, len(data)):
+                    self._put(path, data)
             self._put(self.record_path(key), text)
         except Exception as e:  # noqa: BLE001
             raise self.translate(e, "pushing") from None
         log.debug("pushed %s to %s", key[:12], self.display)
         return "replaced" if there == "damaged" else "pushed"
 
-    def _remote_state(self, key: str) -> str:
-        """"sound" (a record that passes a pull's checks, its image there at the size it says: a
-        cheap check, no download), "absent" or "damaged"."""
+    def _remote_state(self, key: str, timelapse: bool = False) -> str:
+        """"sound" (a record that passes a pull's checks, its image and the time-lapse it lists
+        there at the sizes it says: a cheap check, no download), "incomplete" (sound, but with
+        no time-lapse where `timelapse` says the local entry has one), "absent" or "damaged"."""
         try:
             record = self.read_record(key, "pushing")
         except DamagedEntry:
             return "damaged"
         if record is None:
             return "absent"
-        ok = (record["image_bytes"] <= MAX_RENDER_BYTES
-              and self._size_is(self.image_path(key, record["image_sha256"]), record["image_bytes"]))
-        return "sound" if ok else "damaged"
+        files = [(self.image_path(key, record["image_sha256"]), record["image_bytes"], MAX_RENDER_BYTES)]
+        if record.get("timelapse"):
+            files += [(path, size, remote_timelapse.MAX_TIMELAPSE_BYTES) for path, (size, _, _) in
+                      zip(self.timelapse_paths(key, record["timelapse"]), remote_timelapse.listed(record))]
+        if not all(size <= cap and self._size_is(path, size) for path, size, cap in files):
+            return "damaged"
+        return "incomplete" if timelapse and not record.get("timelapse") else "sound"
 
     def _size_is(self, path: str, size: int) -> bool:
         try:

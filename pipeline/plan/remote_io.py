@@ -22,6 +22,7 @@ from typing import Any
 
 from pipeline.plan.remote_errors import DamagedEntry
 from pipeline.util import netlimits
+from pipeline.util.hashing import bytes_sha256
 
 CHUNK = 1 << 20
 
@@ -97,3 +98,16 @@ class BoundedFS:
                     break
                 out += chunk
         return bytes(out)
+
+
+def check_read(data: bytes, size: int, sha: str, what: str) -> bytes:
+    """`data` when it is the object its record describes, `size` bytes with that sha256; else
+    DamagedEntry. `data` is what a capped read returned: one byte more than `size` means longer."""
+    if len(data) != size:
+        longer = len(data) > size
+        raise DamagedEntry(f"{what} is {'longer' if longer else 'shorter'} than its record says "
+                           f"({len(data)}{'+' if longer else ''} of {size} bytes)")
+    actual = bytes_sha256(data)
+    if actual != sha:
+        raise DamagedEntry(f"{what} checksum differs from its record's ({actual[:12]} != {sha[:12]})")
+    return data
