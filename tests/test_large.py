@@ -4,6 +4,7 @@ in or rendered on the spot). Sizes are scaled down (LARGE_BASE and TILE_PIXELS p
 that every path runs in seconds."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
@@ -138,3 +139,74 @@ def test_a_large_render_refines_its_base_to_the_same_bytes_either_way(monkeypatc
     # ... and its own top level lowered the objective it started from
     top = alone.record["levels"][-1]["trace"]
     assert alone.record["final"]["total"] < top[0]["total"]
+
+
+def test_the_anchor_scales_down_as_pillow_does():
+    """The anchor's scale-down is Pillow's Lanczos resize (the one the site and the scores use):
+    on float channels the same numbers, on an 8-bit picture within Pillow's own rounding."""
+    from pipeline.render.gatys.anchor import Anchored
+
+    g = torch.Generator().manual_seed(5)
+    x = torch.rand(1, 3, 77, 100, generator=g) * 255
+    anchored = Anchored(None, None, (40, 31), 1.0)
+    small = anchored.scaled_down(x)
+    assert small.shape == (1, 3, 31, 40)
+    for ch in range(3):
+        plane = Image.fromarray(x[0, ch].numpy(), "F").resize((40, 31), Image.LANCZOS)
+        expect = torch.tensor(np.array(plane))
+        assert float((small[0, ch] - expect).abs().max()) < 1e-3
+    picture = landscape((100, 77))
+    ours = anchored.scaled_down(to_tensor(picture, torch.device("cpu"))).clamp(0, 255).round()
+    theirs = to_tensor(picture.resize((40, 31), Image.LANCZOS), torch.device("cpu"))
+    assert float((ours - theirs).abs().mean()) < 0.5
+
+
+def test_the_anchored_gradient_is_the_anchored_objectives():
+    """value_and_grad's gradient is the derivative of level total + weight x anchor: a step along
+    it changes their sum as the gradient says (central differences), and the anchor moves it."""
+    from pipeline.render.gatys.anchor import Anchored
+
+    net, _ = feature_net("caffe-vgg19", "max", torch.device("cpu"))
+    c, s = to_tensor(landscape((96, 80)), torch.device("cpu")), to_tensor(strokes((64, 64)), torch.device("cpu"))
+    c_small = to_tensor(landscape((96, 80)).resize((48, 40), Image.LANCZOS), torch.device("cpu"))
+    level = Objective(net, c, s, 1.0, 10.0, 0.0)
+    base = Objective(net, c_small, s, 1.0, 10.0, 0.0)
+    anchored = Anchored(level, base, (48, 40), 4.0)
+    g = torch.Generator().manual_seed(2)
+    x = (c + torch.randn(c.shape, generator=g) * 20).clamp(0, 255)
+    terms, grad = anchored.value_and_grad(x, 1.0)
+    plain = level.value_and_grad(x, 1.0)[1]
+    assert float((grad - plain).abs().max()) > 0  # the anchor pulls too
+
+    def value(y):
+        with torch.no_grad():
+            return float(level.terms(y)["total"] + 4.0 * base.terms(anchored.scaled_down(y))["total"])
+
+    d = torch.randn(c.shape, generator=g)
+    eps = 0.5
+    slope = (value(x + eps * d) - value(x - eps * d)) / (2 * eps)
+    assert slope == pytest.approx(float((grad * d).sum()), rel=0.05)
+    assert terms["anchor"] == pytest.approx(value(x) / 4.0 - terms["total"] / 4.0, rel=1e-4)
+
+
+def test_a_print_scaled_down_stays_as_good_as_its_base(monkeypatch):
+    """Held by the anchor, a large render scaled down to its base's size scores on the base's
+    objective at least about as well as the base render (here better: the base's few iterations
+    leave it unfinished, and the anchor goes on optimising it); without it, clearly worse."""
+    from pipeline.render.gatys.core import evaluate
+
+    monkeypatch.setattr(params_mod, "LARGE_BASE", 96)
+    scores = {}
+    for weight in (16.0, 0.0):
+        monkeypatch.setitem(params_mod.PRESETS, "standard",
+                            {"iterations": (4, 4, 12), "above": (6, 6), "anchor": weight})
+        params = RenderParams(size=192, min_size=48, precision="fp32")
+        assert ("anchor" in params.key_dict()) == bool(weight)
+        base = stylize(landscape(), strokes(), params.base(), progress=False, frames=0)
+        large = stylize(landscape(), strokes(), params, progress=False, frames=0, base=base)
+        small = large.image.resize(base.image.size, Image.LANCZOS)
+        scores[weight] = (evaluate(small, landscape(), strokes(), params.base())["total"],
+                          evaluate(base.image, landscape(), strokes(), params.base())["total"])
+    (held, base_score), (free, _) = scores[16.0], scores[0.0]
+    assert held <= base_score * 1.05, scores
+    assert free > held * 1.1, scores

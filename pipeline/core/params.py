@@ -63,8 +63,10 @@ PRESETS: dict[str, dict[str, Any]] = {
     "quick": {"iterations": (0, 0, 0, 0, 4), "init": "fast"},
     "draft": {"iterations": (16, 8, 8, 0, 0), "level_style_decay": 1.0},
     # standard: within 1.05x of the reference on the worst of five pairs, at 256 and at 512 px.
-    "standard": {"iterations": (10, 10, 10, 10, 170), "above": (20, 20, 10, 10)},
-    "high": {"iterations": (10, 10, 10, 10, 200), "above": (30, 30, 15, 15)},
+    # above: iterations of the levels above a print size's base; anchor: the weight with which
+    # those levels hold the base's objective of their picture scaled down (gatys/anchor.py).
+    "standard": {"iterations": (10, 10, 10, 10, 170), "above": (20, 20, 10, 10), "anchor": 16.0},
+    "high": {"iterations": (10, 10, 10, 10, 200), "above": (30, 30, 15, 15), "anchor": 16.0},
 }
 
 _G = (GATYS,)  # the optimiser's own parameters: a render block of fast cells only refuses them
@@ -269,6 +271,11 @@ class RenderParams:
         rule = PRESETS[self.preset].get("stop")
         return tuple(rule) if rule else None
 
+    def anchor(self) -> float:
+        """The weight with which a large render's levels above its base hold the base's objective
+        of their picture scaled down (gatys/anchor.py); 0 for a render that has no base."""
+        return float(PRESETS[self.preset].get("anchor", 0.0)) if self.base() is not None else 0.0
+
     def start(self) -> str:
         """The image the optimiser starts from: `init`, or for init: auto the preset's (content
         unless the preset says otherwise)."""
@@ -311,6 +318,8 @@ class RenderParams:
                 # actually run is part of what makes the pixels (and it may be retuned). Renders
                 # of the plain pyramid (512 px by default) keep their keys.
                 d["levels"] = [list(level) for level in self.levels()]
+            if self.anchor():
+                d["anchor"] = self.anchor()
         return d
 
 

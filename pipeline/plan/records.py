@@ -40,7 +40,7 @@ RECORD_SPEC: dict[str, Any] = {
     "threads": null("int"),
     "thread_changes": null([{"level": "int", "iteration": "int", "threads": "int"}]),
     "levels": null([{"size": null(["int"]), "iterations": null("int"), "seconds": null("num"),
-                     "trace": null([{"iteration": "int", **_LOSSES}])}]),
+                     "trace": null([{"iteration": "int", **_LOSSES, "anchor": null("num")}])}]),
     "final": null(_LOSSES),
     "frames": null([{"level": "int", "iteration": "int"}]),
     "timelapse": null({REQUIRED: ("sha256", "bytes", "still_sha256", "still_bytes"),

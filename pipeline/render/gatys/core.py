@@ -21,6 +21,7 @@ from PIL import Image
 
 from pipeline.core.params import RENDERER_VERSION, RenderParams
 from pipeline.core.pyramid import Level
+from pipeline.render.gatys.anchor import Anchored
 from pipeline.render.gatys.device import (RenderError, choose_threads, cpu_bf16_supported,  # noqa: F401
                                           resolve_device, resolve_precision)
 from pipeline.render.gatys.lbfgs import LBFGS
@@ -307,6 +308,14 @@ class _Run:
             x = to_tensor(start, device)
             base_prev = self._level_base(content, head_start, start.size)
         curvature = None  # L-BFGS's curvature scale, handed from level to level
+        # Above the base, each level also holds the base's objective of its picture scaled down
+        # to the base's size (anchor.py): the base's top-level objective, built once.
+        anchor = None
+        if start is not None and params.anchor():
+            s_wh = fit_long_edge(style.size, max(1, round(max(start.size) * params.style_scale)))
+            anchor = Objective(self.net, to_tensor(content.resize(start.size, Image.LANCZOS), device),
+                               to_tensor(style.resize(s_wh, Image.LANCZOS), device),
+                               params.content_weight, params.style_weight, params.tv_weight, self.precision)
         for i, level in enumerate(plan, start=first):
             long_edge, iters = level.edge, level.iterations
             t0 = time.perf_counter()
@@ -330,6 +339,8 @@ class _Run:
                 s = to_tensor(style.resize(s_wh, Image.LANCZOS), device)
                 kind = TiledObjective if needs_tiles(wh[1], wh[0]) else Objective
                 obj = kind(self.net, c, s, *level_weights(params, level), self.precision)
+                if anchor is not None:
+                    obj = Anchored(obj, anchor, start.size, params.anchor())
             if iters > 0:
                 after = None
                 if lapse is not None and is_top:
