@@ -258,6 +258,7 @@ def test_index_screenshots_and_phone_layout(browser, site_url):
 # ---- live reload while `serve` runs
 
 def test_live_reload_shows_a_new_title_without_a_manual_reload(browser, make_gallery):
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from test_serve import start_serve, stop_serve
 
     manifest = make_gallery(contents=("pearl",), styles=("gogh",), site={"title": "Before the edit"})
@@ -268,10 +269,20 @@ def test_live_reload_shows_a_new_title_without_a_manual_reload(browser, make_gal
         page.goto(url, wait_until="load")
         assert page.locator("h1").inner_text() == "Before the edit"
         page.evaluate("window.__not_reloaded = true")
-        time.sleep(2)  # the page's event stream connects; the watcher starts just after the server
-        manifest.write_text(manifest.read_text().replace("title: Before the edit", "title: After the edit"))
-        page.wait_for_function("document.querySelector('h1') && document.querySelector('h1').textContent === 'After the edit'",
-                               timeout=60000)
+        # The watcher starts just after the server answers: on a loaded machine an edit made at
+        # once can land before it watches. The edit is saved again until a rebuild shows it
+        # (each save is a real change the watcher must see), for at most 90 s.
+        edited = manifest.read_text().replace("title: Before the edit", "title: After the edit")
+        shown = "document.querySelector('h1') && document.querySelector('h1').textContent === 'After the edit'"
+        deadline = time.monotonic() + 90
+        while True:
+            manifest.write_text(edited)
+            try:
+                page.wait_for_function(shown, timeout=15000)
+                break
+            except PlaywrightTimeout:
+                if time.monotonic() > deadline:
+                    raise
         assert page.evaluate("window.__not_reloaded === undefined"), "the page reloaded itself"
         assert "After the edit" in page.title()
     finally:
