@@ -8,7 +8,8 @@ Above LARGE_BASE (512 px) a render is the 512 px render refined level by level (
 iterations a level, the largest levels in tiles: pipeline/render/gatys/tiled.py). Measured:
 - wall seconds, the 512 px render run again at the end (the load's drift), and work: full-size
   equivalent VGG passes (pixels of every pass over 512 px render's pixels; a tiled level's
-  passes over its tiles with their halos, its gradient-free first pass counted as half a pass);
+  passes over its tiles with their halos, its gradient-free first pass counted as half a pass;
+  above the base, the anchor's pass at 512 px each iteration);
 - peak resident memory of each render (Linux VmHWM, reset before each);
 - quality, downscaled: the large render scaled to 512 px scored on the project's content and
   style distances and objective, against the 512 px render itself;
@@ -56,8 +57,11 @@ def work(params: RenderParams, content_size: tuple[int, int]) -> float:
 
     w0, h0 = fit_long_edge(content_size, LARGE_BASE)
     total = 0.0
-    for edge, iters in params.levels():
+    base_levels = len(params.base().levels()) if params.base() is not None else len(params.levels())
+    for i, (edge, iters) in enumerate(params.levels()):
         w, h = fit_long_edge(content_size, edge)
+        if i >= base_levels and params.anchor():
+            total += iters  # the anchor: one pass at the base's size per iteration (gatys/anchor.py)
         if needs_tiles(h, w):
             crops = sum((cb - ct) * (cr - cl) for _, (ct, cb, cl, cr) in tile_grid(h, w))
             total += iters * crops * 1.5 / (w0 * h0)
