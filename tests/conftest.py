@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import os
 import shutil
+import signal
 import struct
 import zlib
 from pathlib import Path
@@ -19,6 +20,12 @@ import yaml
 from PIL import Image
 
 REPO = Path(__file__).resolve().parent.parent
+
+# A shell without job control starts a background job with SIGINT ignored, and every process it
+# starts inherits that: a `serve` a test starts would ignore the Ctrl+C that stops it ("serve did
+# not stop"). The suite gives Ctrl+C its default back, as a terminal does; children start with it.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def gradient(size: tuple[int, int] = (40, 30), seed: int = 0) -> Image.Image:
