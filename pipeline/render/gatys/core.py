@@ -60,6 +60,12 @@ def to_image(x: torch.Tensor) -> Image.Image:
     return Image.fromarray(a.numpy(), "RGB")
 
 
+def style_at(style: Image.Image, long_edge: int, params: RenderParams, device: torch.device) -> torch.Tensor:
+    """The style image as a level of `long_edge` px paints with it (scaled by style_scale)."""
+    wh = fit_long_edge(style.size, max(1, round(long_edge * params.style_scale)))
+    return to_tensor(style.resize(wh, Image.LANCZOS), device)
+
+
 def luminance_style(style: Image.Image, content: Image.Image) -> Image.Image:
     """The style as grey, its luminance mean/std matched to the content's: for preserve_colors."""
     def luma(im: Image.Image) -> torch.Tensor:
@@ -312,9 +318,8 @@ class _Run:
         # to the base's size (anchor.py): the base's top-level objective, built once.
         anchor = None
         if start is not None and params.anchor():
-            s_wh = fit_long_edge(style.size, max(1, round(max(start.size) * params.style_scale)))
             anchor = Objective(self.net, to_tensor(content.resize(start.size, Image.LANCZOS), device),
-                               to_tensor(style.resize(s_wh, Image.LANCZOS), device),
+                               style_at(style, max(start.size), params, device),
                                params.content_weight, params.style_weight, params.tv_weight, self.precision)
         for i, level in enumerate(plan, start=first):
             long_edge, iters = level.edge, level.iterations
@@ -335,8 +340,7 @@ class _Run:
             trace = []
             is_top = i == n_levels - 1
             if iters > 0 or is_top:  # the top's targets also score the result
-                s_wh = fit_long_edge(style.size, max(1, round(long_edge * params.style_scale)))
-                s = to_tensor(style.resize(s_wh, Image.LANCZOS), device)
+                s = style_at(style, long_edge, params, device)
                 kind = TiledObjective if needs_tiles(wh[1], wh[0]) else Objective
                 obj = kind(self.net, c, s, *level_weights(params, level), self.precision)
                 if anchor is not None:
@@ -410,8 +414,7 @@ def evaluate(image: Image.Image, content: Image.Image, style: Image.Image, param
     if params.preserve_colors:
         style = luminance_style(style.convert("RGB"), content.convert("RGB"))
     c = to_tensor(content.convert("RGB").resize(image.size, Image.LANCZOS), device)
-    s_wh = fit_long_edge(style.size, max(1, round(max(image.size) * params.style_scale)))
-    s = to_tensor(style.convert("RGB").resize(s_wh, Image.LANCZOS), device)
+    s = style_at(style.convert("RGB"), max(image.size), params, device)
     with torch.no_grad():
         obj = Objective(net, c, s, *level_weights(params, params.pyramid().levels[-1]), "fp32")
         return as_floats(obj.terms(to_tensor(image, device)))
